@@ -1,0 +1,60 @@
+"""The FastAPI application: the caseworker API (OpenAPI docs at /docs) and the web pages."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from datetime import date
+
+from fastapi import FastAPI, Query
+from temporalio.client import Client
+
+from api import cases, errors, pages
+from models.settings import Settings, get_settings
+from statutory import assessment_timescales
+from worker.client import connect
+
+log = logging.getLogger("ehc.api")
+
+
+def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if app.state.temporal is None:
+            try:
+                app.state.temporal = await connect(settings)
+            except Exception as exc:  # the API still serves lists and pages from the database
+                log.warning("Temporal not reachable at %s: %s", settings.temporal_address, exc)
+        yield
+
+    app = FastAPI(
+        title="EHC assessments and reviews",
+        description="Statutory EHC needs assessments on time: start a case, take each step, "
+        "read its deadlines. Every date carries the regulation it comes from.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.temporal = client
+    errors.install(app)
+    app.include_router(cases.router)
+    app.include_router(pages.router)
+
+    @app.get("/api/timescales/assessment", tags=["timescales"],
+             summary="Statutory deadlines of an assessment, as `ehc timescales assessment`")
+    def timescales(request_date: date, advice_requested: date | None = None,
+                   draft_served: date | None = None) -> dict:
+        return {k: d.as_json() for k, d in assessment_timescales(
+            request_date, advice_requested=advice_requested, draft_served=draft_served).items()}
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict:
+        return {"ok": True, "temporal": app.state.temporal is not None}
+
+    return app
+
+
+def app_factory() -> FastAPI:  # uvicorn --factory api.app:app_factory
+    return create_app()

@@ -1,0 +1,452 @@
+"""The caseworker API: start an assessment, take each step, read a case and its timeline."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import func, or_
+from sqlmodel import Session, select
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.case_record import workflow_id_for
+from api.errors import REJECTION_STATUS, ApiError
+from models import tables as t
+from models.db import session_for
+from models.schemas import (
+    Action,
+    AdviceItem,
+    AssessmentPolicy,
+    CaseException,
+    CaseSnapshot,
+    CaseView,
+    CloseCase,
+    ConsultSetting,
+    DecidePlan,
+    DecideToAssess,
+    IssueFinal,
+    Letter,
+    Milestone,
+    RecordAdvice,
+    RecordException,
+    RecordFamilyComments,
+    RecordSettingResponse,
+    RequestAdvice,
+    RequestSource,
+    ServeDraft,
+    StartAssessment,
+    WithdrawException,
+)
+from models.settings import Settings
+from statutory import assessment_timescales, london_date
+from workflows.assessment import AssessmentWorkflow
+
+router = APIRouter(prefix="/api", tags=["cases"])
+
+# Crockford's base-32 alphabet: no I, L, O or U, so a reference read over the phone survives.
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+REFERENCE_PATTERN = r"^[A-Z0-9][A-Z0-9-]{2,19}$"
+
+
+def new_reference() -> str:
+    body = "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    return f"EHC-{body[:4]}-{body[4:]}"
+
+
+def today() -> date:
+    from datetime import datetime, timezone
+
+    return london_date(datetime.now(timezone.utc))
+
+
+# --- dependencies ---------------------------------------------------------------------------
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_client(request: Request) -> Client:
+    client = request.app.state.temporal
+    if client is None:
+        raise ApiError(503, "The case engine (Temporal) is not reachable; try again shortly",
+                       "unavailable")
+    return client
+
+
+def get_session(settings: Annotated[Settings, Depends(get_settings_dep)]):
+    with session_for(settings.db_url) as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+ClientDep = Annotated[Client, Depends(get_client)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+# --- request and response bodies --------------------------------------------------------------
+
+
+class ChildIn(BaseModel):
+    given_name: str = Field(min_length=1, max_length=100)
+    family_name: str = Field(min_length=1, max_length=100)
+    date_of_birth: date
+    council_reference: str | None = Field(
+        None, max_length=40, description="the council's own person id, if it has one"
+    )
+
+
+class StartAssessmentIn(BaseModel):
+    child: ChildIn
+    request_date: date = Field(description="the date the LA received the request (day 0)")
+    request_source: RequestSource = RequestSource.PARENT
+    case_reference: str | None = Field(
+        None, pattern=REFERENCE_PATTERN,
+        description="optional: your own reference for this request (capitals, digits, '-'); "
+        "sending the same request again with it is safe",
+    )
+    actor: str | None = Field(None, max_length=120)
+
+    @model_validator(mode="after")
+    def _dates(self) -> StartAssessmentIn:
+        now = today()
+        if self.request_date > now:
+            raise ValueError(f"request_date {self.request_date} is in the future (today is {now})")
+        dob = self.child.date_of_birth
+        if dob > self.request_date:
+            raise ValueError(f"date_of_birth {dob} is after request_date {self.request_date}")
+        if (self.request_date.year - dob.year) - (
+            (self.request_date.month, self.request_date.day) < (dob.month, dob.day)
+        ) > 25:
+            raise ValueError("EHC needs assessments are for children and young people aged 0 "
+                             "to 25: check date_of_birth")
+        return self
+
+
+class DeadlineOut(BaseModel):
+    due: date
+    citation: str
+    title: str
+    rule: str
+
+
+class StartedOut(BaseModel):
+    reference: str
+    workflow_id: str
+    stage: str
+    deadlines: dict[str, DeadlineOut]
+
+
+class ChildOut(BaseModel):
+    id: str
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    council_reference: str | None
+
+
+class EventOut(BaseModel):
+    seq: int
+    kind: str
+    on: date
+    actor: str | None
+    summary: str
+    data: dict[str, Any]
+
+
+class LetterOut(BaseModel):
+    kind: str
+    dated: date
+    citation: str
+    body: str
+
+
+class CaseOut(BaseModel):
+    reference: str
+    child: ChildOut | None
+    view: CaseView
+    timeline: list[EventOut]
+    letters: list[LetterOut]
+
+
+class CaseSummary(BaseModel):
+    reference: str
+    stage: str
+    is_open: bool
+    request_date: date
+    final_plan_due: date | None
+    next_due: date | None
+    overdue_items: int
+
+
+class DateBody(BaseModel):
+    actor: str | None = Field(None, max_length=120)
+
+
+class ReceivedBody(DateBody):
+    received_on: date
+
+
+class WithdrawBody(DateBody):
+    withdrawn_on: date
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+# --- reading cases ----------------------------------------------------------------------------
+
+
+def _snapshot_from_db(session: Session, row: t.Case) -> CaseSnapshot:
+    ref = row.reference
+
+    def rows(model, **where):
+        q = select(model).where(model.case_reference == ref)
+        for k, v in where.items():
+            q = q.where(getattr(model, k) == v)
+        return session.exec(q).all()
+
+    return CaseSnapshot(
+        reference=ref, child_id=row.child_id, stage=row.stage, request_date=row.request_date,
+        request_source=row.request_source, policy=AssessmentPolicy(**row.policy),
+        plan_decided_on=row.plan_decided_on, closed_on=row.closed_on,
+        close_reason=row.close_reason, version=row.version,
+        milestones=[Milestone.model_validate(m, from_attributes=True)
+                    for m in rows(t.Milestone, kind="milestone")],
+        settings_consulted=[Milestone.model_validate(m, from_attributes=True)
+                            for m in rows(t.Milestone, kind="setting")],
+        advice=[AdviceItem.model_validate(a, from_attributes=True) for a in rows(t.AdviceItem)],
+        exceptions=[CaseException.model_validate(e, from_attributes=True)
+                    for e in rows(t.CaseException)],
+        letters=[Letter.model_validate(x, from_attributes=True) for x in rows(t.Letter)],
+    )
+
+
+async def _live_view(client: Client, reference: str) -> CaseView | None:
+    handle = client.get_workflow_handle(workflow_id_for(reference))
+    try:
+        return await handle.query(AssessmentWorkflow.view, result_type=CaseView)
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            return None
+        raise
+
+
+@router.get("/cases/{reference}", response_model=CaseOut, summary="A case, with its timeline")
+async def read_case(reference: str, session: SessionDep, client: ClientDep) -> CaseOut:
+    row = session.get(t.Case, reference)
+    view = None
+    if row is None or row.is_open:
+        view = await _live_view(client, reference)  # live state from the workflow
+    if view is None:
+        if row is None:
+            raise ApiError(404, f"No case has the reference {reference!r}; check the reference",
+                           "unknown_case")
+        view = _snapshot_from_db(session, row).view(today())
+    child = session.get(t.Child, view.case.child_id)
+    events = session.exec(select(t.CaseEvent).where(t.CaseEvent.case_reference == reference)
+                          .order_by(t.CaseEvent.seq)).all()
+    letters = session.exec(select(t.Letter).where(t.Letter.case_reference == reference)).all()
+    return CaseOut(
+        reference=reference,
+        child=ChildOut.model_validate(child, from_attributes=True) if child else None,
+        view=view,
+        timeline=[EventOut.model_validate(e, from_attributes=True) for e in events],
+        letters=[LetterOut.model_validate(x, from_attributes=True) for x in letters],
+    )
+
+
+@router.get("/cases", response_model=list[CaseSummary], summary="List cases")
+def list_cases(
+    session: SessionDep,
+    stage: str | None = None,
+    open_only: Annotated[bool, Query(alias="open")] = True,
+    overdue: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[CaseSummary]:
+    now = today()
+    open_m = (t.Milestone.done_on.is_(None)) & (t.Milestone.applicable)  # type: ignore[union-attr]
+    q = select(t.Case)
+    if open_only:
+        q = q.where(t.Case.is_open)
+    if stage:
+        q = q.where(t.Case.stage == stage)
+    if overdue:
+        late_m = select(t.Milestone.case_reference).where(open_m, t.Milestone.due < now)
+        late_a = select(t.AdviceItem.case_reference).where(
+            t.AdviceItem.received_on.is_(None), t.AdviceItem.due < now)  # type: ignore[union-attr]
+        q = q.where(or_(t.Case.reference.in_(late_m), t.Case.reference.in_(late_a)))  # type: ignore[attr-defined]
+    cases = session.exec(q.order_by(t.Case.request_date, t.Case.reference)
+                         .offset(offset).limit(limit)).all()
+    out = []
+    for c in cases:
+        snap = _snapshot_from_db(session, c).view(now)
+        open_dues = [d.due for d in snap.deadlines if d.done_on is None
+                     and d.status.value not in ("not_applicable",)]
+        final = snap.case.milestone("final_plan_due")
+        out.append(CaseSummary(
+            reference=c.reference, stage=c.stage, is_open=c.is_open,
+            request_date=c.request_date, final_plan_due=final.due if final else None,
+            next_due=min(open_dues) if open_dues and c.is_open else None,
+            overdue_items=len(snap.overdue) if c.is_open else 0,
+        ))
+    return out
+
+
+# --- starting an assessment ----------------------------------------------------------------------
+
+
+def _find_child(session: Session, child: ChildIn) -> t.Child | None:
+    if child.council_reference:
+        found = session.exec(select(t.Child).where(
+            t.Child.council_reference == child.council_reference)).first()
+        if found is not None:
+            return found
+    return session.exec(select(t.Child).where(
+        func.lower(t.Child.given_name) == child.given_name.strip().lower(),
+        func.lower(t.Child.family_name) == child.family_name.strip().lower(),
+        t.Child.date_of_birth == child.date_of_birth,
+    )).first()
+
+
+@router.post("/assessments", response_model=StartedOut, status_code=201,
+             summary="Start an EHC needs assessment for a request",
+             responses={409: {"description": "the child already has an open assessment, or "
+                                             "the reference is taken"}})
+async def start_assessment(body: StartAssessmentIn, session: SessionDep, client: ClientDep,
+                           settings: SettingsDep) -> StartedOut:
+    child = _find_child(session, body.child)
+    created = child is None
+    if child is not None:
+        open_case = session.exec(select(t.Case).where(
+            t.Case.child_id == child.id, t.Case.is_open)).first()
+        if open_case is not None:
+            raise ApiError(409, f"This child already has an open assessment, "
+                           f"{open_case.reference}: continue that case instead of starting "
+                           "another", "duplicate_case")
+    else:
+        child = t.Child(given_name=body.child.given_name.strip(),
+                        family_name=body.child.family_name.strip(),
+                        date_of_birth=body.child.date_of_birth,
+                        council_reference=body.child.council_reference)
+        session.add(child)
+        session.commit()
+    reference = body.case_reference or new_reference()
+    policy = AssessmentPolicy(draft_target_weeks=settings.draft_target_weeks,
+                              due_soon_days=settings.due_soon_days)
+    try:
+        await client.start_workflow(
+            AssessmentWorkflow.run,
+            StartAssessment(reference=reference, child_id=child.id,
+                            request_date=body.request_date,
+                            request_source=body.request_source, policy=policy,
+                            actor=body.actor),
+            id=workflow_id_for(reference),
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        )
+    except WorkflowAlreadyStartedError:
+        if created:  # leave nothing half-written
+            session.delete(child)
+            session.commit()
+        raise ApiError(409, f"A case with the reference {reference} already exists; choose "
+                       "another reference or open that case", "duplicate_reference") from None
+    except BaseException:
+        if created:
+            session.delete(child)
+            session.commit()
+        raise
+    deadlines = assessment_timescales(body.request_date,
+                                      draft_target_weeks=policy.draft_target_weeks)
+    return StartedOut(
+        reference=reference, workflow_id=workflow_id_for(reference), stage="awaiting_decision",
+        deadlines={k: DeadlineOut(due=d.due, citation=d.citation, title=d.rule.title,
+                                  rule=d.rule.id) for k, d in deadlines.items()},
+    )
+
+
+# --- the steps ------------------------------------------------------------------------------------
+
+
+async def _act(client: Client, session: Session, reference: str, action: Action,
+               payload: BaseModel) -> CaseView:
+    row = session.get(t.Case, reference)
+    if row is not None and not row.is_open:
+        raise ApiError(409, f"Case {reference} is closed ({row.stage}); no further actions can "
+                       "be taken", "case_closed")
+    handle = client.get_workflow_handle(workflow_id_for(reference))
+    try:
+        return await handle.execute_update(action.value, payload, result_type=CaseView)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError):
+            raise ApiError(REJECTION_STATUS.get(cause.type or "", 409), cause.message,
+                           (cause.type or "rejected").lower()) from None
+        raise
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            if row is None:
+                raise ApiError(404, f"No case has the reference {reference!r}; check the "
+                               "reference", "unknown_case") from None
+            raise ApiError(409, f"Case {reference} is closed; no further actions can be taken",
+                           "case_closed") from None
+        raise
+
+
+def _step(path: str, action: Action, model: type[BaseModel], summary: str) -> None:
+    async def endpoint(reference: str, body: model, session: SessionDep,  # type: ignore[valid-type]
+                       client: ClientDep) -> CaseView:
+        return await _act(client, session, reference, action, body)
+
+    endpoint.__name__ = action.value
+    endpoint.__annotations__["body"] = model  # resolved now: it is a variable, not a name
+    router.add_api_route(f"/cases/{{reference}}/{path}", endpoint, methods=["POST"],
+                         response_model=CaseView, summary=summary)
+
+
+_step("decision-to-assess", Action.DECIDE_TO_ASSESS, DecideToAssess,
+      "Record the decision whether to assess (Reg 5)")
+_step("advice-requests", Action.REQUEST_ADVICE, RequestAdvice,
+      "Request advice, or record existing advice reused (Regs 6, 8)")
+_step("plan-decision", Action.DECIDE_PLAN, DecidePlan,
+      "Record the decision whether to issue a plan (Reg 10)")
+_step("draft", Action.SERVE_DRAFT, ServeDraft, "Record the draft plan served (Reg 13(1))")
+_step("setting-consultations", Action.CONSULT_SETTING, ConsultSetting,
+      "Record a school or college consulted (CFA 2014 s.39)")
+_step("family-comments", Action.RECORD_FAMILY_COMMENTS, RecordFamilyComments,
+      "Record the family's comments on the draft")
+_step("final-plan", Action.ISSUE_FINAL, IssueFinal, "Record the final plan issued (Reg 13(2))")
+_step("exceptions", Action.RECORD_EXCEPTION, RecordException,
+      "Record an exception to a time limit (Reg 8(2), Reg 10(4))")
+_step("closure", Action.CLOSE_CASE, CloseCase, "Close the case (request withdrawn, moved away)")
+
+
+@router.post("/cases/{reference}/advice/{key}/received", response_model=CaseView,
+             summary="Record advice received")
+async def record_advice(reference: str, key: str, body: ReceivedBody, session: SessionDep,
+                        client: ClientDep) -> CaseView:
+    cmd = RecordAdvice(key=key, received_on=body.received_on, actor=body.actor)
+    return await _act(client, session, reference, Action.RECORD_ADVICE, cmd)
+
+
+@router.post("/cases/{reference}/setting-consultations/{key}/response", response_model=CaseView,
+             summary="Record a school or college's response to consultation")
+async def record_setting_response(reference: str, key: str, body: ReceivedBody,
+                                  session: SessionDep, client: ClientDep) -> CaseView:
+    cmd = RecordSettingResponse(key=key, received_on=body.received_on, actor=body.actor)
+    return await _act(client, session, reference, Action.RECORD_SETTING_RESPONSE, cmd)
+
+
+@router.post("/cases/{reference}/exceptions/{exception_id}/withdrawal", response_model=CaseView,
+             summary="Withdraw an exception recorded in error or no longer relied on")
+async def withdraw_exception(reference: str, exception_id: str, body: WithdrawBody,
+                             session: SessionDep, client: ClientDep) -> CaseView:
+    cmd = WithdrawException(exception_id=exception_id, withdrawn_on=body.withdrawn_on,
+                            reason=body.reason, actor=body.actor)
+    return await _act(client, session, reference, Action.WITHDRAW_EXCEPTION, cmd)

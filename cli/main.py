@@ -1,0 +1,152 @@
+"""``ehc``: the command line.
+
+``ehc timescales ...`` is a deadline calculator a caseworker can use on its own; the other
+commands run the parts of the system (``ehc up`` runs all of them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from typing import NoReturn, Sequence
+
+from statutory import assessment_timescales, review_timescales
+
+
+class UsageError(Exception):
+    """Bad input: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not argparse's usage dump
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _iso_date(option: str):
+    def parse(text: str) -> date:
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{option} {text!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-03-09"
+            ) from None
+
+    return parse
+
+
+def _year(text: str) -> int:
+    if not (text.isdigit() and len(text) == 4):
+        raise argparse.ArgumentTypeError(
+            f"--transfer-year {text!r} is not a year: write four digits, e.g. 2027"
+        )
+    return int(text)
+
+
+def _print_deadlines(deadlines: dict) -> None:
+    print(json.dumps({k: d.as_json() for k, d in deadlines.items()}, indent=2))
+
+
+def _cmd_timescales_assessment(args: argparse.Namespace) -> None:
+    for option, value in (("--advice-requested", args.advice_requested),
+                          ("--draft-served", args.draft_served)):
+        if value is not None and value < args.request_date:
+            raise UsageError(
+                f"{option} {value} is before --request-date {args.request_date}: "
+                "it cannot come before the request"
+            )
+    _print_deadlines(
+        assessment_timescales(
+            args.request_date,
+            advice_requested=args.advice_requested,
+            draft_served=args.draft_served,
+            draft_target_weeks=args.draft_target_weeks,
+        )
+    )
+
+
+def _cmd_timescales_review(args: argparse.Namespace) -> None:
+    if args.transfer and args.transfer_year is None:
+        raise UsageError("--transfer needs --transfer-year YYYY, the calendar year of the move")
+    if args.transfer_year is not None and not args.transfer:
+        raise UsageError("--transfer-year needs --transfer school|post16")
+    anchor = args.last_review or args.plan_issued
+    if not any((anchor, args.meeting_date, args.amendments_sent, args.transfer,
+                args.post16_move_date)):
+        raise UsageError(
+            "give at least one of --last-review, --plan-issued, --meeting-date, "
+            "--amendments-sent, --transfer"
+        )
+    if anchor and args.meeting_date and args.meeting_date < anchor:
+        raise UsageError(f"--meeting-date {args.meeting_date} is before the review it follows "
+                         f"({anchor}): check the dates")
+    if args.meeting_date and args.amendments_sent and args.amendments_sent < args.meeting_date:
+        raise UsageError(f"--amendments-sent {args.amendments_sent} is before --meeting-date "
+                         f"{args.meeting_date}: amendments follow the meeting")
+    _print_deadlines(
+        review_timescales(
+            last_review=args.last_review,
+            plan_issued=args.plan_issued,
+            meeting_date=args.meeting_date,
+            amendments_sent=args.amendments_sent,
+            transfer=args.transfer,
+            transfer_year=args.transfer_year,
+            post16_move_date=args.post16_move_date,
+        )
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ehc", description="EHC assessments and reviews on time.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    ts = sub.add_parser("timescales", help="work out statutory deadlines (prints JSON)")
+    ts_sub = ts.add_subparsers(dest="which", required=True, parser_class=_Parser)
+
+    a = ts_sub.add_parser("assessment", help="deadlines of an EHC needs assessment")
+    a.add_argument("--request-date", required=True, type=_iso_date("--request-date"),
+                   help="date the LA received the request (day 0)")
+    a.add_argument("--advice-requested", type=_iso_date("--advice-requested"),
+                   help="date an advisor received a request for advice")
+    a.add_argument("--draft-served", type=_iso_date("--draft-served"),
+                   help="date the draft plan was served on the family")
+    a.add_argument("--draft-target-weeks", type=int, default=16,
+                   help="the council's local target for the draft plan (default 16)")
+    a.set_defaults(func=_cmd_timescales_assessment)
+
+    r = ts_sub.add_parser("review", help="deadlines of an annual review and phase transfer")
+    anchor = r.add_mutually_exclusive_group()
+    anchor.add_argument("--last-review", type=_iso_date("--last-review"),
+                        help="date of the last review")
+    anchor.add_argument("--plan-issued", type=_iso_date("--plan-issued"),
+                        help="date the plan was issued (when there has been no review yet)")
+    r.add_argument("--meeting-date", type=_iso_date("--meeting-date"),
+                   help="date of the review meeting")
+    r.add_argument("--amendments-sent", type=_iso_date("--amendments-sent"),
+                   help="date the proposed amendments were sent")
+    r.add_argument("--transfer", choices=("school", "post16"),
+                   help="phase transfer: school (15 Feb) or post16 (31 Mar)")
+    r.add_argument("--transfer-year", type=_year, help="calendar year of the transfer")
+    r.add_argument("--post16-move-date", type=_iso_date("--post16-move-date"),
+                   help="date of a post-16 to post-16 move at another time (Reg 18(2))")
+    r.set_defaults(func=_cmd_timescales_review)
+
+    from cli import system  # the commands that run the system
+
+    system.add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        args.func(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

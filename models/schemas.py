@@ -1,0 +1,391 @@
+"""The case as the workflow holds it, and the messages that move it.
+
+Only pydantic and the pure ``statutory`` package are imported here: workflows import this
+module inside Temporal's sandbox. No personal data appears in any of these models; the child
+is referred to by an opaque id whose record lives only in the database.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from statutory import ExceptionKind, Status, days_overdue, excusing_exceptions, status_on
+from statutory.rules import RULES
+
+
+class AdviceSource(str, Enum):
+    """Whom advice is sought from (Reg 6(1))."""
+
+    FAMILY = "family"
+    EDUCATION = "education"
+    HEALTH = "health"
+    EDUCATIONAL_PSYCHOLOGIST = "educational_psychologist"
+    SOCIAL_CARE = "social_care"
+    OTHER = "other"
+    PREPARING_FOR_ADULTHOOD = "preparing_for_adulthood"
+    FAMILY_REQUESTED = "family_requested"
+
+    @property
+    def citation(self) -> str:
+        return ADVICE_SOURCE_INFO[self][1]
+
+    @property
+    def label(self) -> str:
+        return ADVICE_SOURCE_INFO[self][0]
+
+
+ADVICE_SOURCE_INFO: dict[AdviceSource, tuple[str, str]] = {
+    AdviceSource.FAMILY: ("the family's views", "Reg 6(1)(a)"),
+    AdviceSource.EDUCATION: ("educational advice", "Reg 6(1)(b)"),
+    AdviceSource.HEALTH: ("medical advice", "Reg 6(1)(c)"),
+    AdviceSource.EDUCATIONAL_PSYCHOLOGIST: ("psychological advice", "Reg 6(1)(d)"),
+    AdviceSource.SOCIAL_CARE: ("social care advice", "Reg 6(1)(e)"),
+    AdviceSource.OTHER: ("other advice", "Reg 6(1)(f)"),
+    AdviceSource.PREPARING_FOR_ADULTHOOD: ("preparing for adulthood advice", "Reg 6(1)(g)"),
+    AdviceSource.FAMILY_REQUESTED: ("advice the family asked for", "Reg 6(1)(h)"),
+}
+
+# Every assessment seeks these (Reg 6(1)(a)-(e)); the others where they apply.
+REQUIRED_ADVICE = (
+    AdviceSource.FAMILY,
+    AdviceSource.EDUCATION,
+    AdviceSource.HEALTH,
+    AdviceSource.EDUCATIONAL_PSYCHOLOGIST,
+    AdviceSource.SOCIAL_CARE,
+)
+
+
+class Stage(str, Enum):
+    AWAITING_DECISION = "awaiting_decision"
+    ASSESSING = "assessing"
+    DRAFTING = "drafting"
+    DRAFT_SERVED = "draft_served"
+    FINAL_ISSUED = "final_issued"
+    REFUSED = "refused"
+    NO_PLAN = "no_plan"
+    CLOSED = "closed"
+
+    @property
+    def is_open(self) -> bool:
+        return self in OPEN_STAGES
+
+
+OPEN_STAGES = frozenset(
+    {Stage.AWAITING_DECISION, Stage.ASSESSING, Stage.DRAFTING, Stage.DRAFT_SERVED}
+)
+
+
+class RequestSource(str, Enum):
+    PARENT = "parent"
+    YOUNG_PERSON = "young_person"
+    SCHOOL = "school"
+    OTHER = "other"
+
+
+class Action(str, Enum):
+    """The caseworker actions; each is a Temporal update of the same name."""
+
+    DECIDE_TO_ASSESS = "decide_to_assess"
+    REQUEST_ADVICE = "request_advice"
+    RECORD_ADVICE = "record_advice"
+    DECIDE_PLAN = "decide_plan"
+    SERVE_DRAFT = "serve_draft"
+    CONSULT_SETTING = "consult_setting"
+    RECORD_SETTING_RESPONSE = "record_setting_response"
+    RECORD_FAMILY_COMMENTS = "record_family_comments"
+    ISSUE_FINAL = "issue_final"
+    RECORD_EXCEPTION = "record_exception"
+    WITHDRAW_EXCEPTION = "withdraw_exception"
+    CLOSE_CASE = "close_case"
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60]
+
+
+# --- settings a workflow is started with -----------------------------------------------------
+
+
+class AssessmentPolicy(BaseModel):
+    """The council's local choices, fixed for a case when it starts."""
+
+    draft_target_weeks: int = Field(16, ge=1, le=20)
+    due_soon_days: int = Field(5, ge=0, le=42)
+
+
+class StartAssessment(BaseModel):
+    reference: str
+    child_id: str
+    request_date: date
+    request_source: RequestSource = RequestSource.PARENT
+    policy: AssessmentPolicy = AssessmentPolicy()
+    actor: str | None = None
+
+
+# --- the case -------------------------------------------------------------------------------
+
+
+class Milestone(BaseModel):
+    key: str
+    rule_id: str
+    started_on: date
+    due: date
+    done_on: date | None = None
+    applicable: bool = True
+    alerts_fired: list[str] = []
+
+    @property
+    def title(self) -> str:
+        return RULES[self.rule_id].title
+
+    @property
+    def citation(self) -> str:
+        return RULES[self.rule_id].citation
+
+
+class AdviceItem(BaseModel):
+    key: str
+    source: AdviceSource
+    label: str | None = None
+    requested_on: date
+    due: date
+    received_on: date | None = None
+    reused: bool = False
+    alerts_fired: list[str] = []
+
+    @property
+    def is_open(self) -> bool:
+        return self.received_on is None
+
+
+class CaseException(BaseModel):
+    id: str
+    kind: ExceptionKind
+    reason: str
+    starts_on: date
+    ends_on: date | None = None
+    evidence: str | None = None
+    advice_key: str | None = None
+    recorded_on: date
+    withdrawn_on: date | None = None
+    withdrawal_reason: str | None = None
+
+
+class Letter(BaseModel):
+    """A decision notice that carries appeal rights; its text is rendered from a template by
+    the activity that records it."""
+
+    kind: Literal["refusal_to_assess", "no_plan_notice"]
+    dated: date
+    citation: str
+
+
+class Event(BaseModel):
+    seq: int
+    kind: str
+    on: date
+    at: datetime
+    actor: str | None = None
+    summary: str
+    data: dict[str, str] = {}
+
+
+class CaseSnapshot(BaseModel):
+    reference: str
+    child_id: str
+    kind: Literal["assessment"] = "assessment"
+    stage: Stage
+    request_date: date
+    request_source: RequestSource
+    policy: AssessmentPolicy
+    plan_decided_on: date | None = None
+    closed_on: date | None = None
+    close_reason: str | None = None
+    milestones: list[Milestone] = []
+    advice: list[AdviceItem] = []
+    settings_consulted: list[Milestone] = []
+    exceptions: list[CaseException] = []
+    letters: list[Letter] = []
+    version: int = 0  # the seq of the last event applied
+
+    def milestone(self, key: str) -> Milestone | None:
+        return next((m for m in self.milestones if m.key == key), None)
+
+    def advice_item(self, key: str) -> AdviceItem | None:
+        return next((a for a in self.advice if a.key == key), None)
+
+    def view(self, today: date, allowed: list[Action] | None = None) -> CaseView:
+        return CaseView.build(self, today, allowed or [])
+
+
+# --- what a caseworker sees ------------------------------------------------------------------
+
+
+class DeadlineView(BaseModel):
+    key: str
+    title: str
+    citation: str
+    due: date
+    done_on: date | None
+    status: Status
+    days_overdue: int
+    excused_by: list[str] = []
+    kind: Literal["milestone", "advice", "setting"]
+    source: AdviceSource | None = None
+
+
+class CaseView(BaseModel):
+    case: CaseSnapshot
+    today: date
+    deadlines: list[DeadlineView]
+    overdue: list[str]
+    allowed_actions: list[Action]
+
+    @classmethod
+    def build(cls, case: CaseSnapshot, today: date, allowed: list[Action]) -> CaseView:
+        soon = case.policy.due_soon_days
+        out: list[DeadlineView] = []
+
+        def add(item, kind, done_on, source=None, advice_key=None, title=None, citation=None):
+            rule = RULES[item.rule_id] if kind != "advice" else RULES["assessment.advice_due"]
+            applicable = getattr(item, "applicable", True)
+            started = item.requested_on if kind == "advice" else item.started_on
+            excused = excusing_exceptions(rule, started, item.due, case.exceptions,
+                                          advice_key=advice_key)
+            if not applicable:
+                status = Status.NOT_APPLICABLE
+            elif not case.stage.is_open and done_on is None:
+                # A closed case's unmet deadlines stay as they were when it closed.
+                closed = case.closed_on or today
+                status = status_on(closed, item.due, None, due_soon_days=soon)
+            else:
+                status = status_on(today, item.due, done_on, due_soon_days=soon)
+            overdue_days = (
+                days_overdue(today if case.stage.is_open else (case.closed_on or today), item.due)
+                if status is Status.OVERDUE
+                else 0
+            )
+            out.append(DeadlineView(
+                key=item.key, title=title or rule.title, citation=citation or rule.citation,
+                due=item.due, done_on=done_on, status=status, days_overdue=overdue_days,
+                excused_by=[e.id for e in excused], kind=kind, source=source,
+            ))
+
+        for m in case.milestones:
+            add(m, "milestone", m.done_on)
+        for a in case.advice:
+            add(a, "advice", a.received_on, source=a.source, advice_key=a.key,
+                title=f"Advice: {a.label or a.source.label}")
+        for s in case.settings_consulted:
+            add(s, "setting", s.done_on, title=f"Consultation response: {s.key.split(':', 1)[1]}")
+        out.sort(key=lambda d: (d.due, d.key))
+        return cls(
+            case=case, today=today, deadlines=out,
+            overdue=[d.key for d in out if d.status is Status.OVERDUE],
+            allowed_actions=allowed,
+        )
+
+
+# --- update inputs (one per Action) ----------------------------------------------------------
+
+
+class _ActionInput(BaseModel):
+    actor: str | None = Field(None, max_length=120, description="who did it (staff name or id)")
+
+
+class DecideToAssess(_ActionInput):
+    decision: Literal["assess", "refuse"]
+    decided_on: date
+    reason: str | None = Field(None, max_length=2000)
+
+
+class AdviceRequest(BaseModel):
+    source: AdviceSource
+    label: str | None = Field(
+        None, max_length=80,
+        description="which advisor, where a source is asked more than once (e.g. 'speech and "
+        "language therapy'); no personal names",
+    )
+    requested_on: date = Field(description="the date the advisor received the request")
+    reuse_existing: bool = Field(
+        False, description="existing advice is sufficient and reused (Reg 6(4))"
+    )
+
+    @property
+    def key(self) -> str:
+        return self.source.value if not self.label else f"{self.source.value}:{slug(self.label)}"
+
+
+class RequestAdvice(_ActionInput):
+    items: list[AdviceRequest] = Field(min_length=1)
+
+    @field_validator("items")
+    @classmethod
+    def _distinct(cls, items: list[AdviceRequest]) -> list[AdviceRequest]:
+        keys = [i.key for i in items]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"advice is listed twice: {', '.join(dupes)}; give each a label")
+        return items
+
+
+class RecordAdvice(_ActionInput):
+    key: str
+    received_on: date
+
+
+class DecidePlan(_ActionInput):
+    decision: Literal["issue", "no_plan"]
+    decided_on: date
+    reason: str | None = Field(None, max_length=2000)
+    proceed_with_outstanding_advice: bool = False
+
+
+class ServeDraft(_ActionInput):
+    served_on: date
+
+
+class ConsultSetting(_ActionInput):
+    setting: str = Field(min_length=2, max_length=120, description="school or college name")
+    sent_on: date
+
+
+class RecordSettingResponse(_ActionInput):
+    key: str
+    received_on: date
+
+
+class RecordFamilyComments(_ActionInput):
+    received_on: date
+
+
+class IssueFinal(_ActionInput):
+    issued_on: date
+
+
+class RecordException(_ActionInput):
+    kind: ExceptionKind
+    reason: str = Field(min_length=3, max_length=2000)
+    starts_on: date
+    ends_on: date | None = None
+    evidence: str | None = Field(None, max_length=2000)
+    advice_key: str | None = Field(
+        None, description="the advice item a Reg 8(2) exception excuses"
+    )
+
+
+class WithdrawException(_ActionInput):
+    exception_id: str
+    withdrawn_on: date
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+class CloseCase(_ActionInput):
+    reason: Literal["request_withdrawn", "moved_out_of_area", "other"]
+    closed_on: date
+    note: str | None = Field(None, max_length=2000)

@@ -1,0 +1,47 @@
+"""Configuration, from environment variables prefixed ``EHC_`` or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EHC_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="local state: SQLite files, caught mail")
+    database_url: str = Field(
+        "", description="SQLAlchemy URL; default SQLite in data_dir. PostgreSQL: "
+        "postgresql+psycopg://user:password@host/db",
+    )
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "ehc-cases"
+    temporal_ui_port: int = 8233
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_base_url: str = "http://localhost:8000"
+
+    smtp_host: str = "localhost"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "send-team@council.example"
+
+    # The council's local policy for new cases (statutory limits are not configurable).
+    draft_target_weeks: int = Field(16, ge=1, le=20)
+    due_soon_days: int = Field(5, ge=0, le=42)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'ehc.db').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The Temporal worker: runs the workflows and their activities."""

@@ -1,0 +1,52 @@
+"""``ehc worker`` / ``python -m worker``: run the workflows and activities of this project."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.case_record import CaseRecorder
+from models.settings import Settings, get_settings
+from worker.client import connect
+from workflows.assessment import AssessmentWorkflow
+
+WORKFLOWS = [AssessmentWorkflow]
+log = logging.getLogger("ehc.worker")
+
+
+def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+    recorder = CaseRecorder(settings.db_url)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=[recorder.record_case],
+        activity_executor=executor,
+        max_concurrent_activities=16,
+    )
+
+
+async def run(settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    client = await connect(settings)
+    with ThreadPoolExecutor(max_workers=16) as executor:
+        worker = build_worker(client, settings, executor)
+        log.info("worker polling task queue %s on %s", settings.task_queue,
+                 settings.temporal_address)
+        await worker.run()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,572 @@
+"""The EHC needs assessment workflow: one per request, from the request to the final plan.
+
+The workflow holds the case's state and is its only writer: every change becomes an ``Event``
+and is saved through the idempotent ``record_case`` activity. Caseworker actions are updates
+whose validators reject out-of-order or impossible actions before anything reaches history.
+
+One loop drives every deadline: it sleeps until the earliest unfired step of the alert ladder
+(``ALERT_LADDER``) of any open deadline, fires it, and sleeps again; an update that changes the
+deadlines wakes it. Notifications hang off the same ladder; there is no second clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timedelta
+from typing import Callable
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from models.schemas import (
+        REQUIRED_ADVICE,
+        Action,
+        AdviceItem,
+        CaseException,
+        CaseSnapshot,
+        CaseView,
+        CloseCase,
+        ConsultSetting,
+        DecidePlan,
+        DecideToAssess,
+        Event,
+        IssueFinal,
+        Letter,
+        Milestone,
+        RecordAdvice,
+        RecordException,
+        RecordFamilyComments,
+        RecordSettingResponse,
+        RequestAdvice,
+        ServeDraft,
+        Stage,
+        StartAssessment,
+        WithdrawException,
+        slug,
+    )
+    from statutory import RULES, assessment_timescales, excusing_exceptions, london_date
+    from statutory.clock import deadline, london_midnight
+
+RECORD_CASE = "record_case"
+# Persisting must eventually succeed; a database outage only delays it.
+RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+
+# When each step of the ladder fires, in days from the due date. The advice-chasing issue
+# extends this ladder (reminders, escalations); it stays the one clock.
+ALERT_LADDER: tuple[tuple[str, int | None], ...] = (("due_soon", None), ("overdue", 1))
+
+
+class Rejected(ApplicationError):
+    """A caseworker action that cannot be applied; nothing has been changed."""
+
+    def __init__(self, message: str, kind: str = "OutOfOrder") -> None:
+        super().__init__(message, type=kind, non_retryable=True)
+
+
+ALLOWED: dict[Stage, tuple[Action, ...]] = {
+    Stage.AWAITING_DECISION: (Action.DECIDE_TO_ASSESS,),
+    Stage.ASSESSING: (Action.REQUEST_ADVICE, Action.RECORD_ADVICE, Action.DECIDE_PLAN),
+    Stage.DRAFTING: (Action.RECORD_ADVICE, Action.SERVE_DRAFT, Action.CONSULT_SETTING),
+    Stage.DRAFT_SERVED: (
+        Action.RECORD_ADVICE, Action.CONSULT_SETTING, Action.RECORD_SETTING_RESPONSE,
+        Action.RECORD_FAMILY_COMMENTS, Action.ISSUE_FINAL,
+    ),
+}
+ALWAYS_WHILE_OPEN = (Action.RECORD_EXCEPTION, Action.WITHDRAW_EXCEPTION, Action.CLOSE_CASE)
+
+
+@workflow.defn(name="AssessmentWorkflow")
+class AssessmentWorkflow:
+    @workflow.init
+    def __init__(self, start: StartAssessment) -> None:
+        dates = assessment_timescales(
+            start.request_date, draft_target_weeks=start.policy.draft_target_weeks
+        )
+        self.case = CaseSnapshot(
+            reference=start.reference,
+            child_id=start.child_id,
+            stage=Stage.AWAITING_DECISION,
+            request_date=start.request_date,
+            request_source=start.request_source,
+            policy=start.policy,
+            milestones=[
+                Milestone(key=key, rule_id=dates[key].rule.id, started_on=start.request_date,
+                          due=dates[key].due)
+                for key in ("decision_due", "no_plan_notice_due", "draft_plan_target",
+                            "final_plan_due")
+            ],
+        )
+        self._pending: list[Event] = []
+
+    # --- the run: the one clock -------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, start: StartAssessment) -> CaseSnapshot:
+        self._event("request_received", start.request_date, start.actor,
+                    "Request for an EHC needs assessment received",
+                    source=start.request_source.value)
+        await self._save()
+        while self.case.stage.is_open:
+            target = self._next_alert()
+            timeout = None if target is None else max(target - workflow.now(), timedelta(0))
+            try:
+                await workflow.wait_condition(
+                    lambda: not self.case.stage.is_open or self._next_alert() != target,
+                    timeout=timeout,
+                )
+            except asyncio.TimeoutError:
+                pass
+            if self.case.stage.is_open:
+                await self._fire_alerts()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._save()
+        return self.case
+
+    def _deadline_items(self) -> list[tuple[Milestone | AdviceItem, str | None]]:
+        """Open deadlines that still alert: not done, applicable, not excused."""
+        out: list[tuple[Milestone | AdviceItem, str | None]] = []
+        for m in (*self.case.milestones, *self.case.settings_consulted):
+            if m.done_on is None and m.applicable and not self._excused(m.rule_id, m.started_on,
+                                                                         m.due, None):
+                out.append((m, None))
+        for a in self.case.advice:
+            if a.is_open and not self._excused("assessment.advice_due", a.requested_on, a.due,
+                                               a.key):
+                out.append((a, a.key))
+        return out
+
+    def _excused(self, rule_id: str, started: date, due: date, advice_key: str | None) -> bool:
+        return bool(excusing_exceptions(RULES[rule_id], started, due, self.case.exceptions,
+                                        advice_key=advice_key))
+
+    def _ladder(self, item: Milestone | AdviceItem) -> list[tuple[str, datetime]]:
+        soon = self.case.policy.due_soon_days
+        steps = []
+        for name, offset in ALERT_LADDER:
+            if name in item.alerts_fired:
+                continue
+            days = -soon if offset is None else offset
+            steps.append((name, london_midnight(item.due + timedelta(days=days))))
+        return steps
+
+    def _next_alert(self) -> datetime | None:
+        moments = [at for item, _ in self._deadline_items() for _, at in self._ladder(item)]
+        return min(moments) if moments else None
+
+    async def _fire_alerts(self) -> None:
+        now = workflow.now()
+        for item, advice_key in self._deadline_items():
+            passed = [(name, at) for name, at in self._ladder(item) if at <= now]
+            if not passed:
+                continue
+            # Steps overtaken by a later one (a backdated item) are marked, not announced.
+            for name, _ in passed:
+                item.alerts_fired.append(name)
+            name, at = passed[-1]
+            what = (f"Advice ({item.label or item.source.label})" if isinstance(item, AdviceItem)
+                    else RULES[item.rule_id].title)
+            self._event(f"deadline.{name}", london_date(at), None,
+                        f"{what} {'is due soon' if name == 'due_soon' else 'is overdue'} "
+                        f"(due {item.due.isoformat()})",
+                        deadline=item.key, due=item.due.isoformat(),
+                        **({"advice": advice_key} if advice_key else {}))
+        if self._pending:
+            await self._save()
+
+    # --- persistence ---------------------------------------------------------------------
+
+    def _event(self, kind: str, on: date, actor: str | None, summary: str, **data: str) -> None:
+        self.case.version += 1
+        self._pending.append(Event(seq=self.case.version, kind=kind, on=on, at=workflow.now(),
+                                   actor=actor, summary=summary, data=data))
+
+    async def _save(self) -> None:
+        if not self._pending:
+            return
+        events, self._pending = self._pending, []
+        await workflow.execute_activity(
+            RECORD_CASE,
+            args=[self.case.model_copy(deep=True), events],
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RECORD_RETRY,
+        )
+
+    async def _apply(self, change: Callable[[], None]) -> CaseView:
+        change()
+        await self._save()
+        return self._view()
+
+    # --- queries --------------------------------------------------------------------------
+
+    def _today(self) -> date:
+        return london_date(workflow.now())
+
+    def _allowed(self) -> list[Action]:
+        if not self.case.stage.is_open:
+            return []
+        return [*ALLOWED[self.case.stage], *ALWAYS_WHILE_OPEN]
+
+    def _view(self) -> CaseView:
+        return self.case.view(self._today(), self._allowed())
+
+    @workflow.query
+    def view(self) -> CaseView:
+        return self._view()
+
+    # --- validation helpers ------------------------------------------------------------------
+
+    def _require(self, action: Action) -> None:
+        if not self.case.stage.is_open:
+            raise Rejected(f"Case {self.case.reference} is closed ({self.case.stage.value}); "
+                           "no further actions can be taken", "CaseClosed")
+        if action not in self._allowed():
+            allowed = ", ".join(a.value for a in self._allowed())
+            raise Rejected(f"'{action.value}' cannot be done while the case is at stage "
+                           f"'{self.case.stage.value}'. Allowed now: {allowed}")
+
+    def _check_date(self, value: date, what: str, after: tuple[date, str] | None = None) -> None:
+        today = self._today()
+        if value > today:
+            raise Rejected(f"{what} {value} is in the future (today is {today})", "InvalidDate")
+        if value < self.case.request_date:
+            raise Rejected(f"{what} {value} is before the request was received "
+                           f"({self.case.request_date})", "InvalidDate")
+        if after is not None and value < after[0]:
+            raise Rejected(f"{what} {value} is before {after[1]} ({after[0]})", "InvalidDate")
+
+    def _done(self, key: str) -> date:
+        m = self.case.milestone(key)
+        assert m is not None and m.done_on is not None
+        return m.done_on
+
+    def _complete(self, key: str, on: date) -> None:
+        m = self.case.milestone(key)
+        assert m is not None
+        m.done_on = on
+
+    def _close(self, stage: Stage, on: date, reason: str | None = None) -> None:
+        self.case.stage = stage
+        self.case.closed_on = on
+        self.case.close_reason = reason
+
+    # --- the caseworker actions --------------------------------------------------------------
+
+    @workflow.update(name=Action.DECIDE_TO_ASSESS.value)
+    async def decide_to_assess(self, cmd: DecideToAssess) -> CaseView:
+        def change() -> None:
+            self._complete("decision_due", cmd.decided_on)
+            if cmd.decision == "refuse":
+                self.case.letters.append(Letter(kind="refusal_to_assess", dated=cmd.decided_on,
+                                                citation="Reg 5(3)"))
+                for key in ("no_plan_notice_due", "draft_plan_target", "final_plan_due"):
+                    self.case.milestone(key).applicable = False  # type: ignore[union-attr]
+                self._close(Stage.REFUSED, cmd.decided_on, cmd.reason)
+                self._event("decision.refused", cmd.decided_on, cmd.actor,
+                            "Decided not to assess; notice of the decision and appeal rights "
+                            "recorded (Reg 5(3))")
+            else:
+                self.case.stage = Stage.ASSESSING
+                self._event("decision.assess", cmd.decided_on, cmd.actor,
+                            "Decided to carry out an EHC needs assessment")
+
+        return await self._apply(change)
+
+    @decide_to_assess.validator
+    def _v_decide_to_assess(self, cmd: DecideToAssess) -> None:
+        self._require(Action.DECIDE_TO_ASSESS)
+        self._check_date(cmd.decided_on, "The decision date")
+
+    @workflow.update(name=Action.REQUEST_ADVICE.value)
+    async def request_advice(self, cmd: RequestAdvice) -> CaseView:
+        def change() -> None:
+            for req in cmd.items:
+                item = AdviceItem(
+                    key=req.key, source=req.source, label=req.label,
+                    requested_on=req.requested_on,
+                    due=deadline("assessment.advice_due", req.requested_on).due,
+                    received_on=req.requested_on if req.reuse_existing else None,
+                    reused=req.reuse_existing,
+                )
+                self.case.advice.append(item)
+                what = req.label or req.source.label
+                self._event(
+                    "advice.reused" if req.reuse_existing else "advice.requested",
+                    req.requested_on, cmd.actor,
+                    f"Existing advice reused: {what} (Reg 6(4))" if req.reuse_existing
+                    else f"Advice requested: {what}, due {item.due.isoformat()} (Reg 8(1))",
+                    advice=item.key,
+                )
+
+        return await self._apply(change)
+
+    @request_advice.validator
+    def _v_request_advice(self, cmd: RequestAdvice) -> None:
+        self._require(Action.REQUEST_ADVICE)
+        for req in cmd.items:
+            self._check_date(req.requested_on, f"The request date for {req.key}",
+                             after=(self._done("decision_due"), "the decision to assess"))
+            existing = self.case.advice_item(req.key)
+            if existing is not None:
+                raise Rejected(f"Advice '{req.key}' was already requested on "
+                               f"{existing.requested_on}; give another label to ask a second "
+                               "advisor from the same source", "Duplicate")
+
+    @workflow.update(name=Action.RECORD_ADVICE.value)
+    async def record_advice(self, cmd: RecordAdvice) -> CaseView:
+        def change() -> None:
+            item = self.case.advice_item(cmd.key)
+            assert item is not None
+            item.received_on = cmd.received_on
+            late = cmd.received_on > item.due
+            self._event("advice.received", cmd.received_on, cmd.actor,
+                        f"Advice received: {item.label or item.source.label}"
+                        f"{' (late)' if late else ''}", advice=item.key)
+
+        return await self._apply(change)
+
+    @record_advice.validator
+    def _v_record_advice(self, cmd: RecordAdvice) -> None:
+        self._require(Action.RECORD_ADVICE)
+        item = self.case.advice_item(cmd.key)
+        if item is None:
+            asked = ", ".join(a.key for a in self.case.advice) or "none yet"
+            raise Rejected(f"No advice was requested as '{cmd.key}'. Requested: {asked}",
+                           "NotFound")
+        if item.received_on is not None:
+            raise Rejected(f"Advice '{cmd.key}' was already recorded as received on "
+                           f"{item.received_on}", "Duplicate")
+        self._check_date(cmd.received_on, "The date received",
+                         after=(item.requested_on, "the date it was requested"))
+
+    @workflow.update(name=Action.DECIDE_PLAN.value)
+    async def decide_plan(self, cmd: DecidePlan) -> CaseView:
+        def change() -> None:
+            notice = self.case.milestone("no_plan_notice_due")
+            assert notice is not None
+            if cmd.decision == "no_plan":
+                notice.done_on = cmd.decided_on
+                for key in ("draft_plan_target", "final_plan_due"):
+                    self.case.milestone(key).applicable = False  # type: ignore[union-attr]
+                self.case.letters.append(Letter(kind="no_plan_notice", dated=cmd.decided_on,
+                                                citation="Reg 10(1)-(3)"))
+                self._close(Stage.NO_PLAN, cmd.decided_on, cmd.reason)
+                self._event("plan.not_issued", cmd.decided_on, cmd.actor,
+                            "Decided not to issue a plan; notice with appeal rights recorded "
+                            "(Reg 10)")
+            else:
+                notice.applicable = False
+                self.case.plan_decided_on = cmd.decided_on
+                self.case.stage = Stage.DRAFTING
+                self._event("plan.to_issue", cmd.decided_on, cmd.actor,
+                            "Decided to issue an EHC plan")
+
+        return await self._apply(change)
+
+    @decide_plan.validator
+    def _v_decide_plan(self, cmd: DecidePlan) -> None:
+        self._require(Action.DECIDE_PLAN)
+        self._check_date(cmd.decided_on, "The decision date",
+                         after=(self._done("decision_due"), "the decision to assess"))
+        asked = {a.source for a in self.case.advice}
+        missing = [s.value for s in REQUIRED_ADVICE if s not in asked]
+        if missing:
+            raise Rejected("Advice has not been sought from: " + ", ".join(missing) +
+                           " (Reg 6(1)(a)-(e)). Request it, or record existing advice as reused "
+                           "(Reg 6(4)), before deciding")
+        outstanding = [a.key for a in self.case.advice if a.is_open]
+        if outstanding and not cmd.proceed_with_outstanding_advice:
+            raise Rejected("Advice is still outstanding from: " + ", ".join(outstanding) +
+                           ". Record it as received, or set proceed_with_outstanding_advice to "
+                           "decide without it")
+        latest = max(a.requested_on for a in self.case.advice)
+        if cmd.decided_on < latest:
+            raise Rejected(f"The decision date {cmd.decided_on} is before advice was requested "
+                           f"({latest})", "InvalidDate")
+
+    @workflow.update(name=Action.SERVE_DRAFT.value)
+    async def serve_draft(self, cmd: ServeDraft) -> CaseView:
+        def change() -> None:
+            self._complete("draft_plan_target", cmd.served_on)
+            comments = deadline("assessment.draft_comments_due", cmd.served_on)
+            self.case.milestones.append(Milestone(
+                key="draft_comments_due", rule_id=comments.rule.id, started_on=cmd.served_on,
+                due=comments.due))
+            self.case.stage = Stage.DRAFT_SERVED
+            self._event("draft.served", cmd.served_on, cmd.actor,
+                        f"Draft plan served; the family may comment until "
+                        f"{comments.due.isoformat()} (Reg 13(1))")
+
+        return await self._apply(change)
+
+    @serve_draft.validator
+    def _v_serve_draft(self, cmd: ServeDraft) -> None:
+        self._require(Action.SERVE_DRAFT)
+        self._check_date(cmd.served_on, "The date the draft was served",
+                         after=(self._plan_decided_on(), "the decision to issue a plan"))
+
+    def _plan_decided_on(self) -> date:
+        return self.case.plan_decided_on or self.case.request_date
+
+    @workflow.update(name=Action.CONSULT_SETTING.value)
+    async def consult_setting(self, cmd: ConsultSetting) -> CaseView:
+        def change() -> None:
+            d = deadline("assessment.setting_response_due", cmd.sent_on)
+            self.case.settings_consulted.append(Milestone(
+                key=f"setting:{slug(cmd.setting)}", rule_id=d.rule.id, started_on=cmd.sent_on,
+                due=d.due))
+            self._event("setting.consulted", cmd.sent_on, cmd.actor,
+                        f"Consulted {cmd.setting}; response due {d.due.isoformat()}",
+                        setting=cmd.setting)
+
+        return await self._apply(change)
+
+    @consult_setting.validator
+    def _v_consult_setting(self, cmd: ConsultSetting) -> None:
+        self._require(Action.CONSULT_SETTING)
+        self._check_date(cmd.sent_on, "The consultation date",
+                         after=(self._plan_decided_on(), "the decision to issue a plan"))
+        key = f"setting:{slug(cmd.setting)}"
+        if any(s.key == key for s in self.case.settings_consulted):
+            raise Rejected(f"{cmd.setting} has already been consulted on this case", "Duplicate")
+
+    @workflow.update(name=Action.RECORD_SETTING_RESPONSE.value)
+    async def record_setting_response(self, cmd: RecordSettingResponse) -> CaseView:
+        def change() -> None:
+            s = next(s for s in self.case.settings_consulted if s.key == cmd.key)
+            s.done_on = cmd.received_on
+            self._event("setting.responded", cmd.received_on, cmd.actor,
+                        "Consultation response received", setting=cmd.key)
+
+        return await self._apply(change)
+
+    @record_setting_response.validator
+    def _v_record_setting_response(self, cmd: RecordSettingResponse) -> None:
+        self._require(Action.RECORD_SETTING_RESPONSE)
+        s = next((s for s in self.case.settings_consulted if s.key == cmd.key), None)
+        if s is None:
+            asked = ", ".join(s.key for s in self.case.settings_consulted) or "none"
+            raise Rejected(f"No setting was consulted as '{cmd.key}'. Consulted: {asked}",
+                           "NotFound")
+        if s.done_on is not None:
+            raise Rejected(f"The response from '{cmd.key}' was already recorded on {s.done_on}",
+                           "Duplicate")
+        self._check_date(cmd.received_on, "The date received",
+                         after=(s.started_on, "the consultation"))
+
+    @workflow.update(name=Action.RECORD_FAMILY_COMMENTS.value)
+    async def record_family_comments(self, cmd: RecordFamilyComments) -> CaseView:
+        def change() -> None:
+            self._complete("draft_comments_due", cmd.received_on)
+            self._event("draft.comments", cmd.received_on, cmd.actor,
+                        "The family's comments on the draft received")
+
+        return await self._apply(change)
+
+    @record_family_comments.validator
+    def _v_record_family_comments(self, cmd: RecordFamilyComments) -> None:
+        self._require(Action.RECORD_FAMILY_COMMENTS)
+        m = self.case.milestone("draft_comments_due")
+        assert m is not None
+        if m.done_on is not None:
+            raise Rejected(f"The family's comments were already recorded on {m.done_on}",
+                           "Duplicate")
+        self._check_date(cmd.received_on, "The date received",
+                         after=(m.started_on, "the draft was served"))
+
+    @workflow.update(name=Action.ISSUE_FINAL.value)
+    async def issue_final(self, cmd: IssueFinal) -> CaseView:
+        def change() -> None:
+            self._complete("final_plan_due", cmd.issued_on)
+            self._close(Stage.FINAL_ISSUED, cmd.issued_on)
+            self._event("final.issued", cmd.issued_on, cmd.actor,
+                        "Final EHC plan issued (Reg 13(2), Reg 14)")
+
+        return await self._apply(change)
+
+    @issue_final.validator
+    def _v_issue_final(self, cmd: IssueFinal) -> None:
+        self._require(Action.ISSUE_FINAL)
+        comments = self.case.milestone("draft_comments_due")
+        assert comments is not None
+        self._check_date(cmd.issued_on, "The issue date",
+                         after=(comments.started_on, "the draft was served"))
+        if comments.done_on is None and cmd.issued_on < comments.due:
+            raise Rejected(f"The family has until {comments.due} to comment on the draft "
+                           "(Reg 13(1)): record their comments, or issue the final plan on or "
+                           "after that date")
+
+    @workflow.update(name=Action.RECORD_EXCEPTION.value)
+    async def record_exception(self, cmd: RecordException) -> CaseView:
+        def change() -> None:
+            exc = CaseException(
+                id=f"x{len(self.case.exceptions) + 1}", kind=cmd.kind, reason=cmd.reason,
+                starts_on=cmd.starts_on, ends_on=cmd.ends_on, evidence=cmd.evidence,
+                advice_key=cmd.advice_key, recorded_on=self._today(),
+            )
+            self.case.exceptions.append(exc)
+            self._event("exception.recorded", self._today(), cmd.actor,
+                        f"Exception recorded: {cmd.kind.description} ({cmd.kind.citation})",
+                        exception=exc.id, kind=cmd.kind.value)
+
+        return await self._apply(change)
+
+    @record_exception.validator
+    def _v_record_exception(self, cmd: RecordException) -> None:
+        self._require(Action.RECORD_EXCEPTION)
+        today = self._today()
+        if cmd.starts_on > today:
+            raise Rejected(f"The exception's start {cmd.starts_on} is in the future "
+                           f"(today is {today})", "InvalidDate")
+        if cmd.ends_on is not None and cmd.ends_on < cmd.starts_on:
+            raise Rejected(f"The exception ends ({cmd.ends_on}) before it starts "
+                           f"({cmd.starts_on})", "InvalidDate")
+        if cmd.kind.applies_to_advice:
+            if cmd.advice_key is None:
+                raise Rejected(f"A {cmd.kind.citation} exception excuses one piece of advice: "
+                               "give advice_key")
+            if self.case.advice_item(cmd.advice_key) is None:
+                raise Rejected(f"No advice was requested as '{cmd.advice_key}'", "NotFound")
+        elif cmd.advice_key is not None:
+            raise Rejected(f"A {cmd.kind.citation} exception applies to the whole case: leave "
+                           "advice_key out (Reg 8(2) exceptions excuse one piece of advice)")
+
+    @workflow.update(name=Action.WITHDRAW_EXCEPTION.value)
+    async def withdraw_exception(self, cmd: WithdrawException) -> CaseView:
+        def change() -> None:
+            exc = next(e for e in self.case.exceptions if e.id == cmd.exception_id)
+            exc.withdrawn_on = cmd.withdrawn_on
+            exc.withdrawal_reason = cmd.reason
+            self._event("exception.withdrawn", cmd.withdrawn_on, cmd.actor,
+                        f"Exception withdrawn: {exc.kind.citation}", exception=exc.id)
+
+        return await self._apply(change)
+
+    @withdraw_exception.validator
+    def _v_withdraw_exception(self, cmd: WithdrawException) -> None:
+        self._require(Action.WITHDRAW_EXCEPTION)
+        exc = next((e for e in self.case.exceptions if e.id == cmd.exception_id), None)
+        if exc is None:
+            known = ", ".join(e.id for e in self.case.exceptions) or "none"
+            raise Rejected(f"No exception '{cmd.exception_id}' on this case. Recorded: {known}",
+                           "NotFound")
+        if exc.withdrawn_on is not None:
+            raise Rejected(f"Exception {exc.id} was already withdrawn on {exc.withdrawn_on}",
+                           "Duplicate")
+        self._check_date(cmd.withdrawn_on, "The withdrawal date",
+                         after=(exc.recorded_on, "the exception was recorded"))
+
+    @workflow.update(name=Action.CLOSE_CASE.value)
+    async def close_case(self, cmd: CloseCase) -> CaseView:
+        def change() -> None:
+            self._close(Stage.CLOSED, cmd.closed_on, cmd.reason)
+            self._event("case.closed", cmd.closed_on, cmd.actor,
+                        f"Case closed: {cmd.reason.replace('_', ' ')}")
+
+        return await self._apply(change)
+
+    @close_case.validator
+    def _v_close_case(self, cmd: CloseCase) -> None:
+        self._require(Action.CLOSE_CASE)
+        self._check_date(cmd.closed_on, "The closing date")
