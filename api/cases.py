@@ -229,7 +229,8 @@ def _snapshot_from_db(session: Session, row: t.Case) -> CaseSnapshot:
 async def _live_view(client: Client, reference: str) -> CaseView | None:
     handle = client.get_workflow_handle(workflow_id_for(reference))
     try:
-        return await handle.query(AssessmentWorkflow.view, result_type=CaseView)
+        snapshot = await handle.query(AssessmentWorkflow.snapshot, result_type=CaseSnapshot)
+        return snapshot.view(today())
     except RPCError as exc:
         if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
             return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from datetime import date
 from typing import NoReturn, Sequence
@@ -24,22 +25,35 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
+# Statutory dates of living cases: anything outside this range is a typing mistake.
+YEARS = range(1950, 2200)
+
+
 def _iso_date(option: str):
     def parse(text: str) -> date:
         try:
-            return date.fromisoformat(text)
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+                raise ValueError
+            value = date.fromisoformat(text)
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"{option} {text!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-03-09"
             ) from None
+        if value.year not in YEARS:
+            raise argparse.ArgumentTypeError(
+                f"{option} {text} is out of range: use a year from {YEARS.start} to "
+                f"{YEARS.stop - 1}"
+            )
+        return value
 
     return parse
 
 
 def _year(text: str) -> int:
-    if not (text.isdigit() and len(text) == 4):
+    if not (text.isdigit() and len(text) == 4 and int(text) in YEARS):
         raise argparse.ArgumentTypeError(
-            f"--transfer-year {text!r} is not a year: write four digits, e.g. 2027"
+            f"--transfer-year {text!r} is not a year: write four digits from {YEARS.start} to "
+            f"{YEARS.stop - 1}, e.g. 2027"
         )
     return int(text)
 

