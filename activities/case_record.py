@@ -7,7 +7,7 @@ keyed by (case, seq) so none is stored twice.
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, select, update
 from temporalio import activity
 
 from activities.rendering import render
@@ -40,6 +40,11 @@ class CaseRecorder:
                 s.flush()
             if row.version < case.version:
                 self._write_snapshot(s, row, case)
+                if not case.stage.is_open:  # release the child for a new request
+                    s.exec(update(t.Child).where(
+                        t.Child.id == case.child_id,
+                        t.Child.open_case_reference == case.reference,
+                    ).values(open_case_reference=None))
             seen = set(s.exec(select(t.CaseEvent.seq).where(
                 t.CaseEvent.case_reference == case.reference,
                 t.CaseEvent.seq.in_([e.seq for e in events]))))  # type: ignore[attr-defined]

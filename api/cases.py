@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -302,6 +303,26 @@ def list_cases(
 # --- starting an assessment ----------------------------------------------------------------------
 
 
+def _find_or_add_child(session: Session, child: ChildIn) -> tuple[t.Child, bool]:
+    """The child's record, matched on the council's reference or on name and date of birth;
+    created if new. Returns (child, created)."""
+    found = _find_child(session, child)
+    if found is not None:
+        return found, False
+    new = t.Child(given_name=child.given_name.strip(), family_name=child.family_name.strip(),
+                  date_of_birth=child.date_of_birth, council_reference=child.council_reference)
+    session.add(new)
+    try:
+        session.commit()
+    except IntegrityError:  # the same council reference added a moment ago by another request
+        session.rollback()
+        found = _find_child(session, child)
+        if found is None:
+            raise
+        return found, False
+    return new, True
+
+
 def _find_child(session: Session, child: ChildIn) -> t.Child | None:
     if child.council_reference:
         found = session.exec(select(t.Child).where(
@@ -321,23 +342,28 @@ def _find_child(session: Session, child: ChildIn) -> t.Child | None:
                                              "the reference is taken"}})
 async def start_assessment(body: StartAssessmentIn, session: SessionDep, client: ClientDep,
                            settings: SettingsDep) -> StartedOut:
-    child = _find_child(session, body.child)
-    created = child is None
-    if child is not None:
-        open_case = session.exec(select(t.Case).where(
-            t.Case.child_id == child.id, t.Case.is_open)).first()
-        if open_case is not None:
-            raise ApiError(409, f"This child already has an open assessment, "
-                           f"{open_case.reference}: continue that case instead of starting "
-                           "another", "duplicate_case")
-    else:
-        child = t.Child(given_name=body.child.given_name.strip(),
-                        family_name=body.child.family_name.strip(),
-                        date_of_birth=body.child.date_of_birth,
-                        council_reference=body.child.council_reference)
-        session.add(child)
-        session.commit()
     reference = body.case_reference or new_reference()
+    child, created = _find_or_add_child(session, body.child)
+    # Claim the child for this request in one conditional write: of two requests racing for
+    # the same child, one wins and the other gets a 409, so there are never two open cases.
+    claimed = session.exec(update(t.Child).where(
+        t.Child.id == child.id, t.Child.open_case_reference.is_(None)  # type: ignore[union-attr]
+    ).values(open_case_reference=reference))
+    session.commit()
+    if claimed.rowcount != 1:
+        session.refresh(child)
+        raise ApiError(409, f"This child already has an open assessment, "
+                       f"{child.open_case_reference}: continue that case instead of starting "
+                       "another", "duplicate_case")
+
+    def undo() -> None:  # leave nothing half-written
+        if created:
+            session.delete(child)
+        else:
+            session.exec(update(t.Child).where(t.Child.id == child.id).values(
+                open_case_reference=None))
+        session.commit()
+
     policy = AssessmentPolicy(draft_target_weeks=settings.draft_target_weeks,
                               due_soon_days=settings.due_soon_days)
     try:
@@ -353,15 +379,11 @@ async def start_assessment(body: StartAssessmentIn, session: SessionDep, client:
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         )
     except WorkflowAlreadyStartedError:
-        if created:  # leave nothing half-written
-            session.delete(child)
-            session.commit()
+        undo()
         raise ApiError(409, f"A case with the reference {reference} already exists; choose "
                        "another reference or open that case", "duplicate_reference") from None
     except BaseException:
-        if created:
-            session.delete(child)
-            session.commit()
+        undo()
         raise
     deadlines = assessment_timescales(body.request_date,
                                       draft_target_weeks=policy.draft_target_weeks)

@@ -24,6 +24,9 @@ class Child(SQLModel, table=True):
     family_name: str = Field(max_length=100)
     date_of_birth: date
     council_reference: str | None = Field(default=None, max_length=40, unique=True)
+    # The child's open assessment, claimed atomically by the API before its workflow starts
+    # and released by the workflow's activity when the case closes: one open case per child.
+    open_case_reference: str | None = Field(default=None, max_length=20)
     created_at: datetime = Field(default_factory=_now)
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 05:34:15.550854
+Create Date: 2026-11-23 06:09:24.850016
 """
 from alembic import op
 import sqlalchemy as sa
@@ -23,6 +23,7 @@ def upgrade() -> None:
     sa.Column('family_name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.Column('date_of_birth', sa.Date(), nullable=False),
     sa.Column('council_reference', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('open_case_reference', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('council_reference')

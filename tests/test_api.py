@@ -1,0 +1,289 @@
+"""The caseworker API over real HTTP, against a worker on the real Temporal dev server, on
+SQLite and PostgreSQL: every path of a case, and every kind of bad input getting a 4xx that
+says what to fix and changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from contextlib import asynccontextmanager
+from datetime import date, timedelta
+
+import httpx
+import pytest
+import uvicorn
+from sqlmodel import Session, func, select
+
+from api.app import create_app
+from api.cases import today
+from models import tables as t
+from models.db import engine_for
+from tests.conftest import free_port, settings_for
+from worker.main import build_worker
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@asynccontextmanager
+async def serve_api(settings, client):
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, client=client), host="127.0.0.1",
+                                           port=free_port(), log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            yield http
+    finally:
+        server.should_exit = True
+        await task
+
+
+@asynccontextmanager
+async def system(dev_env, db_url, executor):
+    settings = settings_for(db_url, f"api-{uuid.uuid4().hex[:8]}")
+    async with build_worker(dev_env.client, settings, executor):
+        async with serve_api(settings, dev_env.client) as http:
+            yield http
+
+
+D0 = today() - timedelta(days=150)  # the request arrived 150 days ago: every step is backdated
+
+
+def day(n: int) -> str:
+    return (D0 + timedelta(days=n)).isoformat()
+
+
+def new_request(**child) -> dict:
+    return {
+        "child": {"given_name": "Noah", "family_name": f"Example{uuid.uuid4().hex[:6]}",
+                  "date_of_birth": "2016-09-01", **child},
+        "request_date": day(0),
+        "request_source": "parent",
+    }
+
+
+async def ok(response: httpx.Response, status: int = 200) -> dict:
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+async def problem(response: httpx.Response, status: int, *fragments: str) -> str:
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    for fragment in fragments:
+        assert fragment in detail, (fragment, detail)
+    return detail
+
+
+async def wait_for_record(db_url: str, ref: str, version: int | None = None) -> t.Case:
+    for _ in range(200):
+        with Session(engine_for(db_url)) as s:
+            row = s.get(t.Case, ref)
+            if row is not None and (version is None or row.version >= version):
+                return row
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"case {ref} not recorded")
+
+
+async def test_a_case_through_every_step_over_http(dev_env, db_url, executor):
+    async with system(dev_env, db_url, executor) as http:
+        started = await ok(await http.post("/api/assessments", json=new_request()), 201)
+        ref = started["reference"]
+        assert ref.startswith("EHC-") and started["workflow_id"] == f"assessment-{ref}"
+        d = started["deadlines"]
+        assert d["decision_due"] == {"due": day(42), "citation": "Reg 5(1)",
+                                     "title": "Decision whether to assess",
+                                     "rule": "assessment.decision_due"}
+        assert (d["no_plan_notice_due"]["due"], d["final_plan_due"]["due"]) == (day(112), day(140))
+
+        case = await ok(await http.get(f"/api/cases/{ref}"))
+        assert case["view"]["case"]["stage"] == "awaiting_decision"
+        assert case["child"]["given_name"] == "Noah"
+        assert case["view"]["allowed_actions"][0] == "decide_to_assess"
+        # the request is 150 days old and undecided: the live view says so
+        assert "decision_due" in case["view"]["overdue"]
+
+        base = f"/api/cases/{ref}"
+        await ok(await http.post(f"{base}/decision-to-assess",
+                                 json={"decision": "assess", "decided_on": day(30),
+                                       "actor": "caseworker 7"}))
+        view = await ok(await http.post(f"{base}/advice-requests", json={"items": [
+            {"source": s, "requested_on": day(31)} for s in
+            ("family", "education", "health", "educational_psychologist", "social_care")]}))
+        assert {a["due"] for a in view["case"]["advice"]} == {day(73)}
+        for s in ("family", "education", "educational_psychologist", "social_care"):
+            await ok(await http.post(f"{base}/advice/{s}/received", json={"received_on": day(60)}))
+        view = await ok(await http.post(f"{base}/advice/health/received",
+                                        json={"received_on": day(80)}))
+        health = next(x for x in view["deadlines"] if x["key"] == "health")
+        assert health["status"] == "done_late"
+        await ok(await http.post(f"{base}/plan-decision",
+                                 json={"decision": "issue", "decided_on": day(85)}))
+        await ok(await http.post(f"{base}/draft", json={"served_on": day(100)}))
+        await ok(await http.post(f"{base}/setting-consultations",
+                                 json={"setting": "Oakfield Primary School", "sent_on": day(100)}))
+        await ok(await http.post(f"{base}/setting-consultations/setting:oakfield-primary-school/"
+                                 "response", json={"received_on": day(110)}))
+        await ok(await http.post(f"{base}/family-comments", json={"received_on": day(112)}))
+        view = await ok(await http.post(f"{base}/final-plan", json={"issued_on": day(130)}))
+        assert view["case"]["stage"] == "final_issued" and view["allowed_actions"] == []
+
+        row = await wait_for_record(db_url, ref)
+        for _ in range(100):  # the workflow closes right after the update returns
+            case = await ok(await http.get(f"/api/cases/{ref}"))
+            if not (row := await wait_for_record(db_url, ref)).is_open:
+                break
+            await asyncio.sleep(0.05)
+        assert row.stage == "final_issued" and not row.is_open
+        final = next(x for x in case["view"]["deadlines"] if x["key"] == "final_plan_due")
+        assert (final["due"], final["done_on"], final["status"]) == (day(140), day(130),
+                                                                    "done_on_time")
+        kinds = [e["kind"] for e in case["timeline"]]
+        assert kinds[:3] == ["request_received", "deadline.overdue", "decision.assess"] or \
+            kinds[0] == "request_received"
+        assert kinds[-1] == "final.issued"
+        assert [e["seq"] for e in case["timeline"]] == list(range(1, len(kinds) + 1))
+        assert any(e["actor"] == "caseworker 7" for e in case["timeline"])
+
+        listed = await ok(await http.get("/api/cases", params={"open": "false"}))
+        assert any(c["reference"] == ref and c["stage"] == "final_issued" for c in listed)
+        page = await http.get(f"/cases/{ref}")
+        assert page.status_code == 200 and "Final EHC plan issued" in page.text
+
+
+async def test_bad_input_gets_a_clear_4xx_and_changes_nothing(dev_env, db_url, executor):
+    async with system(dev_env, db_url, executor) as http:
+        await problem(await http.post("/api/assessments", json={
+            **new_request(), "request_date": "2026-02-30"}), 422, "request_date", "YYYY-MM-DD")
+        await problem(await http.post("/api/assessments", json={
+            **new_request(), "request_date": (today() + timedelta(days=2)).isoformat()}),
+            422, "in the future")
+        await problem(await http.post("/api/assessments", content=b"{not json",
+                                      headers={"content-type": "application/json"}),
+                      422, "not valid JSON")
+        with Session(engine_for(db_url)) as s:
+            assert s.exec(select(func.count()).select_from(t.Child)).one() == 0
+
+        body = new_request(council_reference=f"P{uuid.uuid4().hex[:8]}")
+        ref = (await ok(await http.post("/api/assessments", json=body), 201))["reference"]
+        # the same request again: one case, not two
+        await problem(await http.post("/api/assessments", json=body), 409,
+                      "already has an open assessment", ref)
+        await problem(await http.post("/api/assessments", json={
+            **new_request(), "case_reference": ref}), 409, "already exists")
+        with Session(engine_for(db_url)) as s:
+            assert s.exec(select(func.count()).select_from(t.Child)).one() == 1
+        # two identical requests at the same moment: one case, one clear conflict
+        twin = new_request(council_reference=f"P{uuid.uuid4().hex[:8]}")
+        first = await http.post("/api/assessments", json=twin)
+        racing = await asyncio.gather(*(http.post("/api/assessments", json=twin)
+                                        for _ in range(3)))
+        assert first.status_code == 201
+        assert sorted(r.status_code for r in racing) == [409, 409, 409]
+        both = await asyncio.gather(*(http.post("/api/assessments", json=new_request(
+            given_name="Zara", council_reference="SAME-NEW-CHILD")) for _ in range(2)))
+        assert sorted(r.status_code for r in both) == [201, 409], [r.text for r in both]
+
+        await problem(await http.get("/api/cases/EHC-NOPE-0000"), 404, "No case")
+        await problem(await http.post("/api/cases/EHC-NOPE-0000/draft",
+                                      json={"served_on": day(1)}), 404, "No case")
+        await wait_for_record(db_url, ref)
+        base = f"/api/cases/{ref}"
+        await problem(await http.post(f"{base}/final-plan", json={"issued_on": day(10)}),
+                      409, "issue_final", "awaiting_decision")
+        await problem(await http.post(f"{base}/decision-to-assess", json={
+            "decision": "assess", "decided_on": day(-1)}), 422, "before the request")
+        await problem(await http.post(f"{base}/decision-to-assess", json={
+            "decision": "maybe", "decided_on": day(3)}), 422, "decision")
+        await problem(await http.post(f"{base}/advice/health/received",
+                                      json={"received_on": day(3)}), 409, "awaiting_decision")
+        before = await ok(await http.get(base))
+        assert [e["kind"] for e in before["timeline"]][0] == "request_received"
+
+        await ok(await http.post(f"{base}/decision-to-assess",
+                                 json={"decision": "assess", "decided_on": day(3)}))
+        await ok(await http.post(f"{base}/advice-requests", json={"items": [
+            {"source": "health", "requested_on": day(4)}]}))
+        await problem(await http.post(f"{base}/advice/social_care/received",
+                                      json={"received_on": day(5)}), 422,
+                      "No advice was requested as 'social_care'")
+        await ok(await http.post(f"{base}/advice/health/received", json={"received_on": day(5)}))
+        await problem(await http.post(f"{base}/advice/health/received",
+                                      json={"received_on": day(6)}), 409, "already recorded")
+        await problem(await http.post(f"{base}/advice-requests", json={"items": [
+            {"source": "bogus", "requested_on": day(4)}]}), 422, "items.0.source")
+        await ok(await http.post(f"{base}/closure", json={"reason": "request_withdrawn",
+                                                           "closed_on": day(7)}))
+        await wait_for_record(db_url, ref)
+        for _ in range(100):
+            if not (await wait_for_record(db_url, ref)).is_open:
+                break
+            await asyncio.sleep(0.05)
+        await problem(await http.post(f"{base}/decision-to-assess", json={
+            "decision": "assess", "decided_on": day(8)}), 409, "closed")
+        after = await ok(await http.get(base))
+        kinds = [e["kind"] for e in after["timeline"]]
+        assert kinds.count("advice.received") == 1 and kinds[-1] == "case.closed"
+        # a new request for the same child is allowed once the first case is closed
+        await ok(await http.post("/api/assessments", json=body), 201)
+
+
+async def test_killing_the_worker_mid_case_loses_nothing_and_does_nothing_twice(
+        dev_env, sqlite_url):
+    """SIGKILL the worker with an update on its way, restart it: the case carries on."""
+    queue = f"kill-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "EHC_DATABASE_URL": sqlite_url, "EHC_TASK_QUEUE": queue,
+           "EHC_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host}
+
+    def start_worker() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    settings = settings_for(sqlite_url, queue)
+    worker = start_worker()
+    try:
+        async with serve_api(settings, dev_env.client) as http:
+            ref = (await ok(await http.post("/api/assessments", json=new_request()), 201))[
+                "reference"]
+            base = f"/api/cases/{ref}"
+            await ok(await http.post(f"{base}/decision-to-assess",
+                                     json={"decision": "assess", "decided_on": day(10)}))
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+            pending = asyncio.create_task(http.post(f"{base}/advice-requests", json={"items": [
+                {"source": s, "requested_on": day(11)} for s in
+                ("family", "education", "health", "educational_psychologist", "social_care")]}))
+            await asyncio.sleep(1.0)
+            assert not pending.done()  # nothing runs the case while the worker is down
+            worker = start_worker()
+            view = await ok(await asyncio.wait_for(pending, 60))
+            assert len(view["case"]["advice"]) == 5
+            for s in ("family", "education", "health", "educational_psychologist",
+                      "social_care"):
+                await ok(await http.post(f"{base}/advice/{s}/received",
+                                         json={"received_on": day(20)}))
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+            worker = start_worker()
+            await ok(await http.post(f"{base}/plan-decision",
+                                     json={"decision": "no_plan", "decided_on": day(30)}))
+            await dev_env.client.get_workflow_handle(f"assessment-{ref}").result()
+            row = await wait_for_record(sqlite_url, ref)
+            with Session(engine_for(sqlite_url)) as s:
+                events = s.exec(select(t.CaseEvent).where(t.CaseEvent.case_reference == ref)
+                                .order_by(t.CaseEvent.seq)).all()
+                letters = s.exec(select(t.Letter).where(t.Letter.case_reference == ref)).all()
+            kinds = [e.kind for e in events]
+            assert [e.seq for e in events] == list(range(1, len(events) + 1))
+            assert kinds.count("advice.requested") == 5 and kinds.count("advice.received") == 5
+            assert kinds.count("plan.not_issued") == 1 and len(letters) == 1
+            assert row.stage == "no_plan" and row.version == len(events)
+    finally:
+        worker.kill()
+        worker.wait()
