@@ -73,6 +73,12 @@ def run_mailcatcher(settings: Settings) -> None:
 # --- ehc up: everything, for a laptop or a demo ---------------------------------------------------
 
 
+def _in_use(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
 def _wait_for_port(host: str, port: int, seconds: float, proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -116,7 +122,7 @@ def _cmd_up(args: argparse.Namespace) -> None:
     def stop_all() -> None:
         for name, proc in reversed(procs):
             if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
+                proc.send_signal(signal.SIGTERM)
         for name, proc in reversed(procs):
             try:
                 proc.wait(timeout=15)
@@ -132,6 +138,16 @@ def _cmd_up(args: argparse.Namespace) -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    busy = [f"{what} port {port}" for what, host, port in (
+        ("Temporal", t_host or "127.0.0.1", int(t_port)),
+        ("Temporal Web UI", t_host or "127.0.0.1", settings.temporal_ui_port),
+        ("SMTP", settings.smtp_host, settings.smtp_port),
+        ("API", settings.api_host, settings.api_port),
+    ) if _in_use(host, port)]
+    if busy:
+        print(f"error: {', '.join(busy)} already in use. Is the system already running "
+              "(another ./dev.sh up)? Stop it, or set EHC_*_PORT to other ports.", file=sys.stderr)
+        sys.exit(1)
     try:
         temporal = start("temporal", [
             temporal_binary(), "server", "start-dev",

