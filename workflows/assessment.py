@@ -88,6 +88,7 @@ class AssessmentWorkflow:
             ],
         )
         self._pending: list[Event] = []
+        self._saving = asyncio.Lock()  # saves go to the database one at a time, in order
 
     # --- the run: the one clock -------------------------------------------------------------
 
@@ -172,15 +173,16 @@ class AssessmentWorkflow:
                                    actor=actor, summary=summary, data=data))
 
     async def _save(self) -> None:
-        if not self._pending:
-            return
-        events, self._pending = self._pending, []
-        await workflow.execute_activity(
-            RECORD_CASE,
-            args=[self.case.model_copy(deep=True), events],
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RECORD_RETRY,
-        )
+        async with self._saving:
+            if not self._pending:
+                return  # an earlier save took these events with it
+            events, self._pending = self._pending, []
+            await workflow.execute_activity(
+                RECORD_CASE,
+                args=[self.case.model_copy(deep=True), events],
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RECORD_RETRY,
+            )
 
     async def _apply(self, change: Callable[[], None]) -> CaseView:
         change()
