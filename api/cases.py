@@ -405,7 +405,8 @@ async def _act(client: Client, session: Session, reference: str, action: Action,
                        "be taken", "case_closed")
     handle = client.get_workflow_handle(workflow_id_for(reference))
     try:
-        return await handle.execute_update(action.value, payload, result_type=CaseView)
+        case = await handle.execute_update(action.value, payload, result_type=CaseSnapshot)
+        return case.view(today())
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         if isinstance(cause, ApplicationError):

@@ -258,11 +258,13 @@ async def test_killing_the_worker_mid_case_loses_nothing_and_does_nothing_twice(
             worker.wait()
             pending = asyncio.create_task(http.post(f"{base}/advice-requests", json={"items": [
                 {"source": s, "requested_on": day(11)} for s in
-                ("family", "education", "health", "educational_psychologist", "social_care")]}))
+                ("family", "education", "health", "educational_psychologist", "social_care")]},
+                # the update waits out the dead worker's sticky queue and the restart
+                timeout=180))
             await asyncio.sleep(1.0)
             assert not pending.done()  # nothing runs the case while the worker is down
             worker = start_worker()
-            view = await ok(await asyncio.wait_for(pending, 60))
+            view = await ok(await asyncio.wait_for(pending, 180))
             assert len(view["case"]["advice"]) == 5
             for s in ("family", "education", "health", "educational_psychologist",
                       "social_care"):

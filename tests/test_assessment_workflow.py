@@ -71,7 +71,8 @@ class Case:
             await self.env.sleep(noon - now)
 
     async def do(self, update: str, arg) -> CaseView:
-        return await self.handle.execute_update(update, arg, result_type=CaseView)
+        case = await self.handle.execute_update(update, arg, result_type=CaseSnapshot)
+        return case.view(london_date(await self.env.get_current_time()))
 
     async def view(self) -> CaseView:
         snapshot = await self.handle.query(AssessmentWorkflow.snapshot)

@@ -26,7 +26,6 @@ with workflow.unsafe.imports_passed_through():
         AdviceItem,
         CaseException,
         CaseSnapshot,
-        CaseView,
         CloseCase,
         ConsultSetting,
         DecidePlan,
@@ -184,18 +183,17 @@ class AssessmentWorkflow:
                 retry_policy=RECORD_RETRY,
             )
 
-    async def _apply(self, change: Callable[[], None]) -> CaseView:
+    async def _apply(self, change: Callable[[], None]) -> CaseSnapshot:
+        """Apply a validated change, save it, and return the case. Callers work out the view
+        for today's date (``CaseSnapshot.view``), as for the query."""
         change()
         await self._save()
-        return self._view()
+        return self.case
 
     # --- queries --------------------------------------------------------------------------
 
     def _today(self) -> date:
         return london_date(workflow.now())
-
-    def _view(self) -> CaseView:
-        return self.case.view(self._today())
 
     @workflow.query
     def snapshot(self) -> CaseSnapshot:
@@ -242,7 +240,7 @@ class AssessmentWorkflow:
     # --- the caseworker actions --------------------------------------------------------------
 
     @workflow.update(name=Action.DECIDE_TO_ASSESS.value)
-    async def decide_to_assess(self, cmd: DecideToAssess) -> CaseView:
+    async def decide_to_assess(self, cmd: DecideToAssess) -> CaseSnapshot:
         def change() -> None:
             self._complete("decision_due", cmd.decided_on)
             if cmd.decision == "refuse":
@@ -267,7 +265,7 @@ class AssessmentWorkflow:
         self._check_date(cmd.decided_on, "The decision date")
 
     @workflow.update(name=Action.REQUEST_ADVICE.value)
-    async def request_advice(self, cmd: RequestAdvice) -> CaseView:
+    async def request_advice(self, cmd: RequestAdvice) -> CaseSnapshot:
         def change() -> None:
             for req in cmd.items:
                 item = AdviceItem(
@@ -302,7 +300,7 @@ class AssessmentWorkflow:
                                "advisor from the same source", "Duplicate")
 
     @workflow.update(name=Action.RECORD_ADVICE.value)
-    async def record_advice(self, cmd: RecordAdvice) -> CaseView:
+    async def record_advice(self, cmd: RecordAdvice) -> CaseSnapshot:
         def change() -> None:
             item = self.case.advice_item(cmd.key)
             assert item is not None
@@ -329,7 +327,7 @@ class AssessmentWorkflow:
                          after=(item.requested_on, "the date it was requested"))
 
     @workflow.update(name=Action.DECIDE_PLAN.value)
-    async def decide_plan(self, cmd: DecidePlan) -> CaseView:
+    async def decide_plan(self, cmd: DecidePlan) -> CaseSnapshot:
         def change() -> None:
             notice = self.case.milestone("no_plan_notice_due")
             assert notice is not None
@@ -374,7 +372,7 @@ class AssessmentWorkflow:
                            f"({latest})", "InvalidDate")
 
     @workflow.update(name=Action.SERVE_DRAFT.value)
-    async def serve_draft(self, cmd: ServeDraft) -> CaseView:
+    async def serve_draft(self, cmd: ServeDraft) -> CaseSnapshot:
         def change() -> None:
             self._complete("draft_plan_target", cmd.served_on)
             comments = deadline("assessment.draft_comments_due", cmd.served_on)
@@ -398,7 +396,7 @@ class AssessmentWorkflow:
         return self.case.plan_decided_on or self.case.request_date
 
     @workflow.update(name=Action.CONSULT_SETTING.value)
-    async def consult_setting(self, cmd: ConsultSetting) -> CaseView:
+    async def consult_setting(self, cmd: ConsultSetting) -> CaseSnapshot:
         def change() -> None:
             d = deadline("assessment.setting_response_due", cmd.sent_on)
             self.case.settings_consulted.append(Milestone(
@@ -420,7 +418,7 @@ class AssessmentWorkflow:
             raise Rejected(f"{cmd.setting} has already been consulted on this case", "Duplicate")
 
     @workflow.update(name=Action.RECORD_SETTING_RESPONSE.value)
-    async def record_setting_response(self, cmd: RecordSettingResponse) -> CaseView:
+    async def record_setting_response(self, cmd: RecordSettingResponse) -> CaseSnapshot:
         def change() -> None:
             s = next(s for s in self.case.settings_consulted if s.key == cmd.key)
             s.done_on = cmd.received_on
@@ -444,7 +442,7 @@ class AssessmentWorkflow:
                          after=(s.started_on, "the consultation"))
 
     @workflow.update(name=Action.RECORD_FAMILY_COMMENTS.value)
-    async def record_family_comments(self, cmd: RecordFamilyComments) -> CaseView:
+    async def record_family_comments(self, cmd: RecordFamilyComments) -> CaseSnapshot:
         def change() -> None:
             self._complete("draft_comments_due", cmd.received_on)
             self._event("draft.comments", cmd.received_on, cmd.actor,
@@ -464,7 +462,7 @@ class AssessmentWorkflow:
                          after=(m.started_on, "the draft was served"))
 
     @workflow.update(name=Action.ISSUE_FINAL.value)
-    async def issue_final(self, cmd: IssueFinal) -> CaseView:
+    async def issue_final(self, cmd: IssueFinal) -> CaseSnapshot:
         def change() -> None:
             self._complete("final_plan_due", cmd.issued_on)
             self._close(Stage.FINAL_ISSUED, cmd.issued_on)
@@ -486,7 +484,7 @@ class AssessmentWorkflow:
                            "after that date")
 
     @workflow.update(name=Action.RECORD_EXCEPTION.value)
-    async def record_exception(self, cmd: RecordException) -> CaseView:
+    async def record_exception(self, cmd: RecordException) -> CaseSnapshot:
         def change() -> None:
             exc = CaseException(
                 id=f"x{len(self.case.exceptions) + 1}", kind=cmd.kind, reason=cmd.reason,
@@ -521,7 +519,7 @@ class AssessmentWorkflow:
                            "advice_key out (Reg 8(2) exceptions excuse one piece of advice)")
 
     @workflow.update(name=Action.WITHDRAW_EXCEPTION.value)
-    async def withdraw_exception(self, cmd: WithdrawException) -> CaseView:
+    async def withdraw_exception(self, cmd: WithdrawException) -> CaseSnapshot:
         def change() -> None:
             exc = next(e for e in self.case.exceptions if e.id == cmd.exception_id)
             exc.withdrawn_on = cmd.withdrawn_on
@@ -546,7 +544,7 @@ class AssessmentWorkflow:
                          after=(exc.recorded_on, "the exception was recorded"))
 
     @workflow.update(name=Action.CLOSE_CASE.value)
-    async def close_case(self, cmd: CloseCase) -> CaseView:
+    async def close_case(self, cmd: CloseCase) -> CaseSnapshot:
         def change() -> None:
             self._close(Stage.CLOSED, cmd.closed_on, cmd.reason)
             self._event("case.closed", cmd.closed_on, cmd.actor,
