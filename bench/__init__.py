@@ -1,0 +1,1 @@
+"""Benchmarks: ``./dev.sh bench`` or ``python -m bench`` (see docs/benchmarks.md)."""
