@@ -180,47 +180,20 @@ def temporal_dev_server(folder: Path, persist: bool = False):
             stop_process(proc, signal.SIGINT)
 
 
-def _pg_bin() -> str | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return str(Path(found[-1]).parent) if found else None
-
-
-@contextmanager
 def postgres_server():
-    """A throwaway PostgreSQL cluster in a temporary folder (as tests/conftest.py does)."""
-    bindir = _pg_bin()
+    """A throwaway PostgreSQL cluster (the same helper the tests use)."""
+    from tests.pgserver import pg_bin, throwaway_postgres
+
+    bindir = pg_bin()
     if bindir is None:
         raise SystemExit("PostgreSQL is not installed (./dev.sh bench installs it on Debian)")
-    root = Path(tempfile.mkdtemp(prefix="ehc-bench-pg-"))
-    data, port = root / "data", free_port()
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        shutil.chown(root, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    try:
-        subprocess.run([*as_user, f"{bindir}/initdb", "-D", str(data), "-U", "postgres",
-                        "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
-        subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", str(data), "-w", "-l",
-                        str(root / "log"), "-o",
-                        f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"],
-                       check=True, capture_output=True)
-        postmaster = int((data / "postmaster.pid").read_text().split()[0])
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}", postmaster
-    finally:
-        subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", str(data), "-m", "fast", "stop"],
-                       capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+    return throwaway_postgres(bindir)
 
 
 def new_pg_database(server: str) -> str:
-    from sqlalchemy import create_engine, text
+    from tests.pgserver import new_database
 
-    name = f"ehc_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return f"{server}/{name}"
+    return new_database(server, prefix="ehc_bench")
 
 
 def add_children(db_url: str, refs: list[str]) -> list[str]:
@@ -527,6 +500,19 @@ async def measured_run(clients: dict, side: str, label: str, address: str, db_ur
 # --- the benchmark ---------------------------------------------------------------------------
 
 
+CODE = ("activities", "api", "cli", "migrations", "models", "statutory", "templates", "worker",
+        "workflows")
+
+
+def code_fingerprint() -> str:
+    """A hash of the project's code as the workers import it (not bench/ or docs)."""
+    h = hashlib.sha256()
+    for path in sorted(p for d in CODE for p in (ROOT / d).rglob("*")
+                       if p.is_file() and "__pycache__" not in p.parts):
+        h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
 def source_version() -> dict:
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True,
@@ -538,7 +524,8 @@ def source_version() -> dict:
     diff = subprocess.run(["git", "diff", "HEAD", "--", ".", ":(exclude)bench"], cwd=ROOT,
                           capture_output=True).stdout
     return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_changes": changed,
-            "uncommitted_diff_sha256": hashlib.sha256(diff).hexdigest()[:12] if diff else None}
+            "uncommitted_diff_sha256": hashlib.sha256(diff).hexdigest()[:12] if diff else None,
+            "code_sha256": code_fingerprint()}
 
 
 def machine() -> dict:
@@ -651,7 +638,7 @@ async def benchmark(opts: argparse.Namespace) -> dict:
                     "temporal_store": opts.temporal_store},
         "machine": machine(),
         "source": source,
-        "source_changed_during_run": source_version() != source,
+        "source_changed_during_run": code_fingerprint() != source["code_sha256"],
         "sides": sides,
         "ratio_project_to_reference": round(ratio, 3),
         "target": 0.6,
@@ -709,7 +696,7 @@ def markdown(s: dict) -> str:
         out.append(f"\nUncommitted changes measured: {', '.join(src['uncommitted_changes'])} "
                    f"(diff {src['uncommitted_diff_sha256']})")
     if s["source_changed_during_run"]:
-        out.append("\n**Warning: the project's files changed during the run; runs measured "
+        out.append("\n**Warning: the project's code changed during the run; runs measured "
                    "different code.**")
     return "\n".join(out)
 

@@ -4,19 +4,12 @@ from Debian's packages started for the session, and Alembic migrations applied t
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
 import socket
-import subprocess
-import tempfile
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from temporalio.testing import WorkflowEnvironment
 
 # One payload key for the whole run, in the environment so worker subprocesses share it.
@@ -24,6 +17,7 @@ os.environ.setdefault("EHC_PAYLOAD_KEY", "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdG
 
 from cli.system import installed_binary, temporal_binary, upgrade_database  # noqa: E402
 from models.settings import Settings  # noqa: E402
+from tests.pgserver import new_database, pg_bin, throwaway_postgres  # noqa: E402
 from worker.client import data_converter  # noqa: E402
 
 
@@ -65,45 +59,16 @@ def executor():
 # --- databases ------------------------------------------------------------------------------
 
 
-def _pg_bin() -> str | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return str(Path(found[-1]).parent) if found else None
-
-
 @pytest.fixture(scope="session")
 def postgres_server():
-    """A throwaway PostgreSQL cluster in a temporary folder, on a free port."""
-    bindir = _pg_bin()
+    """A throwaway PostgreSQL cluster for the session (Debian's binaries, a temporary folder)."""
+    bindir = pg_bin()
     if bindir is None:
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL is not installed; ./dev.sh test installs it")
         pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
-    root = Path(tempfile.mkdtemp(prefix="ehc-pg-"))
-    data, port = root / "data", free_port()
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        shutil.chown(root, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_user, f"{bindir}/initdb", "-D", str(data), "-U", "postgres",
-                    "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
-    subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", str(data), "-w", "-l",
-                    str(root / "log"), "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1",
-                    "start"], check=True, capture_output=True)
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
-    finally:
-        subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", str(data), "-m", "fast", "stop"],
-                       capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _new_pg_database(server: str) -> str:
-    name = f"ehc_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return f"{server}/{name}"
+    with throwaway_postgres(bindir) as (url, _pid):
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -112,7 +77,7 @@ def db_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'ehc.db'}"
     else:
-        url = _new_pg_database(request.getfixturevalue("postgres_server"))
+        url = new_database(request.getfixturevalue("postgres_server"))
     upgrade_database(url)
     return url
 
