@@ -627,6 +627,10 @@ async def benchmark(opts: argparse.Namespace) -> dict:
         }
     p, ref = sides["project"], sides["reference"]
     ratio = p["cases_per_second_median"] / ref["cases_per_second_median"]
+    # A run during which other processes took more than 5% of the CPU that the benchmark's
+    # own processes used was disturbed (on a shared machine, someone's test run).
+    disturbed = [f"{r.label} {r.side}" for r in runs
+                 if r.cpu["other"] > 0.05 * sum(v for k, v in r.cpu.items() if k != "other")]
     shape = {k: (p["per_case_history"][k], ref["per_case_history"][k]) for k in SHAPE}
     return {
         "benchmark": "assessment_throughput",
@@ -639,6 +643,7 @@ async def benchmark(opts: argparse.Namespace) -> dict:
         "machine": machine(),
         "source": source,
         "source_changed_during_run": code_fingerprint() != source["code_sha256"],
+        "disturbed_runs": disturbed,
         "sides": sides,
         "ratio_project_to_reference": round(ratio, 3),
         "target": 0.6,
@@ -695,6 +700,9 @@ def markdown(s: dict) -> str:
         src = s["source"]
         out.append(f"\nUncommitted changes measured: {', '.join(src['uncommitted_changes'])} "
                    f"(diff {src['uncommitted_diff_sha256']})")
+    if s["disturbed_runs"]:
+        out.append("\n**Warning: other processes used the CPU during "
+                   f"{', '.join(s['disturbed_runs'])}; rerun on a quiet machine.**")
     if s["source_changed_during_run"]:
         out.append("\n**Warning: the project's code changed during the run; runs measured "
                    "different code.**")
