@@ -22,6 +22,15 @@ setup() {
     "$VENV/bin/python" -m pip install --quiet -e '.[dev]'
     echo "$want" > "$stamp"
   fi
+  # The GOV.UK Design System's CSS, JS, fonts and images (npm), at the version pinned in
+  # package-lock.json; the web pages serve them from node_modules.
+  local nstamp="node_modules/.installed" nwant
+  nwant=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
+  if [ ! -f "$nstamp" ] || [ "$(cat "$nstamp")" != "$nwant" ]; then
+    echo "==> installing the front-end assets (npm ci)"
+    npm ci --no-audit --no-fund --loglevel=error
+    echo "$nwant" > "$nstamp"
+  fi
 }
 
 # PostgreSQL from Debian's packages, for the tests and benchmarks that run on it. The tests

@@ -5,7 +5,15 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
+from jinja2 import (
+    ChainableUndefined,
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    PrefixLoader,
+    select_autoescape,
+)
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -13,8 +21,12 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 @lru_cache
 def jinja_env() -> Environment:
     return Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(["html", "j2.html"]),
+        loader=ChoiceLoader([
+            FileSystemLoader(TEMPLATES_DIR),
+            # The GOV.UK Design System's macros: {% from "govuk_frontend_jinja/components/...
+            PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")}),
+        ]),
+        autoescape=select_autoescape(["html", "html.j2"]),
         undefined=ChainableUndefined,  # govuk-frontend-jinja calls macros without arguments
         trim_blocks=True,
         lstrip_blocks=True,

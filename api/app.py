@@ -6,7 +6,10 @@ import logging
 from contextlib import asynccontextmanager
 from datetime import date
 
+from pathlib import Path
+
 from fastapi import FastAPI, Query
+from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
 from api import cases, errors, pages
@@ -15,6 +18,20 @@ from statutory import assessment_timescales
 from worker.client import connect
 
 log = logging.getLogger("ehc.api")
+ROOT = Path(__file__).resolve().parent.parent
+GOVUK_DIST = ROOT / "node_modules" / "govuk-frontend" / "dist" / "govuk"
+
+
+def mount_assets(app: FastAPI) -> None:
+    """The GOV.UK Frontend build (npm package govuk-frontend, installed by ./dev.sh) and the
+    project's own few static files. Served by the app itself: the pages never use a CDN."""
+    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    if not GOVUK_DIST.is_dir():
+        log.warning("GOV.UK Frontend is not installed (%s); pages will be unstyled. Run "
+                    "`npm ci` in %s (./dev.sh does this)", GOVUK_DIST, ROOT)
+        return
+    app.mount("/govuk", StaticFiles(directory=GOVUK_DIST), name="govuk")
+    app.mount("/assets", StaticFiles(directory=GOVUK_DIST / "assets"), name="assets")
 
 
 def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
@@ -41,6 +58,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     errors.install(app)
     app.include_router(cases.router)
     app.include_router(pages.router)
+    mount_assets(app)
 
     @app.get("/api/timescales/assessment", tags=["timescales"],
              summary="Statutory deadlines of an assessment, as `ehc timescales assessment`")

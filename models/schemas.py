@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from models.ladder import Ladder
 from statutory import ExceptionKind, Status, days_overdue, excusing_exceptions, status_on
 from statutory.rules import RULES
 
@@ -93,6 +94,7 @@ class Action(str, Enum):
     DECIDE_TO_ASSESS = "decide_to_assess"
     REQUEST_ADVICE = "request_advice"
     RECORD_ADVICE = "record_advice"
+    REPORT_ADVICE_DELAY = "report_advice_delay"
     DECIDE_PLAN = "decide_plan"
     SERVE_DRAFT = "serve_draft"
     CONSULT_SETTING = "consult_setting"
@@ -107,10 +109,12 @@ class Action(str, Enum):
 # What a caseworker may do at each stage (the workflow's validators enforce it).
 ALLOWED_ACTIONS: dict[Stage, tuple[Action, ...]] = {
     Stage.AWAITING_DECISION: (Action.DECIDE_TO_ASSESS,),
-    Stage.ASSESSING: (Action.REQUEST_ADVICE, Action.RECORD_ADVICE, Action.DECIDE_PLAN),
-    Stage.DRAFTING: (Action.RECORD_ADVICE, Action.SERVE_DRAFT, Action.CONSULT_SETTING),
+    Stage.ASSESSING: (Action.REQUEST_ADVICE, Action.RECORD_ADVICE, Action.REPORT_ADVICE_DELAY,
+                      Action.DECIDE_PLAN),
+    Stage.DRAFTING: (Action.RECORD_ADVICE, Action.REPORT_ADVICE_DELAY, Action.SERVE_DRAFT,
+                     Action.CONSULT_SETTING),
     Stage.DRAFT_SERVED: (
-        Action.RECORD_ADVICE, Action.CONSULT_SETTING, Action.RECORD_SETTING_RESPONSE,
+        Action.RECORD_ADVICE, Action.REPORT_ADVICE_DELAY, Action.CONSULT_SETTING, Action.RECORD_SETTING_RESPONSE,
         Action.RECORD_FAMILY_COMMENTS, Action.ISSUE_FINAL,
     ),
 }
@@ -174,6 +178,13 @@ class AdviceItem(BaseModel):
     received_on: date | None = None
     reused: bool = False
     alerts_fired: list[str] = []
+    # Who owes it (the directory), and the escalation ladder that chases it. Without a ladder
+    # (requests made before advice chasing existed) the item only records due-soon/overdue.
+    service_id: str | None = None
+    contact_id: str | None = None
+    ladder: Ladder | None = None
+    submission_id: str | None = None  # advice sent through the professional's secure page
+    expected_on: date | None = None  # when the professional said late advice will come
 
     @property
     def is_open(self) -> bool:
@@ -335,6 +346,19 @@ class AdviceRequest(BaseModel):
     reuse_existing: bool = Field(
         False, description="existing advice is sufficient and reused (Reg 6(4))"
     )
+    service_id: str | None = Field(
+        None, description="the service asked (the directory); default: the default service "
+        "for this kind of advice",
+    )
+    contact_id: str | None = Field(
+        None, description="the named professional asked; default: the service's team inbox"
+    )
+    send_request_email: bool = Field(
+        True, description="email the request with a secure link; false if it went another way"
+    )
+    ladder: Ladder | None = Field(
+        None, description="set by the API from the escalation configuration", exclude=False,
+    )
 
     @property
     def key(self) -> str:
@@ -357,6 +381,16 @@ class RequestAdvice(_ActionInput):
 class RecordAdvice(_ActionInput):
     key: str
     received_on: date
+    submission_id: str | None = Field(
+        None, description="the professional's submission through the secure page, if any")
+
+
+class ReportAdviceDelay(_ActionInput):
+    """A professional says why advice will be late; the chasing goes on until it arrives."""
+
+    key: str
+    reason: str = Field(min_length=3, max_length=2000)
+    expected_on: date | None = None
 
 
 class DecidePlan(_ActionInput):

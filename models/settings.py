@@ -43,19 +43,38 @@ class Settings(BaseSettings):
         [], description="earlier payload keys, kept to read histories sealed before a rotation"
     )
 
+    link_secret: str = Field(
+        "", description="secret that signs the links in emails to professionals. Empty: made "
+        "once and kept in data_dir/link.key; set it explicitly when the API and workers run on "
+        "several machines (they must share it)",
+    )
+    escalation_file: Path | None = Field(
+        None, description="the escalation ladders (TOML); default config/escalation.toml")
+    council_name: str = Field("Council SEND service", description="shown on pages and emails")
+    send_team_email: str = Field(
+        "send-team@council.example", description="where professionals reply with questions")
+
     # The council's local policy for new cases (statutory limits are not configurable).
     draft_target_weeks: int = Field(16, ge=1, le=20)
     due_soon_days: int = Field(5, ge=0, le=42)
 
     def resolved_payload_key(self) -> str:
-        if self.payload_key:
-            return self.payload_key
-        path = self.data_dir / "payload.key"
+        return self.payload_key or self._local_secret("payload.key")
+
+    def resolved_link_secret(self) -> str:
+        return self.link_secret or self._local_secret("link.key")
+
+    def _local_secret(self, name: str) -> str:
+        """A random secret made once and kept (mode 0600) in data_dir."""
+        path = self.data_dir / name
         if not path.exists():
             from worker.codec import new_key
 
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it a moment ago
+                return path.read_text().strip()
             with os.fdopen(fd, "w") as f:
                 f.write(new_key())
         return path.read_text().strip()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timezone
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -73,6 +73,11 @@ class AdviceItem(SQLModel, table=True):
     received_on: date | None = None
     reused: bool = False
     alerts_fired: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    service_id: str | None = Field(default=None, max_length=32, index=True)
+    contact_id: str | None = Field(default=None, max_length=32)
+    ladder: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    submission_id: str | None = Field(default=None, max_length=32)
+    expected_on: date | None = None
 
 
 class CaseException(SQLModel, table=True):
@@ -116,3 +121,112 @@ class CaseEvent(SQLModel, table=True):
     actor: str | None = Field(default=None, max_length=120)
     summary: str = Field(max_length=500)
     data: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+# --- the directory of who owes advice ----------------------------------------------------------
+
+AGENCIES = ("education", "health", "social_care", "educational_psychology", "other")
+
+
+def _uid() -> str:
+    return uuid.uuid4().hex
+
+
+class Service(SQLModel, table=True):
+    """A team that gives advice: a school or setting, a health team (for example the
+    designated clinical officer's), a social care team, educational psychology, others."""
+
+    id: str = Field(default_factory=_uid, primary_key=True, max_length=32)
+    name: str = Field(max_length=120, unique=True)
+    agency: str = Field(max_length=30, index=True)  # one of AGENCIES
+    team_email: str | None = Field(default=None, max_length=254)
+    # The service asked by default for its agency's advice when a caseworker names none.
+    is_default: bool = False
+    ladder: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    active: bool = True
+    created_at: datetime = Field(default_factory=_now)
+
+
+class Contact(SQLModel, table=True):
+    """A named professional in a service; one per service may be its lead."""
+
+    id: str = Field(default_factory=_uid, primary_key=True, max_length=32)
+    service_id: str = Field(foreign_key="service.id", index=True, max_length=32)
+    name: str = Field(max_length=120)
+    email: str = Field(max_length=254)
+    role: str | None = Field(default=None, max_length=120)
+    is_lead: bool = False
+    active: bool = True
+    created_at: datetime = Field(default_factory=_now)
+
+
+class AdqaMember(SQLModel, table=True):
+    """A member of the assistant directors' quality-assurance group."""
+
+    id: str = Field(default_factory=_uid, primary_key=True, max_length=32)
+    name: str = Field(max_length=120)
+    email: str = Field(max_length=254, unique=True)
+    role: str | None = Field(default=None, max_length=120)
+    active: bool = True
+    created_at: datetime = Field(default_factory=_now)
+
+
+# --- email: the outbox, and the record of what was sent to whom ----------------------------------
+
+
+class EmailMessage(SQLModel, table=True):
+    """One email to one recipient. ``key`` is unique per ladder step (or digest week) and
+    recipient, so a retried activity, a restarted worker or a replayed workflow finds the row
+    and does not send again. Kept as proof of notification: who, what, when, message id."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=400, unique=True)
+    case_reference: str | None = Field(default=None, max_length=20, index=True)
+    advice_key: str | None = Field(default=None, max_length=80)
+    step: str | None = Field(default=None, max_length=40)
+    template: str = Field(max_length=60)
+    recipient_role: str = Field(max_length=30)
+    recipient_name: str | None = Field(default=None, max_length=120)
+    recipient_address: str = Field(max_length=254)
+    subject: str = Field(max_length=300)
+    body_text: str = Field(sa_column=Column(Text, nullable=False))
+    message_id: str = Field(max_length=300)
+    status: str = Field(default="sending", max_length=20, index=True)  # sending|sent|failed
+    attempts: int = 0
+    # A worker died after handing the message to the SMTP server and before recording it, so
+    # it was sent again with the same Message-ID (mail clients show it once).
+    possible_duplicate: bool = False
+    claimed_at: datetime | None = None
+    claimed_by: str | None = Field(default=None, max_length=200)  # "<activity>#<attempt>"
+    last_error: str | None = Field(default=None, max_length=500)
+    smtp_response: str | None = Field(default=None, max_length=300)
+    created_at: datetime = Field(default_factory=_now)
+    sent_at: datetime | None = None
+
+
+# --- advice submitted by professionals through their link ----------------------------------------
+
+
+class AdviceSubmission(SQLModel, table=True):
+    """Advice (or a reason it will be late) sent through the secure page. It counts once the
+    workflow has accepted it: the advice item then names this submission."""
+
+    id: str = Field(default_factory=_uid, primary_key=True, max_length=32)
+    case_reference: str = Field(foreign_key="case.reference", index=True, max_length=20)
+    advice_key: str = Field(max_length=80)
+    kind: str = Field(max_length=10)  # advice | delay
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    expected_on: date | None = None
+    submitted_by: str | None = Field(default=None, max_length=120)
+    status: str = Field(default="pending", max_length=20)  # pending | accepted
+    created_at: datetime = Field(default_factory=_now)
+
+
+class AdviceDocument(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    submission_id: str = Field(foreign_key="advicesubmission.id", index=True, max_length=32)
+    filename: str = Field(max_length=255)
+    content_type: str = Field(max_length=100)
+    size: int
+    sha256: str = Field(max_length=64)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

@@ -206,7 +206,16 @@ def london_date(instant: datetime) -> date:
 
 
 def london_midnight(d: date) -> datetime:
-    """The UTC instant at which day ``d`` begins in England. Clocks change at 01:00 UTC, never
-    at midnight, so the offset at 00:00 UTC of that day is the offset in force at midnight."""
-    probe = datetime.combine(d, time(0), tzinfo=timezone.utc)
+    """The UTC instant at which day ``d`` begins in England."""
+    return london_time(d, 0)
+
+
+def london_time(d: date, hour: int) -> datetime:
+    """The UTC instant of ``hour``:00 on day ``d`` in England. Clocks change at 01:00 UTC, so
+    the offset in force an hour before ``hour``:00 UTC is the offset at that wall-clock hour
+    (exact for midnight and for 03:00 onwards; the skipped and repeated hours of the change
+    nights are never used here)."""
+    if not 0 <= hour <= 23:
+        raise ValueError(f"hour must be 0-23, not {hour}")
+    probe = datetime.combine(d, time(hour), tzinfo=timezone.utc)
     return probe - _uk_offset(probe - timedelta(hours=1))

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         RecordException,
         RecordFamilyComments,
         RecordSettingResponse,
+        ReportAdviceDelay,
         RequestAdvice,
         ServeDraft,
         Stage,
@@ -305,26 +306,55 @@ class AssessmentWorkflow:
             item = self.case.advice_item(cmd.key)
             assert item is not None
             item.received_on = cmd.received_on
+            item.submission_id = cmd.submission_id
             late = cmd.received_on > item.due
+            extra = {"submission": cmd.submission_id} if cmd.submission_id else {}
             self._event("advice.received", cmd.received_on, cmd.actor,
                         f"Advice received: {item.label or item.source.label}"
-                        f"{' (late)' if late else ''}", advice=item.key)
+                        f"{' (late)' if late else ''}"
+                        f"{' through the secure page' if cmd.submission_id else ''}",
+                        advice=item.key, **extra)
 
         return await self._apply(change)
 
     @record_advice.validator
     def _v_record_advice(self, cmd: RecordAdvice) -> None:
         self._require(Action.RECORD_ADVICE)
-        item = self.case.advice_item(cmd.key)
-        if item is None:
-            asked = ", ".join(a.key for a in self.case.advice) or "none yet"
-            raise Rejected(f"No advice was requested as '{cmd.key}'. Requested: {asked}",
-                           "NotFound")
-        if item.received_on is not None:
-            raise Rejected(f"Advice '{cmd.key}' was already recorded as received on "
-                           f"{item.received_on}", "Duplicate")
+        item = self._open_advice(cmd.key)
         self._check_date(cmd.received_on, "The date received",
                          after=(item.requested_on, "the date it was requested"))
+
+    @workflow.update(name=Action.REPORT_ADVICE_DELAY.value)
+    async def report_advice_delay(self, cmd: ReportAdviceDelay) -> CaseSnapshot:
+        def change() -> None:
+            item = self.case.advice_item(cmd.key)
+            assert item is not None
+            item.expected_on = cmd.expected_on
+            when = f"; expected by {cmd.expected_on.isoformat()}" if cmd.expected_on else ""
+            self._event("advice.delay_reported", self._today(), cmd.actor,
+                        f"Told that {item.label or item.source.label} will be late{when}: "
+                        f"{cmd.reason}"[:500], advice=item.key)
+
+        return await self._apply(change)
+
+    @report_advice_delay.validator
+    def _v_report_advice_delay(self, cmd: ReportAdviceDelay) -> None:
+        self._require(Action.REPORT_ADVICE_DELAY)
+        self._open_advice(cmd.key)
+        if cmd.expected_on is not None and cmd.expected_on < self._today():
+            raise Rejected(f"The expected date {cmd.expected_on} has passed (today is "
+                           f"{self._today()}): give a date from today on", "InvalidDate")
+
+    def _open_advice(self, key: str) -> AdviceItem:
+        item = self.case.advice_item(key)
+        if item is None:
+            asked = ", ".join(a.key for a in self.case.advice) or "none yet"
+            raise Rejected(f"No advice was requested as '{key}'. Requested: {asked}",
+                           "NotFound")
+        if item.received_on is not None:
+            raise Rejected(f"Advice '{key}' was already recorded as received on "
+                           f"{item.received_on}", "Duplicate")
+        return item
 
     @workflow.update(name=Action.DECIDE_PLAN.value)
     async def decide_plan(self, cmd: DecidePlan) -> CaseSnapshot:

@@ -1,0 +1,155 @@
+"""The directory of who owes advice, as the rest of the product uses it: which service and
+person an advice request goes to, which ladder chases it, and who receives each email.
+
+Database reads only; the API's directory routes (``api/directory.py``) manage the rows.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import ValidationError
+from sqlmodel import Session, select
+
+from models import tables as t
+from models.ladder import Ladder, LadderConfig, Recipient
+from models.schemas import AdviceRequest, AdviceSource
+from models.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ESCALATION_FILE = ROOT / "config" / "escalation.toml"
+
+# Which agency's services give each kind of advice; None: nobody is chased by email.
+AGENCY_FOR_SOURCE: dict[AdviceSource, str | None] = {
+    AdviceSource.FAMILY: None,
+    AdviceSource.EDUCATION: "education",
+    AdviceSource.HEALTH: "health",
+    AdviceSource.EDUCATIONAL_PSYCHOLOGIST: "educational_psychology",
+    AdviceSource.SOCIAL_CARE: "social_care",
+    AdviceSource.OTHER: None,  # any agency
+    AdviceSource.PREPARING_FOR_ADULTHOOD: None,
+    AdviceSource.FAMILY_REQUESTED: None,
+}
+
+AGENCY_LABELS = {
+    "education": "Education",
+    "health": "Health",
+    "social_care": "Social care",
+    "educational_psychology": "Educational psychology",
+    "other": "Other",
+}
+
+
+class DirectoryError(ValueError):
+    """A request names a service or contact that cannot be used; the message says why."""
+
+
+class ConfigError(RuntimeError):
+    """The escalation configuration file is missing or invalid."""
+
+
+def escalation_file(settings: Settings) -> Path:
+    return Path(settings.escalation_file) if settings.escalation_file else DEFAULT_ESCALATION_FILE
+
+
+def load_escalation(settings: Settings) -> LadderConfig:
+    path = escalation_file(settings)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError as exc:
+        raise ConfigError(f"escalation configuration {path} cannot be read: {exc}") from exc
+    return _load(str(path), stamp)
+
+
+@lru_cache(maxsize=8)
+def _load(path: str, _stamp: int) -> LadderConfig:  # reloaded when the file changes
+    try:
+        with open(path, "rb") as f:
+            return LadderConfig.model_validate(tomllib.load(f))
+    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+        raise ConfigError(f"escalation configuration {path} is invalid: {exc}") from exc
+
+
+def default_service(session: Session, source: AdviceSource) -> t.Service | None:
+    agency = AGENCY_FOR_SOURCE.get(source)
+    if agency is None:
+        return None
+    return session.exec(select(t.Service).where(
+        t.Service.agency == agency, t.Service.is_default, t.Service.active
+    ).order_by(t.Service.name)).first()
+
+
+def resolve_request(session: Session, config: LadderConfig, req: AdviceRequest) -> AdviceRequest:
+    """The request with its service (the default for its kind when none is named) and the
+    ladder that will chase it. Raises ``DirectoryError`` naming what to fix."""
+    service: t.Service | None = None
+    if req.service_id:
+        service = session.get(t.Service, req.service_id)
+        if service is None:
+            raise DirectoryError(f"No service has the id {req.service_id!r}: pick one from "
+                                 "GET /api/directory/services")
+        if not service.active:
+            raise DirectoryError(f"The service {service.name!r} is no longer active: pick "
+                                 "another")
+        agency = AGENCY_FOR_SOURCE.get(req.source)
+        if agency is not None and service.agency != agency:
+            raise DirectoryError(f"{service.name!r} is a {AGENCY_LABELS[service.agency]} "
+                                 f"service; {req.source.label} comes from a "
+                                 f"{AGENCY_LABELS[agency]} service")
+    elif not req.reuse_existing:
+        service = default_service(session, req.source)
+    if req.contact_id:
+        contact = session.get(t.Contact, req.contact_id)
+        if contact is None or not contact.active:
+            raise DirectoryError(f"No active contact has the id {req.contact_id!r}")
+        if service is None:
+            service = session.get(t.Service, contact.service_id)
+        elif contact.service_id != service.id:
+            raise DirectoryError(f"{contact.name} does not work in {service.name!r}")
+    override = Ladder.model_validate(service.ladder) if service and service.ladder else None
+    ladder = None if req.reuse_existing else config.for_source(req.source.value, override)
+    return req.model_copy(update={"service_id": service.id if service else None,
+                                  "ladder": ladder})
+
+
+@dataclass(frozen=True)
+class Addressee:
+    role: Recipient
+    name: str | None
+    address: str
+    link: bool  # gets the secure link to submit the advice
+
+
+def addressees(session: Session, roles: list[Recipient], service_id: str | None,
+               contact_id: str | None) -> tuple[list[Addressee], list[str]]:
+    """Who receives an email for each role, resolved now (a contact who has changed since the
+    request gets it at their current address). Returns (addressees, roles nobody holds)."""
+    service = session.get(t.Service, service_id) if service_id else None
+    out: list[Addressee] = []
+    missing: list[str] = []
+    for role in roles:
+        found: list[Addressee] = []
+        if role == "professional":
+            contact = session.get(t.Contact, contact_id) if contact_id else None
+            if contact is not None and contact.active:
+                found.append(Addressee(role, contact.name, contact.email, True))
+            elif service is not None and service.team_email:
+                found.append(Addressee(role, service.name, service.team_email, True))
+        elif role == "service_lead" and service is not None:
+            lead = session.exec(select(t.Contact).where(
+                t.Contact.service_id == service.id, t.Contact.is_lead, t.Contact.active)).first()
+            if lead is not None:
+                found.append(Addressee(role, lead.name, lead.email, True))
+        elif role == "adqa":
+            for m in session.exec(select(t.AdqaMember).where(t.AdqaMember.active)
+                                  .order_by(t.AdqaMember.email)):
+                found.append(Addressee(role, m.name, m.email, False))
+        if found:
+            out.extend(a for a in found if a.address.lower() not in
+                       {o.address.lower() for o in out})
+        else:
+            missing.append(role)
+    return out, missing

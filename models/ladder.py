@@ -1,0 +1,145 @@
+"""The escalation ladder that chases a piece of advice: which emails go to whom, and when.
+
+A ladder is the council's configuration, not statute: the defaults live in
+``config/escalation.toml`` (one ladder per kind of advice) and a service may override them
+(``Service.ladder``). When advice is requested, the ladder in force is copied onto the advice
+item, so the workflow (which may do no I/O) carries it, and the case shows the ladder that
+actually applied. Changing the configuration affects requests made after the change.
+
+Pure: pydantic and the ``statutory`` package only, so workflows can import it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from statutory import london_time
+
+Recipient = Literal["professional", "service_lead", "adqa"]
+
+RECIPIENT_LABELS: dict[str, str] = {
+    "professional": "the professional asked for the advice",
+    "service_lead": "the service lead",
+    "adqa": "the ADQA group",
+}
+
+# The email templates a step may use (templates/email/<name>.txt.j2 and .html.j2).
+TEMPLATES = (
+    "advice_request",
+    "advice_reminder",
+    "advice_due_tomorrow",
+    "advice_overdue",
+    "advice_escalation_lead",
+    "advice_escalation_adqa",
+    "advice_repeat",
+)
+
+
+class LadderStep(BaseModel):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{1,30}$",
+                      description="a short name for the step, e.g. 'reminder'")
+    anchor: Literal["requested", "due"] = Field(
+        "due", description="the date the offset counts from")
+    days: int = Field(ge=-42, le=365, description="days after the anchor (negative: before)")
+    to: list[Recipient] = Field(min_length=1)
+    template: str
+
+    @field_validator("template")
+    @classmethod
+    def _known_template(cls, v: str) -> str:
+        if v not in TEMPLATES:
+            raise ValueError(f"unknown email template {v!r}; use one of {', '.join(TEMPLATES)}")
+        return v
+
+    def on(self, requested_on: date, due: date) -> date:
+        return (requested_on if self.anchor == "requested" else due) + timedelta(days=self.days)
+
+
+class Ladder(BaseModel):
+    """Steps in time order, then a repeat at an interval until the advice arrives."""
+
+    steps: list[LadderStep] = []
+    repeat_every_days: int | None = Field(None, ge=1, le=90)
+    repeat_to: list[Recipient] = []
+    repeat_template: str = "advice_repeat"
+    send_hour: int = Field(8, ge=3, le=22, description="hour of the day (London) emails go")
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Ladder:
+        names = [s.name for s in self.steps]
+        if len(set(names)) != len(names):
+            raise ValueError("each step of a ladder needs its own name")
+        if any(n.startswith("repeat") for n in names):
+            raise ValueError("step names starting 'repeat' are kept for the repeats")
+        if self.repeat_every_days is not None:
+            if not self.steps:
+                raise ValueError("a repeat follows the last step: give at least one step")
+            if not self.repeat_to:
+                raise ValueError("say who the repeat goes to (repeat_to)")
+            if self.repeat_template not in TEMPLATES:
+                raise ValueError(f"unknown email template {self.repeat_template!r}")
+        return self
+
+    def at(self, day: date) -> datetime:
+        return london_time(day, self.send_hour)
+
+    def _fixed(self, requested_on: date, due: date, fired: list[str]):
+        return [(s.name, self.at(s.on(requested_on, due)), s) for s in self.steps
+                if s.name not in fired]
+
+    def _repeats(self, requested_on: date, due: date, fired: list[str]):
+        """Repeats after the last step, ``repeat-1``, ``repeat-2``, ... from the first not yet
+        fired, without end (callers stop taking them)."""
+        if not self.repeat_every_days or not self.steps:
+            return
+        last = max(s.on(requested_on, due) for s in self.steps)
+        step = LadderStep(name="repeat", days=0, to=self.repeat_to,
+                          template=self.repeat_template)
+        k = sum(1 for f in fired if f.startswith("repeat-"))
+        while True:
+            k += 1
+            yield f"repeat-{k}", self.at(last + timedelta(days=k * self.repeat_every_days)), step
+
+    def next_at(self, requested_on: date, due: date, fired: list[str]) -> datetime | None:
+        """When the next step not yet fired is due, if any."""
+        moments = [at for _, at, _ in self._fixed(requested_on, due, fired)]
+        moments += [at for _, at, _ in _first(self._repeats(requested_on, due, fired))]
+        return min(moments) if moments else None
+
+    def passed(self, requested_on: date, due: date, fired: list[str],
+               now: datetime) -> list[tuple[str, datetime, LadderStep]]:
+        """The steps not yet fired whose moment has come, in time order."""
+        out = [x for x in self._fixed(requested_on, due, fired) if x[1] <= now]
+        for x in self._repeats(requested_on, due, fired):
+            if x[1] > now:
+                break
+            out.append(x)
+        return sorted(out, key=lambda x: x[1])
+
+
+def _first(it) -> list:
+    for x in it:
+        return [x]
+    return []
+
+
+class LadderConfig(BaseModel):
+    """``config/escalation.toml``: a ladder per kind of advice, with ``default`` for the rest."""
+
+    link_days: int = Field(60, ge=1, le=365, description="how long a link in an email works")
+    ladders: dict[str, Ladder]
+
+    @field_validator("ladders")
+    @classmethod
+    def _has_default(cls, v: dict[str, Ladder]) -> dict[str, Ladder]:
+        if "default" not in v:
+            raise ValueError("the escalation configuration needs a [ladders.default] ladder")
+        return v
+
+    def for_source(self, source: str, service_override: Ladder | None = None) -> Ladder:
+        if service_override is not None:
+            return service_override
+        return self.ladders.get(source, self.ladders["default"])
