@@ -2,17 +2,19 @@
 
 Every email has a key, unique per ladder step (or digest week) and recipient. ``send_once``:
 
-1. claims the key's ``EmailMessage`` row in its own transaction (status ``sending``), or finds
-   it already ``sent`` and returns without sending;
-2. hands the message to the SMTP server with ``aiosmtplib``;
+1. claims the key's ``EmailMessage`` row in its own transaction (``sending``), or finds it
+   already dealt with and returns without sending;
+2. opens the SMTP conversation (``aiosmtplib``), names sender and recipient, marks the row
+   ``handing_over``, and sends the message;
 3. records it ``sent`` with the server's reply and the time.
 
 A retried activity, a restarted worker or a replayed workflow finds the row and sends nothing.
-If the SMTP server is down, step 2 raises, the row is left ``failed`` (not delivered) and the
-activity is retried with backoff until the server is back. The one window left is a worker
-killed after the server accepted the message and before step 3 (milliseconds): the retry finds
-the row still ``sending``, sends again with the same Message-ID (mail clients show one
-message) and flags the row ``possible_duplicate``. SMTP gives no way to close that window.
+If the SMTP server is down or refuses for now, the row is left ``failed`` (not delivered) and
+the activity is retried with backoff until the server is back; then it goes, once. A worker
+that dies before step 2's hand-over delivered nothing, so the retry sends. A worker that dies
+during the hand-over (or after it, before step 3) may or may not have delivered: the retry
+marks the row ``unconfirmed`` and does not send again. Never twice is kept; the cost is that
+such an email (a window of milliseconds) is shown as unconfirmed rather than resent.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage as MimeMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, parseaddr
+from typing import NoReturn
 
 import aiosmtplib
 from sqlalchemy import update
@@ -63,8 +66,9 @@ class Outgoing:
 @dataclass(frozen=True)
 class Sent:
     key: str
-    status: str  # sent | already_sent | rejected
+    status: str  # sent | rejected | unconfirmed
     message_id: str
+    already: bool = False  # nothing was sent now: an earlier attempt dealt with it
 
 
 def message_id_for(key: str, mail_from: str) -> str:
@@ -104,18 +108,26 @@ class Outbox:
                 except IntegrityError:  # a concurrent attempt inserted it first
                     raise MailRetry(f"email {out.key} is being sent by another attempt") from None
                 return row
-            if row.status in ("sent", "rejected"):
+            if row.status in ("sent", "rejected", "unconfirmed"):
                 return None
-            if row.status == "sending" and not _claim_is_dead(row, tag):
+            if row.status in ("sending", "handing_over") and not _claim_is_dead(row, tag):
                 raise MailRetry(f"email {out.key} is being sent by another attempt")
-            # Take the claim only if nobody changed the row since we read it. A claim left
-            # 'sending' means a worker died mid-send: the server may have the message already.
+            if row.status == "handing_over":
+                # A worker died while the server had the message in hand: it may have been
+                # delivered. Sending again could duplicate it, so record that it cannot be
+                # confirmed and leave it (the ladder's next step follows anyway).
+                s.exec(update(t.EmailMessage).where(t.EmailMessage.id == row.id).values(
+                    status="unconfirmed", last_error="worker stopped while handing the message "
+                    "to the SMTP server; delivery cannot be confirmed"))
+                s.commit()
+                log.warning("email %s: delivery unconfirmed after a worker stopped", row.id)
+                return None
+            # 'failed' (the server said no, or was down) or 'sending' left by a dead attempt
+            # before it reached the server: nothing was delivered, send it.
             taken = s.exec(update(t.EmailMessage).where(
                 t.EmailMessage.id == row.id, t.EmailMessage.attempts == row.attempts,
-            ).values(
-                status="sending", attempts=row.attempts + 1, claimed_at=_now(), claimed_by=tag,
-                possible_duplicate=row.possible_duplicate or row.status == "sending",
-            ))
+            ).values(status="sending", attempts=row.attempts + 1, claimed_at=_now(),
+                     claimed_by=tag))
             s.commit()
             if taken.rowcount != 1:  # type: ignore[attr-defined]
                 raise MailRetry(f"email {out.key} is being sent by another attempt")
@@ -149,32 +161,57 @@ class Outbox:
         row = await asyncio.to_thread(self._claim, out, tag)
         if row is None:
             existing = await asyncio.to_thread(self._find, out.key)
-            return Sent(out.key, "already_sent", existing.message_id if existing else "")
+            return Sent(out.key, existing.status if existing else "sent", existing.message_id
+                        if existing else "", already=True)
         s = self.settings
+        smtp = aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port, timeout=SMTP_TIMEOUT,
+                               username=s.smtp_username, password=s.smtp_password,
+                               start_tls=s.smtp_starttls)
+        message = self._mime(out, row.message_id)
         try:
-            _errors, reply = await aiosmtplib.send(
-                self._mime(out, row.message_id), hostname=s.smtp_host, port=s.smtp_port,
-                username=s.smtp_username, password=s.smtp_password, start_tls=s.smtp_starttls,
-                timeout=SMTP_TIMEOUT,
-            )
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            # The server will never take this address: record it and do not retry.
-            await asyncio.to_thread(self._finish, out.key, status="rejected",
-                                    last_error=str(exc)[:500])
-            log.warning("email %s refused by the SMTP server", row.id)
-            return Sent(out.key, "rejected", row.message_id)
+            await smtp.connect()
+            try:
+                await smtp.mail(parseaddr(s.mail_from)[1] or s.mail_from)
+                await smtp.rcpt(out.to_address)
+                # From here the server may take the message even if we never hear back.
+                await asyncio.to_thread(self._finish, out.key, status="handing_over")
+                reply = await smtp.data(message.as_bytes())
+            finally:
+                await _hang_up(smtp)
+        except aiosmtplib.SMTPRecipientRefused as exc:
+            if exc.code >= 500:  # the server will never take this address: do not retry
+                await asyncio.to_thread(self._finish, out.key, status="rejected",
+                                        last_error=str(exc)[:500])
+                log.warning("email %s refused by the SMTP server (%s)", row.id, exc.code)
+                return Sent(out.key, "rejected", row.message_id)
+            await self._failed(out.key, exc)
         except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
-            await asyncio.to_thread(self._finish, out.key, status="failed",
-                                    last_error=f"{type(exc).__name__}: {exc}"[:500])
-            raise MailRetry(f"SMTP server {s.smtp_host}:{s.smtp_port} did not take the "
-                            f"email: {type(exc).__name__}") from None
+            await self._failed(out.key, exc)
         await asyncio.to_thread(self._finish, out.key, status="sent", sent_at=_now(),
                                 smtp_response=str(reply)[:300], last_error=None)
         return Sent(out.key, "sent", row.message_id)
 
+    async def _failed(self, key: str, exc: BaseException) -> NoReturn:
+        """The server did not take the message (it is down, busy, or said no for now): the
+        activity is retried with backoff and the email goes once the server is back."""
+        await asyncio.to_thread(self._finish, key, status="failed",
+                                last_error=f"{type(exc).__name__}: {exc}"[:500])
+        s = self.settings
+        raise MailRetry(f"SMTP server {s.smtp_host}:{s.smtp_port} did not take the email: "
+                        f"{type(exc).__name__}") from None
+
     def _find(self, key: str) -> t.EmailMessage | None:
         with Session(self.engine, expire_on_commit=False) as s:
             return s.exec(select(t.EmailMessage).where(t.EmailMessage.key == key)).first()
+
+
+async def _hang_up(smtp: aiosmtplib.SMTP) -> None:
+    """Say QUIT if the conversation is still up; drop the connection either way."""
+    if smtp.is_connected:
+        try:
+            await smtp.quit()
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+            smtp.close()
 
 
 def _claim_is_dead(row: t.EmailMessage, tag: str) -> bool:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import func, or_, update
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +21,7 @@ from activities.case_record import workflow_id_for
 from api.errors import REJECTION_STATUS, ApiError
 from models import tables as t
 from models.db import session_for
+from models.directory import ConfigError, DirectoryError, load_escalation, resolve_request
 from models.schemas import (
     Action,
     AdviceItem,
@@ -168,12 +170,49 @@ class LetterOut(BaseModel):
     body: str
 
 
+class EmailOut(BaseModel):
+    """One email sent (or being sent) for the case: proof of who was told what, and when."""
+
+    created_at: datetime
+    sent_at: datetime | None
+    recipient_role: str
+    recipient_name: str | None
+    recipient_address: str
+    subject: str
+    template: str
+    step: str | None
+    advice_key: str | None
+    status: str
+    attempts: int
+    message_id: str
+
+
+class DocumentOut(BaseModel):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+
+
+class SubmissionOut(BaseModel):
+    id: str
+    advice_key: str
+    kind: str
+    text: str
+    expected_on: date | None
+    submitted_by: str | None
+    created_at: datetime
+    documents: list[DocumentOut]
+
+
 class CaseOut(BaseModel):
     reference: str
     child: ChildOut | None
     view: CaseView
     timeline: list[EventOut]
     letters: list[LetterOut]
+    emails: list[EmailOut] = []
+    submissions: list[SubmissionOut] = []
 
 
 class CaseSummary(BaseModel):
@@ -253,13 +292,35 @@ async def read_case(reference: str, session: SessionDep, client: ClientDep) -> C
     events = session.exec(select(t.CaseEvent).where(t.CaseEvent.case_reference == reference)
                           .order_by(t.CaseEvent.seq)).all()
     letters = session.exec(select(t.Letter).where(t.Letter.case_reference == reference)).all()
+    emails = session.exec(select(t.EmailMessage).where(t.EmailMessage.case_reference == reference)
+                          .order_by(t.EmailMessage.created_at, t.EmailMessage.id)).all()
     return CaseOut(
         reference=reference,
         child=ChildOut.model_validate(child, from_attributes=True) if child else None,
         view=view,
         timeline=[EventOut.model_validate(e, from_attributes=True) for e in events],
         letters=[LetterOut.model_validate(x, from_attributes=True) for x in letters],
+        emails=[EmailOut.model_validate(e, from_attributes=True) for e in emails],
+        submissions=_accepted_submissions(session, reference),
     )
+
+
+def _accepted_submissions(session: Session, reference: str) -> list[SubmissionOut]:
+    """Submissions through the secure page that the workflow accepted (pending ones, left by
+    a request that failed half-way, are not part of the case)."""
+    subs = session.exec(select(t.AdviceSubmission).where(
+        t.AdviceSubmission.case_reference == reference, t.AdviceSubmission.status == "accepted",
+    ).order_by(t.AdviceSubmission.created_at)).all()
+    if not subs:
+        return []
+    docs = session.exec(select(t.AdviceDocument).where(
+        t.AdviceDocument.submission_id.in_([x.id for x in subs]))).all()  # type: ignore[attr-defined]
+    return [SubmissionOut(
+        id=x.id, advice_key=x.advice_key, kind=x.kind, text=x.text, expected_on=x.expected_on,
+        submitted_by=x.submitted_by, created_at=x.created_at,
+        documents=[DocumentOut(id=d.id, filename=d.filename, content_type=d.content_type,
+                               size=d.size) for d in docs if d.submission_id == x.id],
+    ) for x in subs]
 
 
 @router.get("/cases", response_model=list[CaseSummary], summary="List cases")
@@ -436,8 +497,24 @@ def _step(path: str, action: Action, model: type[BaseModel], summary: str) -> No
 
 _step("decision-to-assess", Action.DECIDE_TO_ASSESS, DecideToAssess,
       "Record the decision whether to assess (Reg 5)")
-_step("advice-requests", Action.REQUEST_ADVICE, RequestAdvice,
-      "Request advice, or record existing advice reused (Regs 6, 8)")
+
+
+@router.post("/cases/{reference}/advice-requests", response_model=CaseView,
+             summary="Request advice, or record existing advice reused (Regs 6, 8)",
+             description="Each request goes to the named service and contact, or to the "
+             "default service for that kind of advice (the directory), and is chased by the "
+             "escalation ladder in force now (config/escalation.toml or the service's own).")
+async def request_advice(reference: str, body: RequestAdvice, session: SessionDep,
+                         client: ClientDep, settings: SettingsDep) -> CaseView:
+    try:
+        config = load_escalation(settings)
+        items = [resolve_request(session, config, req) for req in body.items]
+    except DirectoryError as exc:
+        raise ApiError(422, str(exc), "invalid_input") from None
+    except ConfigError as exc:
+        raise ApiError(500, str(exc), "configuration") from None
+    return await _act(client, session, reference, Action.REQUEST_ADVICE,
+                      body.model_copy(update={"items": items}))
 _step("plan-decision", Action.DECIDE_PLAN, DecidePlan,
       "Record the decision whether to issue a plan (Reg 10)")
 _step("draft", Action.SERVE_DRAFT, ServeDraft, "Record the draft plan served (Reg 13(1))")
@@ -474,3 +551,21 @@ async def withdraw_exception(reference: str, exception_id: str, body: WithdrawBo
     cmd = WithdrawException(exception_id=exception_id, withdrawn_on=body.withdrawn_on,
                             reason=body.reason, actor=body.actor)
     return await _act(client, session, reference, Action.WITHDRAW_EXCEPTION, cmd)
+
+
+@router.get("/cases/{reference}/submissions/{submission_id}/documents/{document_id}",
+            summary="Download a document a professional sent through the secure page",
+            response_class=Response, responses={200: {"content": {"application/octet-stream": {}},
+                                                      "description": "the document, as sent"}})
+def download_document(reference: str, submission_id: str, document_id: int,
+                      session: SessionDep) -> Response:
+    from api.advice_portal import attachment_headers  # the portal imports this module
+
+    sub = session.get(t.AdviceSubmission, submission_id)
+    doc = session.get(t.AdviceDocument, document_id)
+    if sub is None or sub.case_reference != reference or sub.status != "accepted" \
+            or doc is None or doc.submission_id != sub.id:
+        raise ApiError(404, f"Case {reference} has no document {document_id} in submission "
+                       f"{submission_id}; see the case's submissions", "unknown_document")
+    return Response(doc.content, media_type=doc.content_type,
+                    headers=attachment_headers(doc.filename))

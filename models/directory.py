@@ -58,18 +58,19 @@ def escalation_file(settings: Settings) -> Path:
 def load_escalation(settings: Settings) -> LadderConfig:
     path = escalation_file(settings)
     try:
-        stamp = path.stat().st_mtime_ns
+        st = path.stat()
+        stamp = (st.st_mtime_ns, st.st_size)
     except OSError as exc:
         raise ConfigError(f"escalation configuration {path} cannot be read: {exc}") from exc
     return _load(str(path), stamp)
 
 
 @lru_cache(maxsize=8)
-def _load(path: str, _stamp: int) -> LadderConfig:  # reloaded when the file changes
+def _load(path: str, _stamp: tuple[int, int]) -> LadderConfig:  # reloaded when the file changes
     try:
         with open(path, "rb") as f:
             return LadderConfig.model_validate(tomllib.load(f))
-    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+    except (tomllib.TOMLDecodeError, ValidationError) as exc:  # say which file and why
         raise ConfigError(f"escalation configuration {path} is invalid: {exc}") from exc
 
 

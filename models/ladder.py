@@ -143,3 +143,47 @@ class LadderConfig(BaseModel):
         if service_override is not None:
             return service_override
         return self.ladders.get(source, self.ladders["default"])
+
+
+STEP_LABELS: dict[str, str] = {
+    "request": "request",
+    "reminder": "reminder",
+    "due_tomorrow": "due-tomorrow notice",
+    "overdue": "overdue notice",
+    "escalate_lead": "escalation to the service lead",
+    "escalate_adqa": "escalation to the ADQA group",
+    "repeat": "repeat reminder",
+}
+
+
+def step_label(name: str) -> str:
+    """'repeat-3' -> 'repeat reminder 3'; unknown names read as words."""
+    base, _, n = name.partition("-")
+    label = STEP_LABELS.get(base, base.replace("_", " "))
+    return f"{label} {n}" if n else label
+
+
+class AdviceNotice(BaseModel):
+    """What the workflow asks the notifier to send for one step of a ladder. Names no person:
+    the notifier resolves the recipients from the directory when it sends."""
+
+    reference: str
+    advice_key: str
+    what: str  # e.g. "medical advice" or the request's label
+    source: str
+    service_id: str | None
+    contact_id: str | None
+    step: str  # the step's name, or repeat-N
+    template: str
+    to: list[Recipient]
+    requested_on: date
+    due: date
+    on: date  # the day the step is for
+    expected_on: date | None = None
+
+
+class NoticeResult(BaseModel):
+    sent: int = 0
+    already_sent: int = 0
+    rejected: int = 0
+    nobody: list[str] = []  # roles with no one in the directory to send to

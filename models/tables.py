@@ -191,11 +191,10 @@ class EmailMessage(SQLModel, table=True):
     subject: str = Field(max_length=300)
     body_text: str = Field(sa_column=Column(Text, nullable=False))
     message_id: str = Field(max_length=300)
-    status: str = Field(default="sending", max_length=20, index=True)  # sending|sent|failed
+    # sending -> handing_over -> sent; failed (retried); rejected (the server refused the
+    # address for good); unconfirmed (a worker died while handing it over: not resent).
+    status: str = Field(default="sending", max_length=20, index=True)
     attempts: int = 0
-    # A worker died after handing the message to the SMTP server and before recording it, so
-    # it was sent again with the same Message-ID (mail clients show it once).
-    possible_duplicate: bool = False
     claimed_at: datetime | None = None
     claimed_by: str | None = Field(default=None, max_length=200)  # "<activity>#<attempt>"
     last_error: str | None = Field(default=None, max_length=500)

@@ -11,29 +11,39 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.case_record import CaseRecorder
+from activities.digest import DigestSender, ensure_digest_schedule
+from activities.notify import Notifier
 from models.settings import Settings, get_settings
 from worker.client import connect
 from workflows.assessment import AssessmentWorkflow
+from workflows.digest import AdqaDigestWorkflow
 
-WORKFLOWS = [AssessmentWorkflow]
+WORKFLOWS = [AssessmentWorkflow, AdqaDigestWorkflow]
 log = logging.getLogger("ehc.worker")
 
 
-def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor,
+                 **options) -> Worker:
+    """The worker for this project's workflows and activities; ``options`` go to
+    ``temporalio.worker.Worker`` (e.g. ``max_cached_workflows=0`` to replay every task)."""
     recorder = CaseRecorder(settings.db_url)
+    notifier = Notifier(settings)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=[recorder.record_case],
+        activities=[recorder.record_case, notifier.send_advice_notice,
+                    DigestSender(settings).send_adqa_digest],
         activity_executor=executor,
         max_concurrent_activities=16,
+        **options,
     )
 
 
 async def run(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     client = await connect(settings)
+    await ensure_digest_schedule(client, settings, log_errors=True)  # the ADQA weekly digest
     with ThreadPoolExecutor(max_workers=16) as executor:
         worker = build_worker(client, settings, executor)
         stop = asyncio.Event()

@@ -17,9 +17,11 @@ from typing import Callable
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import CancelledError as ActivityCancelled
 
 with workflow.unsafe.imports_passed_through():
+    from models.ladder import RECIPIENT_LABELS, AdviceNotice, step_label
     from models.schemas import (
         REQUIRED_ADVICE,
         Action,
@@ -54,8 +56,14 @@ RECORD_CASE = "record_case"
 # Persisting must eventually succeed; a database outage only delays it.
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
-# When each step of the ladder fires, in days from the due date. The advice-chasing issue
-# extends this ladder (reminders, escalations); it stays the one clock.
+SEND_ADVICE_NOTICE = "send_advice_notice"
+# An email waits out an SMTP outage however long it lasts, then goes (once: the outbox).
+NOTICE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
+                           maximum_interval=timedelta(minutes=10))
+
+# The alerts of milestones (and of advice requested without an escalation ladder), in days
+# from the due date: due_soon (policy.due_soon_days before) and overdue. Advice requested with
+# a ladder (models.ladder) is chased by its ladder instead; both run on the one clock below.
 ALERT_LADDER: tuple[tuple[str, int | None], ...] = (("due_soon", None), ("overdue", 1))
 
 
@@ -89,6 +97,9 @@ class AssessmentWorkflow:
         )
         self._pending: list[Event] = []
         self._saving = asyncio.Lock()  # saves go to the database one at a time, in order
+        # The emails being sent for each piece of advice, in ladder order; cancelled the
+        # moment the advice stops being chased (received, excused, case closed).
+        self._chasers: dict[str, list[asyncio.Task]] = {}
 
     # --- the run: the one clock -------------------------------------------------------------
 
@@ -111,6 +122,9 @@ class AssessmentWorkflow:
             if self.case.stage.is_open:
                 await self._fire_alerts()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        self._stop_chasing()
+        if self._chasers:
+            await workflow.wait_condition(lambda: not self._chasers)
         await self._save()
         return self.case
 
@@ -142,12 +156,22 @@ class AssessmentWorkflow:
         return steps
 
     def _next_alert(self) -> datetime | None:
-        moments = [at for item, _ in self._deadline_items() for _, at in self._ladder(item)]
+        moments: list[datetime] = []
+        for item, _ in self._deadline_items():
+            if isinstance(item, AdviceItem) and item.ladder is not None:
+                at = item.ladder.next_at(item.requested_on, item.due, item.alerts_fired)
+                moments.extend([at] if at is not None else [])
+            else:
+                moments.extend(at for _, at in self._ladder(item))
         return min(moments) if moments else None
 
     async def _fire_alerts(self) -> None:
         now = workflow.now()
+        notices: list[AdviceNotice] = []
         for item, advice_key in self._deadline_items():
+            if isinstance(item, AdviceItem) and item.ladder is not None:
+                notices.extend(self._climb(item, now))
+                continue
             passed = [(name, at) for name, at in self._ladder(item) if at <= now]
             if not passed:
                 continue
@@ -164,6 +188,93 @@ class AssessmentWorkflow:
                         **({"advice": advice_key} if advice_key else {}))
         if self._pending:
             await self._save()
+        for notice in notices:
+            self._chase(notice)
+
+    # --- chasing advice: the escalation ladder ------------------------------------------------
+
+    def _climb(self, item: AdviceItem, now: datetime) -> list[AdviceNotice]:
+        """Fire the ladder steps of ``item`` whose moment has come. When several have come at
+        once (advice entered late, or a worker down for days), each person gets only the
+        latest step meant for them: nobody gets a reminder after the overdue notice."""
+        assert item.ladder is not None
+        passed = item.ladder.passed(item.requested_on, item.due, item.alerts_fired, now)
+        if not passed:
+            return []
+        item.alerts_fired.extend(name for name, _, _ in passed)
+        what = item.label or item.source.label
+        name, at, step = passed[-1]
+        sending: list[tuple[str, datetime, object, list[str]]] = []
+        covered: set[str] = set()
+        for n, when, s in reversed(passed):
+            roles = [r for r in s.to if r not in covered]
+            if roles:
+                sending.insert(0, (n, when, s, roles))
+                covered.update(roles)
+        skipped = [n for n, _, _ in passed if n not in {x[0] for x in sending}]
+        to = ", ".join(RECIPIENT_LABELS[r] for r in step.to)
+        self._event(f"chase.{step.name}", london_date(at), None,
+                    f"{what} (due {item.due.isoformat()}): {step_label(name)} to {to}",
+                    advice=item.key, step=name, to=",".join(step.to),
+                    **({"caught_up": ",".join(x[0] for x in sending[:-1])}
+                       if len(sending) > 1 else {}),
+                    **({"skipped": ",".join(skipped)} if skipped else {}))
+        return [AdviceNotice(
+            reference=self.case.reference, advice_key=item.key, what=what,
+            source=item.source.value, service_id=item.service_id, contact_id=item.contact_id,
+            step=n, template=s.template, to=roles,  # type: ignore[attr-defined]
+            requested_on=item.requested_on, due=item.due, on=london_date(when),
+            expected_on=item.expected_on,
+        ) for n, when, s, roles in sending]
+
+    def _chase(self, notice: AdviceNotice) -> None:
+        """Send a step's emails in the background, after the item's earlier steps, so the
+        clock and caseworker actions never wait on the mail server."""
+        earlier = list(self._chasers.get(notice.advice_key, []))
+
+        async def send() -> None:
+            if earlier:
+                await workflow.wait(earlier)  # our own cancellation still propagates
+            try:
+                await workflow.execute_activity(
+                    SEND_ADVICE_NOTICE, notice,
+                    start_to_close_timeout=timedelta(minutes=2),
+                    heartbeat_timeout=timedelta(seconds=20),
+                    retry_policy=NOTICE_RETRY,
+                )
+            except ActivityError as exc:  # not retryable (e.g. the templates are broken)
+                if isinstance(exc.cause, ActivityCancelled):
+                    return  # the advice stopped being chased while this was in flight
+                workflow.logger.warning("step %s of %s not sent: %s", notice.step,
+                                        notice.advice_key, exc.cause)
+                self._event("chase.failed", self._today(), None,
+                            f"The {step_label(notice.step)} for {notice.what} could not be "
+                            "sent; check the mail settings", advice=notice.advice_key,
+                            step=notice.step)
+                await self._save()
+
+        task = asyncio.create_task(send())
+        tasks = self._chasers.setdefault(notice.advice_key, [])
+        tasks.append(task)
+        task.add_done_callback(lambda t, key=notice.advice_key: self._forget(key, t))
+
+    def _forget(self, key: str, task: asyncio.Task) -> None:
+        tasks = self._chasers.get(key, [])
+        if task in tasks:
+            tasks.remove(task)
+        if not tasks:
+            self._chasers.pop(key, None)
+
+    def _stop_chasing(self) -> None:
+        """Cancel the emails of advice no longer chased: received, excused, or case closed."""
+        if not self._chasers:
+            return
+        chased = {key for _, key in self._deadline_items() if key} if self.case.stage.is_open \
+            else set()
+        for key, tasks in list(self._chasers.items()):
+            if key not in chased:
+                for task in tasks:
+                    task.cancel()
 
     # --- persistence ---------------------------------------------------------------------
 
@@ -188,6 +299,7 @@ class AssessmentWorkflow:
         """Apply a validated change, save it, and return the case. Callers work out the view
         for today's date (``CaseSnapshot.view``), as for the query."""
         change()
+        self._stop_chasing()
         await self._save()
         return self.case
 
@@ -275,7 +387,13 @@ class AssessmentWorkflow:
                     due=deadline("assessment.advice_due", req.requested_on).due,
                     received_on=req.requested_on if req.reuse_existing else None,
                     reused=req.reuse_existing,
+                    service_id=req.service_id, contact_id=req.contact_id,
+                    ladder=None if req.reuse_existing else req.ladder,
                 )
+                if item.ladder is not None and not req.send_request_email:
+                    # The request went another way: mark its step as done, not sent.
+                    item.alerts_fired = [s.name for s in item.ladder.steps
+                                         if s.anchor == "requested"]
                 self.case.advice.append(item)
                 what = req.label or req.source.label
                 self._event(

@@ -42,7 +42,6 @@ def upgrade() -> None:
     sa.Column('message_id', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('possible_duplicate', sa.Boolean(), nullable=False),
     sa.Column('claimed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('claimed_by', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),

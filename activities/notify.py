@@ -1,0 +1,99 @@
+"""The notifier: sends the emails of one step of an advice request's escalation ladder.
+
+The workflow says which step fired and to which roles; this activity finds the people in the
+directory now, renders the email from ``templates/email/<template>.{txt,html}.j2``, and sends
+each through the outbox (``activities.mail``), so a retry or a restarted worker sends nothing
+twice. Emails carry the case reference, the advice asked for, its dates and a link; never the
+child's name or date of birth (the secure page behind the link shows what the professional
+needs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timezone
+
+from sqlmodel import Session
+from temporalio import activity
+
+from activities.links import advice_url
+from activities.mail import Outbox, Outgoing
+from activities.rendering import render
+from models import tables as t
+from models.db import engine_for
+from models.directory import Addressee, addressees
+from models.ladder import AdviceNotice, NoticeResult, step_label
+from models.settings import Settings
+from statutory import days_overdue, london_date
+
+SUBJECTS = {
+    "advice_request": "Advice requested for EHC needs assessment {ref}: due {due}",
+    "advice_reminder": "Reminder: advice for EHC needs assessment {ref} is due {due}",
+    "advice_due_tomorrow": "Advice for EHC needs assessment {ref} is due tomorrow ({due})",
+    "advice_overdue": "Overdue: advice for EHC needs assessment {ref} was due {due}",
+    "advice_escalation_lead": "Escalation: advice for EHC needs assessment {ref} is "
+                              "{late} days overdue",
+    "advice_escalation_adqa": "ADQA escalation: advice for EHC needs assessment {ref} is "
+                              "{late} days overdue",
+    "advice_repeat": "Still overdue: advice for EHC needs assessment {ref} ({late} days)",
+}
+
+
+def _long(d: date | None) -> str:
+    return f"{d.day} {d:%B %Y}" if d else ""
+
+
+class Notifier:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.outbox = Outbox(settings)
+        self.engine = engine_for(settings.db_url)
+
+    def _context(self, n: AdviceNotice) -> tuple[list[Addressee], list[str], dict]:
+        with Session(self.engine) as s:
+            people, nobody = addressees(s, n.to, n.service_id, n.contact_id)
+            service = s.get(t.Service, n.service_id) if n.service_id else None
+            contact = s.get(t.Contact, n.contact_id) if n.contact_id else None
+        owed_by = ", ".join(x for x in (contact.name if contact else None,
+                                        service.name if service else None) if x)
+        return people, nobody, {
+            "owed_by": owed_by or "not assigned to a service",
+            "service": service.name if service else None,
+        }
+
+    @activity.defn(name="send_advice_notice")
+    async def send_advice_notice(self, n: AdviceNotice) -> NoticeResult:
+        info = activity.info()
+        tag = f"{info.workflow_id}/{info.activity_id}#{info.attempt}"
+        people, nobody, extra = await asyncio.to_thread(self._context, n)
+        today = london_date(datetime.now(timezone.utc))
+        late = days_overdue(max(today, n.on), n.due)
+        result = NoticeResult(nobody=nobody)
+        for person in people:
+            activity.heartbeat(person.role)
+            context = {
+                **extra, "n": n, "person": person, "late": late,
+                "step": step_label(n.step), "due": _long(n.due),
+                "requested": _long(n.requested_on), "expected": _long(n.expected_on),
+                "link": advice_url(self.settings, n.reference, n.advice_key)
+                if person.link else None,
+                "council": self.settings.council_name,
+                "send_team_email": self.settings.send_team_email,
+            }
+            subject = SUBJECTS.get(n.template, "Advice for EHC needs assessment {ref}").format(
+                ref=n.reference, due=_long(n.due), late=late)
+            sent = await self.outbox.send_once(Outgoing(
+                key=f"advice:{n.reference}:{n.advice_key}:{n.step}:{person.address.lower()}",
+                to_address=person.address, to_name=person.name, subject=subject,
+                text=render(f"email/{n.template}.txt.j2", **context),
+                html=render(f"email/{n.template}.html.j2", **context),
+                template=n.template, recipient_role=person.role,
+                case_reference=n.reference, advice_key=n.advice_key, step=n.step,
+            ), tag)
+            if sent.already:
+                result.already_sent += 1
+            elif sent.status == "sent":
+                result.sent += 1
+            else:
+                result.rejected += 1
+        return result

@@ -1,0 +1,444 @@
+"""Chasing advice: the escalation ladder in Temporal's time-skipping server, with the real
+notifier sending through a real SMTP server (aiosmtpd in the test process) and recording each
+email in a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from contextlib import asynccontextmanager
+from datetime import date, timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from models import tables as t
+from models.db import engine_for
+from models.directory import ConfigError, load_escalation, resolve_request
+from models.ladder import Ladder
+from models.schemas import (
+    AdviceRequest,
+    AdviceSource,
+    CloseCase,
+    DecideToAssess,
+    RecordAdvice,
+    RecordException,
+    ReportAdviceDelay,
+    RequestAdvice,
+)
+from statutory import ExceptionKind
+from tests.conftest import settings_for
+from tests.test_assessment_workflow import Case
+from tests.test_assessment_workflow import start_case as _start_case
+from worker.main import build_worker
+from workflows.assessment import AssessmentWorkflow
+
+PRO = "dr.owen@health.example"
+LEAD = "lead.paeds@health.example"
+TEAM = "paediatrics@health.example"
+ADQA = ["ad.education@council.example", "ad.health@council.example"]
+
+
+def add_directory(db_url: str) -> dict[str, str]:
+    with Session(engine_for(db_url)) as s:
+        svc = t.Service(name=f"Community Paediatrics {uuid.uuid4().hex[:6]}", agency="health",
+                        team_email=TEAM, is_default=True)
+        s.add(svc)
+        s.flush()
+        pro = t.Contact(service_id=svc.id, name="Dr Rhys Owen", email=PRO, role="Paediatrician")
+        lead = t.Contact(service_id=svc.id, name="Dr Ann Lead", email=LEAD, is_lead=True)
+        s.add_all([pro, lead])
+        for i, addr in enumerate(ADQA):
+            if s.exec(select(t.AdqaMember).where(t.AdqaMember.email == addr)).first() is None:
+                s.add(t.AdqaMember(name=f"Assistant Director {i + 1}", email=addr))
+        s.commit()
+        return {"service": svc.id, "pro": pro.id, "lead": lead.id}
+
+
+@asynccontextmanager
+async def chasing_worker(env, db_url, executor, smtp, task_queue: str | None = None,
+                         terminate: bool = True, **options):
+    """A worker with the notifier pointed at ``smtp``. Cases started in it are terminated at
+    the end: an open case whose timer fires with no worker left would hold the time-skipping
+    server's clock still for the tests after it."""
+    settings = settings_for(db_url, task_queue or f"tq-{uuid.uuid4().hex[:8]}",
+                            smtp_host=smtp.host,
+                            smtp_port=smtp.port, link_secret="test-link-secret",
+                            public_base_url="https://ehc.council.example")
+    before = set(_started)
+    try:
+        async with build_worker(env.client, settings, executor, **options):
+            yield settings
+    finally:
+        for handle in [h for h in _started if h not in before and terminate]:
+            try:
+                await handle.terminate("test over")
+            except Exception:  # already closed
+                pass
+
+
+_started: list = []
+
+
+async def start_case(env, settings, db_url) -> Case:
+    case = await _start_case(env, settings, db_url)
+    _started.append(case.handle)
+    return case
+
+
+async def request_health_advice(case: Case, settings, ids, day: int = 21, **extra) -> None:
+    await case.go_to(day - 1)
+    await case.do("decide_to_assess", DecideToAssess(decision="assess",
+                                                     decided_on=case.day(day - 1)))
+    await case.go_to(day)
+    req = AdviceRequest(source=AdviceSource.HEALTH, requested_on=case.day(day),
+                        contact_id=ids["pro"], **extra)
+    with Session(engine_for(settings.db_url)) as s:
+        req = resolve_request(s, load_escalation(settings), req)
+    await case.do("request_advice", RequestAdvice(items=[req]))
+
+
+async def fired(case: Case, key: str = "health") -> list[str]:
+    snap = await case.handle.query(AssessmentWorkflow.snapshot)
+    return next(a for a in snap.advice if a.key == key).alerts_fired
+
+
+def emails(db_url: str, ref: str) -> list[t.EmailMessage]:
+    with Session(engine_for(db_url)) as s:
+        return list(s.exec(select(t.EmailMessage).where(t.EmailMessage.case_reference == ref)
+                           .order_by(t.EmailMessage.id)))
+
+
+async def settle(predicate, timeout: float = 20.0):
+    """Wait (real time) for background sends to land."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def received(smtp, ref: str) -> list[tuple[str, str]]:
+    """(recipient, step) of each email the server received for case ``ref``, in order."""
+    out = []
+    for m in smtp.messages():
+        if ref in m.subject:
+            out.append((m.to, m.text.split('This is step "')[1].split('"')[0]))
+    return out
+
+
+# The default ladder (config/escalation.toml), advice requested on day 21, due day 63.
+EXPECTED = [
+    (21, PRO, "request"),
+    (53, PRO, "reminder"),
+    (62, PRO, "due-tomorrow notice"),
+    (64, PRO, "overdue notice"),
+    (68, LEAD, "escalation to the service lead"),
+    (73, ADQA[0], "escalation to the ADQA group"),
+    (73, ADQA[1], "escalation to the ADQA group"),
+    (80, PRO, "repeat reminder 1"),
+    (80, LEAD, "repeat reminder 1"),
+    (87, PRO, "repeat reminder 2"),
+    (87, LEAD, "repeat reminder 2"),
+]
+
+
+async def test_the_whole_ladder_then_stop_on_receipt(ts_env, sqlite_url, executor, smtp_server):
+    ids = add_directory(sqlite_url)
+    async with chasing_worker(ts_env, sqlite_url, executor, smtp_server) as settings:
+        case = await start_case(ts_env, settings, sqlite_url)
+        ref = case.handle.id.removeprefix("assessment-")
+        await request_health_advice(case, settings, ids)
+        seen = 0
+        for day in sorted({d for d, _, _ in EXPECTED}):
+            # The day before a step: nothing new has gone.
+            await case.go_to(day - 1)
+            assert len(received(smtp_server, ref)) == seen, f"early email before day {day}"
+            await case.go_to(day)
+            todays = [(to, step) for d, to, step in EXPECTED if d == day]
+            got = await settle(lambda: (r := received(smtp_server, ref))
+                               and len(r) >= seen + len(todays) and r)
+            assert sorted(got[seen:]) == sorted(todays), f"day {day}"
+            seen += len(todays)
+
+        # The advice arrives on day 90: no step fires after that, ever.
+        await case.go_to(90)
+        await case.do("record_advice", RecordAdvice(key="health", received_on=case.day(90)))
+        await case.go_to(130)
+        await asyncio.sleep(0.5)
+        assert len(received(smtp_server, ref)) == seen
+
+    # Every email is recorded: who, what, when, and the server's message id.
+    rows = emails(sqlite_url, ref)
+    assert [(r.recipient_address, r.status) for r in rows] == \
+        [(to, "sent") for _, to, _ in EXPECTED]
+    assert all(r.sent_at and r.message_id and r.smtp_response for r in rows)
+    assert {m.message_id for m in smtp_server.messages()} == {r.message_id for r in rows}
+    # The case's timeline shows each step of the ladder on its day.
+    with Session(engine_for(sqlite_url)) as s:
+        events = s.exec(select(t.CaseEvent).where(t.CaseEvent.case_reference == ref,
+                                                  t.CaseEvent.kind.startswith("chase."))
+                        .order_by(t.CaseEvent.seq)).all()
+    assert [(e.kind, (e.on - case.day0).days) for e in events] == [
+        ("chase.request", 21), ("chase.reminder", 53), ("chase.due_tomorrow", 62),
+        ("chase.overdue", 64), ("chase.escalate_lead", 68), ("chase.escalate_adqa", 73),
+        ("chase.repeat", 80), ("chase.repeat", 87)]
+
+
+async def test_emails_carry_the_case_the_ask_and_a_link_but_not_the_child(
+        ts_env, sqlite_url, executor, smtp_server):
+    ids = add_directory(sqlite_url)
+    async with chasing_worker(ts_env, sqlite_url, executor, smtp_server) as settings:
+        case = await start_case(ts_env, settings, sqlite_url)
+        ref = case.handle.id.removeprefix("assessment-")
+        await request_health_advice(case, settings, ids)
+        msg = (await settle(lambda: smtp_server.messages(PRO)))[0]
+        await case.go_to(68)
+        lead_msg = (await settle(lambda: smtp_server.messages(LEAD)))[0]
+        await case.do("close_case", CloseCase(reason="request_withdrawn",
+                                              closed_on=case.day(68)))
+    due = case.day(63)
+    for part in (msg.text, msg.html):
+        assert ref in part
+        assert "medical advice" in part
+        assert f"{due.day} {due:%B %Y}" in part
+        assert "https://ehc.council.example/advice/" in part
+        # add_child() in the workflow tests names the child Amelia Testchild, born 2017-05-04
+        assert "Amelia" not in part and "Testchild" not in part and "2017" not in part
+    assert msg.message["To"] == f"Dr Rhys Owen <{PRO}>"
+    assert msg.message["Auto-Submitted"] == "auto-generated"
+    assert "Dr Rhys Owen" in lead_msg.text and "5 days overdue" in lead_msg.subject
+
+
+async def test_an_exception_or_closing_the_case_stops_the_ladder(
+        ts_env, sqlite_url, executor, smtp_server):
+    ids = add_directory(sqlite_url)
+    async with chasing_worker(ts_env, sqlite_url, executor, smtp_server) as settings:
+        excused = await start_case(ts_env, settings, sqlite_url)
+        closed = await start_case(ts_env, settings, sqlite_url)
+        for case in (excused, closed):
+            await request_health_advice(case, settings, ids)
+        await excused.go_to(60)
+        await excused.do("record_exception", RecordException(
+            kind=ExceptionKind.ADVICE_MISSED_APPOINTMENT, reason="Child unable to attend the appointment",
+            starts_on=excused.day(60), advice_key="health"))
+        await closed.do("close_case", CloseCase(reason="moved_out_of_area",
+                                                closed_on=closed.day(60)))
+        await excused.go_to(120)
+        await asyncio.sleep(0.5)
+        for case in (excused, closed):
+            ref = case.handle.id.removeprefix("assessment-")
+            steps = [step for _, step in received(smtp_server, ref)]
+            assert steps == ["request", "reminder"], ref
+        assert await fired(excused) == ["request", "reminder"]
+
+
+async def test_late_entry_sends_each_person_only_their_latest_step(
+        ts_env, sqlite_url, executor, smtp_server):
+    """Advice recorded as requested 50 days ago (due 8 days ago): the professional gets the
+    overdue notice (not a reminder and a due-tomorrow notice after it) and the service lead
+    the escalation; the ADQA step (10 days overdue) has not come yet."""
+    ids = add_directory(sqlite_url)
+    async with chasing_worker(ts_env, sqlite_url, executor, smtp_server) as settings:
+        case = await start_case(ts_env, settings, sqlite_url)
+        ref = case.handle.id.removeprefix("assessment-")
+        await case.go_to(1)
+        await case.do("decide_to_assess", DecideToAssess(decision="assess",
+                                                         decided_on=case.day(1)))
+        await case.go_to(58)
+        req = AdviceRequest(source=AdviceSource.HEALTH, requested_on=case.day(8),
+                            contact_id=ids["pro"], send_request_email=False)
+        with Session(engine_for(settings.db_url)) as s:
+            req = resolve_request(s, load_escalation(settings), req)
+        await case.do("request_advice", RequestAdvice(items=[req]))
+        await settle(lambda: len(received(smtp_server, ref)) >= 2)
+        await asyncio.sleep(0.3)
+        assert received(smtp_server, ref) == [(PRO, "overdue notice"),
+                                              (LEAD, "escalation to the service lead")]
+        assert await fired(case) == ["request", "reminder", "due_tomorrow", "overdue",
+                                     "escalate_lead"]
+
+
+async def test_a_service_ladder_overrides_the_default(ts_env, sqlite_url, executor, smtp_server):
+    ids = add_directory(sqlite_url)
+    custom = Ladder.model_validate({
+        "steps": [{"name": "nudge", "days": -3, "to": ["professional"],
+                   "template": "advice_reminder"},
+                  {"name": "late", "days": 2, "to": ["professional", "service_lead"],
+                   "template": "advice_overdue"}],
+    })
+    with Session(engine_for(sqlite_url)) as s:
+        svc = s.get(t.Service, ids["service"])
+        svc.ladder = custom.model_dump()
+        s.add(svc)
+        s.commit()
+    async with chasing_worker(ts_env, sqlite_url, executor, smtp_server) as settings:
+        case = await start_case(ts_env, settings, sqlite_url)
+        ref = case.handle.id.removeprefix("assessment-")
+        await request_health_advice(case, settings, ids)
+        await case.go_to(70)
+        await settle(lambda: len(received(smtp_server, ref)) >= 3)
+        await asyncio.sleep(0.3)
+    assert received(smtp_server, ref) == [(PRO, "nudge"), (PRO, "late"), (LEAD, "late")]
+
+
+async def test_a_delay_report_is_recorded_and_the_chasing_goes_on(
+        ts_env, sqlite_url, executor, smtp_server):
+    ids = add_directory(sqlite_url)
+    async with chasing_worker(ts_env, sqlite_url, executor, smtp_server) as settings:
+        case = await start_case(ts_env, settings, sqlite_url)
+        ref = case.handle.id.removeprefix("assessment-")
+        await request_health_advice(case, settings, ids)
+        await case.go_to(60)
+        view = await case.do("report_advice_delay", ReportAdviceDelay(
+            key="health", reason="Clinic appointment not until next month",
+            expected_on=case.day(75)))
+        assert view.case.advice_item("health").expected_on == case.day(75)
+        await case.go_to(68)
+        lead = (await settle(lambda: smtp_server.messages(LEAD)))[0]
+    expected = case.day(75)
+    assert f"{expected.day} {expected:%B %Y}" in lead.text  # the lead sees the promised date
+    with Session(engine_for(sqlite_url)) as s:
+        kinds = [e.kind for e in s.exec(select(t.CaseEvent).where(
+            t.CaseEvent.case_reference == ref).order_by(t.CaseEvent.seq))]
+    assert "advice.delay_reported" in kinds
+
+
+async def test_smtp_outage_then_recovery_sends_each_email_once(
+        ts_env, sqlite_url, executor, smtp_server):
+    ids = add_directory(sqlite_url)
+    async with chasing_worker(ts_env, sqlite_url, executor, smtp_server) as settings:
+        case = await start_case(ts_env, settings, sqlite_url)
+        ref = case.handle.id.removeprefix("assessment-")
+        await request_health_advice(case, settings, ids)
+        await settle(lambda: received(smtp_server, ref))
+        smtp_server.stop()
+        await case.go_to(53)  # the reminder is due while the mail server is down
+        await settle(lambda: any(e.status == "failed" and e.step == "reminder"
+                                 for e in emails(sqlite_url, ref)))
+        assert await fired(case) == ["request", "reminder"]
+        smtp_server.start()
+        # The retries back off to one every 10 minutes (NOTICE_RETRY): the next one sends.
+        await ts_env.sleep(timedelta(minutes=10))
+        await settle(lambda: len(received(smtp_server, ref)) == 2, timeout=60)
+        await case.go_to(62)
+        await settle(lambda: len(received(smtp_server, ref)) == 3, timeout=30)
+        await asyncio.sleep(0.3)
+    assert [step for _, step in received(smtp_server, ref)] == \
+        ["request", "reminder", "due-tomorrow notice"]
+    reminder = next(e for e in emails(sqlite_url, ref) if e.step == "reminder")
+    assert reminder.status == "sent" and reminder.attempts >= 2
+
+
+async def test_a_retried_send_activity_sends_nothing_again(
+        ts_env, sqlite_url, executor, smtp_server):
+    """The same step's activity run again, as Temporal does on a retry (for example when the
+    worker died after sending but before reporting back), finds the outbox rows."""
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.notify import Notifier
+    from models.ladder import AdviceNotice
+
+    ids = add_directory(sqlite_url)
+    async with chasing_worker(ts_env, sqlite_url, executor, smtp_server) as settings:
+        case = await start_case(ts_env, settings, sqlite_url)
+        ref = case.handle.id.removeprefix("assessment-")
+        await request_health_advice(case, settings, ids)
+        await case.go_to(73)
+        await settle(lambda: len(received(smtp_server, ref)) == 7)
+    before = len(smtp_server.messages())
+    notice = AdviceNotice(reference=ref, advice_key="health", what="medical advice",
+                          source="health", service_id=ids["service"], contact_id=ids["pro"],
+                          step="escalate_adqa", template="advice_escalation_adqa",
+                          to=["adqa"], requested_on=case.day(21), due=case.day(63),
+                          on=case.day(73))
+    result = await ActivityEnvironment().run(Notifier(settings).send_advice_notice, notice)
+    assert (result.sent, result.already_sent) == (0, 2)
+    assert len(smtp_server.messages()) == before
+
+
+async def test_a_new_worker_replays_the_case_and_sends_only_new_steps(
+        ts_env, sqlite_url, executor, smtp_server):
+    """The worker stops; another starts on the same task queue, replays the case's history,
+    and carries on: the steps already sent are not sent again. Neither worker caches the
+    workflow, so every task of the case is a replay from history."""
+    ids = add_directory(sqlite_url)
+    tq = f"tq-{uuid.uuid4().hex[:8]}"
+    async with chasing_worker(ts_env, sqlite_url, executor, smtp_server, tq,
+                              terminate=False, max_cached_workflows=0) as settings:
+        case = await start_case(ts_env, settings, sqlite_url)
+        ref = case.handle.id.removeprefix("assessment-")
+        await request_health_advice(case, settings, ids)
+        await case.go_to(64)
+        await settle(lambda: len(received(smtp_server, ref)) == 4)
+        await asyncio.sleep(0.3)
+    _started.remove(case.handle)  # terminated by the second worker's context
+    async with chasing_worker(ts_env, sqlite_url, executor, smtp_server, tq,
+                              max_cached_workflows=0):
+        _started.append(case.handle)
+        await case.go_to(68)
+        await settle(lambda: len(received(smtp_server, ref)) == 5, timeout=60)
+        await asyncio.sleep(0.3)
+    assert [step for _, step in received(smtp_server, ref)] == [
+        "request", "reminder", "due-tomorrow notice", "overdue notice",
+        "escalation to the service lead"]
+
+
+async def test_no_one_to_chase_is_recorded_not_fatal(ts_env, sqlite_url, executor, smtp_server):
+    """Advice with no service in the directory: the ladder still runs (events) and nobody is
+    emailed; the case does not get stuck."""
+    async with chasing_worker(ts_env, sqlite_url, executor, smtp_server) as settings:
+        case = await start_case(ts_env, settings, sqlite_url)
+        ref = case.handle.id.removeprefix("assessment-")
+        await case.go_to(20)
+        await case.do("decide_to_assess", DecideToAssess(decision="assess",
+                                                         decided_on=case.day(20)))
+        await case.go_to(21)
+        req = AdviceRequest(source=AdviceSource.OTHER, label="Sensory support",
+                            requested_on=case.day(21))
+        with Session(engine_for(settings.db_url)) as s:
+            req = resolve_request(s, load_escalation(settings), req)
+        assert req.service_id is None and req.ladder is not None
+        await case.do("request_advice", RequestAdvice(items=[req]))
+        await case.go_to(64)
+        assert await fired(case, "other:sensory-support") == [
+            "request", "reminder", "due_tomorrow", "overdue"]
+        await asyncio.sleep(0.3)
+    assert received(smtp_server, ref) == []
+
+
+def test_link_days_and_ladder_come_from_the_configuration(tmp_path, sqlite_url):
+    cfg = tmp_path / "escalation.toml"
+    cfg.write_text('link_days = 14\n[ladders.default]\nsteps = [{name = "only", days = 0, '
+                   'to = ["professional"], template = "advice_overdue"}]\n')
+    settings = settings_for(sqlite_url, "x", escalation_file=cfg)
+    config = load_escalation(settings)
+    assert config.link_days == 14
+    assert [s.name for s in config.for_source("health").steps] == ["only"]
+    cfg.write_text("link_days = 14\n")  # no default ladder
+    with pytest.raises(ConfigError, match="(?s)is invalid.*ladders"):
+        load_escalation(settings_for(sqlite_url, "x", escalation_file=cfg))
+
+
+def test_day_arithmetic_of_the_default_ladder():
+    from models.directory import DEFAULT_ESCALATION_FILE  # noqa: F401
+    from statutory import london_time
+
+    ladder = load_escalation(settings_for("sqlite://", "x")).for_source("health")
+    requested, due = date(2026, 9, 14), date(2026, 10, 26)
+    steps = ladder.passed(requested, due, [], london_time(due + timedelta(days=30), 12))
+    assert [(n, at) for n, at, _ in steps] == [
+        ("request", london_time(date(2026, 9, 14), 8)),
+        ("reminder", london_time(date(2026, 10, 16), 8)),
+        ("due_tomorrow", london_time(date(2026, 10, 25), 8)),  # the day the clocks go back
+        ("overdue", london_time(date(2026, 10, 27), 8)),
+        ("escalate_lead", london_time(date(2026, 10, 31), 8)),
+        ("escalate_adqa", london_time(date(2026, 11, 5), 8)),
+        ("repeat-1", london_time(date(2026, 11, 12), 8)),
+        ("repeat-2", london_time(date(2026, 11, 19), 8)),
+    ]
+    assert ladder.next_at(requested, due, [n for n, _, _ in steps]) == \
+        london_time(date(2026, 11, 26), 8)
