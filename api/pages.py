@@ -1,15 +1,96 @@
-"""Web pages: a plain list of cases and a case page. The full GOV.UK console is built on top
-of these in the web-console issue."""
+"""Web pages (GOV.UK Design System, server-rendered, no JavaScript needed): the case list, a
+case page, and the directory of who owes advice with its forms.
+
+The directory's forms go through the same request models and functions as its JSON API
+(``api/directory.py``): a form is turned into the API's body, so the rules and their messages
+are the same. A form with a problem is shown again with a GOV.UK error summary and the
+message by each field; a form that worked redirects (303) to the page it changed.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from datetime import date, datetime, timezone
+from typing import Annotated, Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel, ValidationError
+from sqlmodel import Session
 
 from activities.rendering import render
 from api import cases
+from api import directory as d
+from api.cases import SessionDep
+from models import tables as t
+from models.directory import AGENCY_LABELS
+from models.ladder import RECIPIENT_LABELS
 
 router = APIRouter(include_in_schema=False)
+
+try:
+    LONDON: ZoneInfo | None = ZoneInfo("Europe/London")
+except ZoneInfoNotFoundError:  # no time-zone database on this machine: times shown in UTC
+    LONDON = None
+
+
+# --- formatting, for every page -----------------------------------------------------------------
+
+
+def fmt_day(value: date | datetime | None) -> str:
+    """3 Nov 2026"""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = _local(value)
+    return f"{value.day} {value:%b %Y}"
+
+
+def _local(value: datetime) -> datetime:
+    if value.tzinfo is None:  # the database hands back UTC without its zone
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(LONDON) if LONDON else value
+
+
+def fmt_when(value: datetime | None) -> str:
+    """3 Nov 2026 at 8:15am, in London time (GOV.UK style: 'midday', 'midnight')."""
+    if value is None:
+        return ""
+    local = _local(value)
+    if (local.hour, local.minute) == (12, 0):
+        clock = "midday"
+    elif (local.hour, local.minute) == (0, 0):
+        clock = "midnight"
+    else:
+        hour = local.hour % 12 or 12
+        suffix = "am" if local.hour < 12 else "pm"
+        clock = f"{hour}{suffix}" if local.minute == 0 else f"{hour}:{local.minute:02d}{suffix}"
+    return f"{fmt_day(local)} at {clock}{'' if LONDON else ' (UTC)'}"
+
+
+def fmt_size(size: int | None) -> str:
+    if size is None:
+        return ""
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def page(request: Request, name: str, status: int = 200, **context: object) -> HTMLResponse:
+    settings = request.app.state.settings
+    return HTMLResponse(render(
+        name, council_name=settings.council_name, day=fmt_day, when=fmt_when, size=fmt_size,
+        agency_labels=AGENCY_LABELS, recipient_labels=RECIPIENT_LABELS, **context,
+    ), status_code=status)
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+# --- cases ----------------------------------------------------------------------------------------
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -17,12 +98,278 @@ def home(request: Request) -> HTMLResponse:
     settings = request.app.state.settings
     with cases.session_for(settings.db_url) as session:
         rows = cases.list_cases(session, open_only=False, limit=200)
-    return HTMLResponse(render("pages/cases.html", cases=rows, today=cases.today()))
+    return page(request, "pages/cases.html", nav="cases", cases=rows, today=cases.today())
 
 
 @router.get("/cases/{reference}", response_class=HTMLResponse)
 async def case_page(reference: str, request: Request) -> HTMLResponse:
     settings = request.app.state.settings
     with cases.session_for(settings.db_url) as session:
-        case = await cases.read_case(reference, session, cases.get_client(request))
-    return HTMLResponse(render("pages/case.html", c=case))
+        row = session.get(t.Case, reference)
+        # A closed case is read from the database alone: its page works without Temporal.
+        client = request.app.state.temporal
+        if client is None and (row is None or row.is_open):
+            client = cases.get_client(request)  # 503: the live state is needed
+        case = await cases.read_case(reference, session, client)
+    return page(request, "pages/case.html", nav="cases", c=case)
+
+
+# --- the directory: forms -------------------------------------------------------------------------
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+FormDep = Annotated[dict[str, str], Depends(form_fields)]
+
+# What a redirect after a change says on the page it lands on (?done=...).
+DONE = {
+    "service-added": "Service added",
+    "service-default": "The default service for the agency has been changed",
+    "service-deactivated": "Service deactivated",
+    "service-reactivated": "Service reactivated",
+    "contact-added": "Contact added",
+    "lead-changed": "The service lead has been changed",
+    "contact-deactivated": "Contact deactivated",
+    "contact-reactivated": "Contact reactivated",
+    "member-added": "Member added to the ADQA group",
+    "member-deactivated": "Member deactivated",
+    "member-reactivated": "Member reactivated",
+}
+
+
+class FormProblems(Exception):
+    """What is wrong with a form: {field: message}, and the HTTP status to answer with."""
+
+    def __init__(self, problems: dict[str, str], status: int) -> None:
+        self.problems, self.status = problems, status
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:]
+
+
+def parse(model: type[BaseModel], data: dict[str, object]):
+    """The API's request model built from a form: the same rules, the same messages."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise FormProblems(d.field_problems(exc), 422) from None
+
+
+def apply(session: Session, change: Callable[[], object]) -> object:
+    """Run one of ``api.directory``'s changes and commit it; its refusal becomes the form's."""
+    try:
+        result = change()
+        session.commit()
+        return result
+    except d.DirectoryProblem as exc:
+        session.rollback()
+        if exc.status == 404:
+            raise
+        raise FormProblems({exc.field or "form": exc.message}, exc.status) from None
+
+
+def error_view(problems: dict[str, str], fields: dict[str, str]) -> tuple[list, dict]:
+    """GOV.UK error summary items (in the form's order, each linking to its field) and the
+    message by each field. ``fields`` maps a field to the id of its input."""
+    order = list(fields)
+    items = sorted(problems.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order
+                   else len(order))
+    summary = [{"text": _sentence(msg), "href": f"#{fields[f]}" if f in fields else None}
+               for f, msg in items]
+    return summary, {f: _sentence(msg) for f, msg in problems.items()}
+
+
+NOT_FOUND = {
+    "unknown_service": "There is no service at this address: check the link, or find the "
+                       "service in the directory",
+    "unknown_contact": "There is no contact at this address: check the link, or find the "
+                       "contact on their service's page",
+    "unknown_adqa_member": "There is no ADQA member at this address: check the link",
+}
+
+
+def not_found(request: Request, exc: d.DirectoryProblem) -> HTMLResponse:
+    return page(request, "pages/directory_not_found.html", 404, nav="directory",
+                message=NOT_FOUND.get(exc.code, "There is nothing at this address: check "
+                                      "the link"))
+
+
+def _checked(form: dict[str, str], name: str) -> bool:
+    return form.get(name) == "yes"
+
+
+# --- the directory: pages -------------------------------------------------------------------------
+
+
+@router.get("/directory", response_class=HTMLResponse)
+def directory_page(request: Request, session: SessionDep, done: str | None = None):
+    services = d.list_services(session, include_inactive=True)
+    groups = [(agency, AGENCY_LABELS[agency], [s for s in services if s.agency == agency])
+              for agency in t.AGENCIES]
+    return page(request, "pages/directory.html", nav="directory", done=DONE.get(done or ""),
+                groups=[g for g in groups if g[2]], members=d.list_members(session))
+
+
+SERVICE_FIELDS = {"name": "name", "agency": "agency", "team_email": "team-email",
+                  "is_default": "is-default", "form": "name"}
+
+
+@router.get("/directory/services/new", response_class=HTMLResponse)
+def new_service_page(request: Request):
+    return page(request, "pages/directory_service_new.html", nav="directory", values={},
+                errors=[], field_errors={}, agencies=t.AGENCIES)
+
+
+@router.post("/directory/services/new", response_class=HTMLResponse)
+def new_service(request: Request, session: SessionDep, form: FormDep):
+    values = {"name": form.get("name", ""), "agency": form.get("agency", ""),
+              "team_email": form.get("team_email", ""),
+              "is_default": _checked(form, "is_default")}
+    try:
+        body = parse(d.ServiceIn, values)
+        row = apply(session, lambda: d.create_service(session, body))
+    except FormProblems as exc:
+        if "agency" in exc.problems and not values["agency"]:  # the radios say what the
+            exc.problems["agency"] = "select the agency the service belongs to"  # choices are
+        errors, field_errors = error_view(exc.problems, SERVICE_FIELDS)
+        return page(request, "pages/directory_service_new.html", exc.status, nav="directory",
+                    values=values, errors=errors, field_errors=field_errors,
+                    agencies=t.AGENCIES)
+    return see_other(f"/directory/services/{row.id}?done=service-added")
+
+
+CONTACT_FIELDS = {"name": "contact-name", "email": "contact-email", "role": "contact-role",
+                  "is_lead": "contact-is-lead"}
+
+
+def _service_page(request: Request, session: Session, service_id: str, status: int = 200,
+                  values: dict | None = None, problems: dict[str, str] | None = None,
+                  done: str | None = None) -> HTMLResponse:
+    try:
+        service = d.service_detail(session, d.get_service(session, service_id))
+    except d.DirectoryProblem as exc:
+        return not_found(request, exc)
+    errors, field_errors = error_view(problems or {}, CONTACT_FIELDS)
+    return page(request, "pages/directory_service.html", status, nav="directory",
+                s=service, values=values or {}, errors=errors, field_errors=field_errors,
+                done=DONE.get(done or ""))
+
+
+@router.get("/directory/services/{service_id}", response_class=HTMLResponse)
+def service_page(service_id: str, request: Request, session: SessionDep,
+                 done: str | None = None):
+    return _service_page(request, session, service_id, done=done)
+
+
+@router.post("/directory/services/{service_id}/contacts", response_class=HTMLResponse)
+def add_contact(service_id: str, request: Request, session: SessionDep, form: FormDep):
+    values = {"name": form.get("name", ""), "email": form.get("email", ""),
+              "role": form.get("role", ""), "is_lead": _checked(form, "is_lead")}
+    try:
+        body = parse(d.ContactIn, values)
+        apply(session, lambda: d.create_contact(session, service_id, body))
+    except FormProblems as exc:
+        return _service_page(request, session, service_id, exc.status, values, exc.problems)
+    except d.DirectoryProblem as exc:
+        return not_found(request, exc)
+    return see_other(f"/directory/services/{service_id}?done=contact-added#contacts")
+
+
+SERVICE_ACTIONS = {
+    "default": ({"is_default": True}, "service-default"),
+    "deactivate": ({"active": False}, "service-deactivated"),
+    "reactivate": ({"active": True}, "service-reactivated"),
+}
+
+
+@router.post("/directory/services/{service_id}/{action}", response_class=HTMLResponse)
+def service_action(service_id: str, action: str, request: Request, session: SessionDep):
+    if action not in SERVICE_ACTIONS:
+        return not_found(request, d.DirectoryProblem(404, "", "unknown_action"))
+    change, done = SERVICE_ACTIONS[action]
+    try:
+        apply(session, lambda: d.update_service(session, service_id,
+                                                d.ServiceUpdate.model_validate(change)))
+    except FormProblems as exc:
+        return _service_page(request, session, service_id, exc.status, problems=exc.problems)
+    except d.DirectoryProblem as exc:
+        return not_found(request, exc)
+    return see_other(f"/directory/services/{service_id}?done={done}")
+
+
+CONTACT_ACTIONS = {
+    "lead": ({"is_lead": True}, "lead-changed"),
+    "deactivate": ({"active": False}, "contact-deactivated"),
+    "reactivate": ({"active": True}, "contact-reactivated"),
+}
+
+
+@router.post("/directory/contacts/{contact_id}/{action}", response_class=HTMLResponse)
+def contact_action(contact_id: str, action: str, request: Request, session: SessionDep):
+    if action not in CONTACT_ACTIONS:
+        return not_found(request, d.DirectoryProblem(404, "", "unknown_action"))
+    change, done = CONTACT_ACTIONS[action]
+    try:
+        contact = d.get_contact(session, contact_id)
+        service_id = contact.service_id
+        apply(session, lambda: d.update_contact(session, contact_id,
+                                                d.ContactUpdate.model_validate(change)))
+    except FormProblems as exc:
+        return _service_page(request, session, service_id, exc.status, problems=exc.problems)
+    except d.DirectoryProblem as exc:
+        return not_found(request, exc)
+    return see_other(f"/directory/services/{service_id}?done={done}#contacts")
+
+
+MEMBER_FIELDS = {"name": "member-name", "email": "member-email", "role": "member-role"}
+
+
+def _adqa_page(request: Request, session: Session, status: int = 200,
+               values: dict | None = None, problems: dict[str, str] | None = None,
+               done: str | None = None) -> HTMLResponse:
+    errors, field_errors = error_view(problems or {}, MEMBER_FIELDS)
+    return page(request, "pages/directory_adqa.html", status, nav="directory",
+                members=d.list_members(session, include_inactive=True), values=values or {},
+                errors=errors, field_errors=field_errors, done=DONE.get(done or ""))
+
+
+@router.get("/directory/adqa", response_class=HTMLResponse)
+def adqa_page(request: Request, session: SessionDep, done: str | None = None):
+    return _adqa_page(request, session, done=done)
+
+
+@router.post("/directory/adqa", response_class=HTMLResponse)
+def add_member(request: Request, session: SessionDep, form: FormDep):
+    values = {"name": form.get("name", ""), "email": form.get("email", ""),
+              "role": form.get("role", "")}
+    try:
+        body = parse(d.AdqaMemberIn, values)
+        apply(session, lambda: d.create_member(session, body))
+    except FormProblems as exc:
+        return _adqa_page(request, session, exc.status, values, exc.problems)
+    return see_other("/directory/adqa?done=member-added")
+
+
+MEMBER_ACTIONS = {
+    "deactivate": ({"active": False}, "member-deactivated"),
+    "reactivate": ({"active": True}, "member-reactivated"),
+}
+
+
+@router.post("/directory/adqa/{member_id}/{action}", response_class=HTMLResponse)
+def member_action(member_id: str, action: str, request: Request, session: SessionDep):
+    if action not in MEMBER_ACTIONS:
+        return not_found(request, d.DirectoryProblem(404, "", "unknown_action"))
+    change, done = MEMBER_ACTIONS[action]
+    try:
+        apply(session, lambda: d.update_member(session, member_id,
+                                               d.AdqaMemberUpdate.model_validate(change)))
+    except FormProblems as exc:
+        return _adqa_page(request, session, exc.status, problems=exc.problems)
+    except d.DirectoryProblem as exc:
+        return not_found(request, exc)
+    return see_other(f"/directory/adqa?done={done}")

@@ -1,0 +1,115 @@
+"""Demo data: a small directory for a fictional council (Northbridge), so that a new system has
+services, people and an ADQA group to try advice requests against. ``ehc up`` adds it to an
+empty directory; ``ehc seed demo`` does it by hand. Every address is at a ``.example`` domain
+(RFC 2606), so nothing can ever be delivered to a real person.
+
+The rows go through the directory's own rules (``api.directory``), the same as the API and
+the web forms, in one transaction: all of it or none of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from models import tables as t
+from models.db import session_for
+
+# (name, agency, team email, default, [(name, email, role, lead)])
+DEMO_SERVICES: list[tuple[str, str, str | None, bool, list[tuple[str, str, str, bool]]]] = [
+    ("Northbridge Primary School", "education", "senco@northbridge-primary.example", True, [
+        ("Priya Shah", "p.shah@northbridge-primary.example",
+         "Special educational needs co-ordinator (SENCo)", True),
+        ("Tom Hughes", "t.hughes@northbridge-primary.example", "Headteacher", False),
+    ]),
+    ("Riverside Academy", "education", "send@riverside-academy.example", False, [
+        ("Grace Okafor", "g.okafor@riverside-academy.example", "SENCo", True),
+    ]),
+    ("Designated Clinical Officer team", "health", "dco@northbridge-icb.example", True, [
+        ("Dr Helen Marsh", "helen.marsh@northbridge-icb.example",
+         "Designated Clinical Officer", True),
+        ("Sam Patel", "sam.patel@northbridge-icb.example", "SEND health co-ordinator", False),
+    ]),
+    ("Community Paediatrics", "health", "paediatrics@northbridge-health.example", False, [
+        ("Dr Ahmed Karim", "a.karim@northbridge-health.example",
+         "Consultant community paediatrician", True),
+        ("Lucy Brennan", "l.brennan@northbridge-health.example", "Clinic co-ordinator", False),
+    ]),
+    ("Speech and Language Therapy", "health", "salt@northbridge-health.example", False, [
+        ("Megan Lloyd", "m.lloyd@northbridge-health.example",
+         "Lead speech and language therapist", True),
+    ]),
+    ("Children's Disability Team", "social_care", "cdt@northbridge.example", True, [
+        ("Daniel Forde", "daniel.forde@northbridge.example", "Team manager", True),
+        ("Aisha Begum", "aisha.begum@northbridge.example", "Social worker", False),
+        ("Chris Walsh", "chris.walsh@northbridge.example", "Social worker", False),
+    ]),
+    ("Children in Need Team", "social_care", "cin@northbridge.example", False, [
+        ("Rachel Green", "rachel.green@northbridge.example", "Team manager", True),
+    ]),
+    ("Educational Psychology Service", "educational_psychology", "eps@northbridge.example",
+     True, [
+        ("Dr Owen Price", "owen.price@northbridge.example",
+         "Principal educational psychologist", True),
+        ("Dr Nadia Rossi", "nadia.rossi@northbridge.example", "Educational psychologist",
+         False),
+    ]),
+]
+
+DEMO_ADQA: list[tuple[str, str, str]] = [
+    ("Karen Doyle", "karen.doyle@northbridge.example", "Assistant Director, Education"),
+    ("Michael Osei", "michael.osei@northbridge.example",
+     "Assistant Director, Children's Social Care"),
+    ("Fiona Grant", "fiona.grant@northbridge-icb.example",
+     "Associate Director, Children's Commissioning (ICB)"),
+]
+
+
+def seed_demo(db_url: str) -> bool:
+    """Add the demo directory if the directory has no services. Returns whether it did:
+    running it again (or after a council has added its own services) changes nothing."""
+    from api import directory as d  # the directory's rules, shared with the API
+
+    with session_for(db_url) as session:
+        if session.exec(select(t.Service.id).limit(1)).first() is not None:
+            return False
+        try:
+            for name, agency, team_email, default, people in DEMO_SERVICES:
+                service = d.create_service(session, d.ServiceIn(
+                    name=name, agency=agency, team_email=team_email, is_default=default))
+                for person, email, role, lead in people:
+                    d.create_contact(session, service.id, d.ContactIn(
+                        name=person, email=email, role=role, is_lead=lead))
+            for person, email, role in DEMO_ADQA:
+                d.create_member(session, d.AdqaMemberIn(name=person, email=email, role=role))
+            session.commit()
+        except (d.DirectoryProblem, IntegrityError):
+            # Another process seeded (or someone added a service) at the same moment: theirs
+            # stands, and nothing of this attempt is kept.
+            session.rollback()
+            return False
+    return True
+
+
+def _cmd_seed_demo(args: argparse.Namespace) -> None:
+    from models.settings import get_settings
+
+    url = args.url or get_settings().db_url
+    if seed_demo(url):
+        people = sum(len(s[4]) for s in DEMO_SERVICES)
+        print(f"added the demo directory: {len(DEMO_SERVICES)} services, {people} contacts, "
+              f"{len(DEMO_ADQA)} ADQA members")
+    else:
+        print("the directory already has services; nothing added")
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    seed = sub.add_parser("seed", help="add demo data")
+    seed_sub = seed.add_subparsers(dest="seed_command", required=True,
+                                   parser_class=sub._parser_class)
+    demo = seed_sub.add_parser("demo", help="a small directory for a fictional council, if "
+                               "the directory is empty (.example addresses only)")
+    demo.add_argument("--url", help="database URL (default: from settings)")
+    demo.set_defaults(func=_cmd_seed_demo)
