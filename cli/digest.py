@@ -1,0 +1,80 @@
+"""``ehc digest send [--week-ending DATE]`` and ``ehc digest schedule``: the ADQA weekly digest
+by hand, and the Temporal Schedule that sends it every week."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+from datetime import date, datetime, timezone
+
+
+def _week_ending(text: str) -> date:
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--week-ending {text!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-11-22"
+        ) from None
+
+
+def _cmd_send(args: argparse.Namespace) -> None:
+    from activities.digest import DigestSender, current_week_ending
+    from activities.mail import MailRetry
+    from cli.main import UsageError
+    from models.settings import get_settings
+    from statutory import london_date
+
+    today = london_date(datetime.now(timezone.utc))
+    week_ending = args.week_ending or current_week_ending(today)
+    if week_ending > today:
+        raise UsageError(f"--week-ending {week_ending} is in the future: the digest reports "
+                         "a week that has happened")
+    try:
+        summary = asyncio.run(DigestSender(get_settings()).send_now(week_ending))
+    except MailRetry as exc:  # nothing is lost: what went is recorded; run it again later
+        print(f"error: {exc}. Emails already sent are recorded and will not go again; run "
+              "this again when the mail server is back.", file=sys.stderr)
+        sys.exit(1)
+    print(json.dumps(summary.model_dump(mode="json"), indent=2))
+
+
+def _cmd_schedule(_: argparse.Namespace) -> None:
+    from activities.digest import (
+        DigestScheduleSettings,
+        ensure_digest_schedule,
+        next_run_times,
+    )
+    from models.settings import get_settings
+    from worker.client import connect
+    from workflows.digest import SCHEDULE_ID
+
+    async def go() -> None:
+        settings = get_settings()
+        cfg = DigestScheduleSettings()
+        client = await connect(settings)
+        handle = await ensure_digest_schedule(client, settings, cfg)
+        assert handle is not None
+        print(f"schedule {SCHEDULE_ID}: {cfg.describe()}, task queue {settings.task_queue}")
+        print("next runs:")
+        for when in await next_run_times(handle):
+            print(f"  {when:%A %-d %B %Y, %H:%M %Z}")
+
+    asyncio.run(go())
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    digest = sub.add_parser("digest", help="the ADQA weekly digest of overdue advice")
+    d_sub = digest.add_subparsers(dest="digest_command", required=True,
+                                  parser_class=sub._parser_class)
+    send = d_sub.add_parser("send", help="email the digest to every active ADQA member now "
+                            "(each gets one per week, however often this runs)")
+    send.add_argument("--week-ending", type=_week_ending,
+                      help="the last day of the week (default: the week just ended)")
+    send.set_defaults(func=_cmd_send)
+    d_sub.add_parser("schedule", help="create or update the weekly Temporal Schedule and "
+                     "print its next run times").set_defaults(func=_cmd_schedule)
