@@ -12,7 +12,9 @@ from fastapi import FastAPI, Query
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
-from api import cases, errors, pages
+from api import adqa
+from api import advice_portal
+from api import cases, directory, errors, pages
 from models.settings import Settings, get_settings
 from statutory import assessment_timescales
 from worker.client import connect
@@ -58,6 +60,9 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     errors.install(app)
     app.include_router(cases.router)
     app.include_router(pages.router)
+    app.include_router(directory.router)
+    app.include_router(adqa.router)
+    app.include_router(advice_portal.router)
     mount_assets(app)
 
     @app.get("/api/timescales/assessment", tags=["timescales"],

@@ -110,6 +110,10 @@ def _cmd_up(args: argparse.Namespace) -> None:
     data = settings.data_dir.resolve()
     data.mkdir(parents=True, exist_ok=True)
     upgrade_database(settings.db_url)
+    from cli.seed import seed_demo  # a demo directory, only when the directory is empty
+
+    if seed_demo(settings.db_url):
+        print("added a demo directory (fictional services, .example addresses)", flush=True)
     t_host, _, t_port = settings.temporal_address.rpartition(":")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     procs: list[tuple[str, subprocess.Popen]] = []
@@ -231,3 +235,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     up = db_sub.add_parser("upgrade", help="apply schema migrations (Alembic)")
     up.add_argument("--url", help="database URL (default: from settings)")
     up.set_defaults(func=_cmd_db_upgrade)
+
+    from cli import seed  # ehc seed demo
+
+    seed.add_commands(sub)
+
+    from cli import digest  # ehc digest send | schedule
+
+    digest.add_commands(sub)
