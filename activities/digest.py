@@ -47,6 +47,7 @@ from activities.rendering import render
 from models import tables as t
 from models.db import engine_for
 from models.directory import AGENCY_FOR_SOURCE, AGENCY_LABELS
+from models.ladder import step_label as ladder_step_label
 from models.schemas import AdviceSource
 from models.settings import Settings
 from statutory import RULES, ExceptionKind, days_overdue, excusing_exceptions
@@ -128,27 +129,13 @@ class Digest(BaseModel):
     compliance_total: Compliance
 
 
-STEP_LABELS = {
-    "request": "Request",
-    "reminder": "Reminder",
-    "due_soon": "Due-soon notice",
-    "due_tomorrow": "Due-tomorrow reminder",
-    "overdue": "Overdue notice",
-    "escalate_lead": "Escalated to the service lead",
-    "escalate_adqa": "Escalated to the ADQA group",
-}
-
-
 def step_label(step: str, has_ladder: bool = True) -> str:
-    """A readable name for a ladder step: 'escalate_lead' -> 'Escalated to the service lead',
+    """How far the chasing went: 'escalate_lead' -> 'Escalated to the service lead',
     'repeat-3' -> 'Repeat reminder 3'. Items requested before advice chasing existed only
     mark 'due_soon' and 'overdue' (no email)."""
     if not has_ladder and step in ("due_soon", "overdue"):
         return f"Marked {step.replace('_', ' ')} (no email)"
-    base, _, n = step.partition("-")
-    if base == "repeat" and n:
-        return f"Repeat reminder {n}"
-    return STEP_LABELS.get(step, step.replace("_", " ").capitalize())
+    return ladder_step_label(step, done=True)
 
 
 def advice_label(source: str, label: str | None) -> str:

@@ -69,31 +69,44 @@ class Notifier:
         today = london_date(datetime.now(timezone.utc))
         late = days_overdue(max(today, n.on), n.due)
         result = NoticeResult(nobody=nobody)
-        for person in people:
-            activity.heartbeat(person.role)
-            context = {
-                **extra, "n": n, "person": person, "late": late,
-                "step": step_label(n.step), "due": _long(n.due),
-                "requested": _long(n.requested_on), "expected": _long(n.expected_on),
-                "link": advice_url(self.settings, n.reference, n.advice_key)
-                if person.link else None,
-                "council": self.settings.council_name,
-                "send_team_email": self.settings.send_team_email,
-            }
-            subject = SUBJECTS.get(n.template, "Advice for EHC needs assessment {ref}").format(
-                ref=n.reference, due=_long(n.due), late=late)
-            sent = await self.outbox.send_once(Outgoing(
-                key=f"advice:{n.reference}:{n.advice_key}:{n.step}:{person.address.lower()}",
-                to_address=person.address, to_name=person.name, subject=subject,
-                text=render(f"email/{n.template}.txt.j2", **context),
-                html=render(f"email/{n.template}.html.j2", **context),
-                template=n.template, recipient_role=person.role,
-                case_reference=n.reference, advice_key=n.advice_key, step=n.step,
-            ), tag)
-            if sent.already:
-                result.already_sent += 1
-            elif sent.status == "sent":
-                result.sent += 1
-            else:
-                result.rejected += 1
+        beating = asyncio.create_task(_heartbeat())  # a slow mail server is not a dead worker
+        try:
+            for person in people:
+                await self._send_to(n, person, extra, late, tag, result)
+        finally:
+            beating.cancel()
         return result
+
+    async def _send_to(self, n: AdviceNotice, person: Addressee, extra: dict, late: int,
+                       tag: str, result: NoticeResult) -> None:
+        context = {
+            **extra, "n": n, "person": person, "late": late,
+            "step": step_label(n.step), "due": _long(n.due),
+            "requested": _long(n.requested_on), "expected": _long(n.expected_on),
+            "link": advice_url(self.settings, n.reference, n.advice_key)
+            if person.link else None,
+            "council": self.settings.council_name,
+            "send_team_email": self.settings.send_team_email,
+        }
+        subject = SUBJECTS.get(n.template, "Advice for EHC needs assessment {ref}").format(
+            ref=n.reference, due=_long(n.due), late=late)
+        sent = await self.outbox.send_once(Outgoing(
+            key=f"advice:{n.reference}:{n.advice_key}:{n.step}:{person.address.lower()}",
+            to_address=person.address, to_name=person.name, subject=subject,
+            text=render(f"email/{n.template}.txt.j2", **context),
+            html=render(f"email/{n.template}.html.j2", **context),
+            template=n.template, recipient_role=person.role,
+            case_reference=n.reference, advice_key=n.advice_key, step=n.step,
+        ), tag)
+        if sent.already:
+            result.already_sent += 1
+        elif sent.status == "sent":
+            result.sent += 1
+        else:
+            result.rejected += 1
+
+
+async def _heartbeat(every: float = 2.0) -> None:
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(every)

@@ -145,21 +145,26 @@ class LadderConfig(BaseModel):
         return self.ladders.get(source, self.ladders["default"])
 
 
-STEP_LABELS: dict[str, str] = {
-    "request": "request",
-    "reminder": "reminder",
-    "due_tomorrow": "due-tomorrow notice",
-    "overdue": "overdue notice",
-    "escalate_lead": "escalation to the service lead",
-    "escalate_adqa": "escalation to the ADQA group",
-    "repeat": "repeat reminder",
+# Each step's name, as emails put it ("This is step 'reminder' ...") and as the case and the
+# ADQA digest report it once sent ("Escalated to the service lead").
+STEP_LABELS: dict[str, tuple[str, str]] = {
+    "request": ("request", "Request"),
+    "reminder": ("reminder", "Reminder"),
+    "due_soon": ("due-soon notice", "Due-soon notice"),
+    "due_tomorrow": ("due-tomorrow notice", "Due-tomorrow reminder"),
+    "overdue": ("overdue notice", "Overdue notice"),
+    "escalate_lead": ("escalation to the service lead", "Escalated to the service lead"),
+    "escalate_adqa": ("escalation to the ADQA group", "Escalated to the ADQA group"),
+    "repeat": ("repeat reminder", "Repeat reminder"),
 }
 
 
-def step_label(name: str) -> str:
-    """'repeat-3' -> 'repeat reminder 3'; unknown names read as words."""
+def step_label(name: str, done: bool = False) -> str:
+    """'repeat-3' -> 'repeat reminder 3'; with ``done``, how a report says it happened
+    ('escalate_lead' -> 'Escalated to the service lead'). Unknown names read as words."""
     base, _, n = name.partition("-")
-    label = STEP_LABELS.get(base, base.replace("_", " "))
+    words = base.replace("_", " ")
+    label = STEP_LABELS.get(base, (words, words[:1].upper() + words[1:]))[1 if done else 0]
     return f"{label} {n}" if n else label
 
 

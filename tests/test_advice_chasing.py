@@ -442,3 +442,85 @@ def test_day_arithmetic_of_the_default_ladder():
     ]
     assert ladder.next_at(requested, due, [n for n, _, _ in steps]) == \
         london_time(date(2026, 11, 26), 8)
+
+
+@pytest.mark.parametrize("when", ["before_the_reply", "after_the_reply"])
+async def test_a_worker_killed_while_sending_never_sends_twice(when, dev_env, sqlite_url,
+                                                               smtp_server):
+    """SIGKILL the worker process while the SMTP server has the first email in hand (before
+    it replies, or just after), then start another: that email is never sent again, and the
+    ladder's next email still goes. Real worker processes on the real dev server."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    from api.cases import today
+    from models.schemas import StartAssessment
+    from tests.test_api import ROOT
+    from tests.test_assessment_workflow import add_child
+    from workflows.assessment import AssessmentWorkflow
+
+    ids = add_directory(sqlite_url)
+    queue = f"kill-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "EHC_DATABASE_URL": sqlite_url, "EHC_TASK_QUEUE": queue,
+           "EHC_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+           "EHC_SMTP_HOST": smtp_server.host, "EHC_SMTP_PORT": str(smtp_server.port),
+           "EHC_LINK_SECRET": "test-link-secret"}
+
+    def start_worker() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    worker = start_worker()
+    killed = threading.Event()
+
+    def kill(_msg) -> None:
+        if killed.is_set():
+            return
+        killed.set()
+        if when == "before_the_reply":
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+        else:
+            threading.Timer(0.01, worker.send_signal, (signal.SIGKILL,)).start()
+
+    smtp_server.on_message = kill
+    try:
+        # Advice requested 50 days ago and due 8 days ago: the overdue notice to the
+        # professional and the escalation to the service lead are both due at once.
+        d0 = today() - timedelta(days=60)
+        ref = f"K-{uuid.uuid4().hex[:8].upper()}"
+        settings = settings_for(sqlite_url, queue, link_secret="test-link-secret")
+        handle = await dev_env.client.start_workflow(
+            AssessmentWorkflow.run,
+            StartAssessment(reference=ref, child_id=add_child(sqlite_url), request_date=d0),
+            id=f"assessment-{ref}", task_queue=queue)
+        await handle.execute_update("decide_to_assess", DecideToAssess(
+            decision="assess", decided_on=d0 + timedelta(days=5)))
+        req = AdviceRequest(source=AdviceSource.HEALTH, requested_on=d0 + timedelta(days=10),
+                            contact_id=ids["pro"], send_request_email=False)
+        with Session(engine_for(sqlite_url)) as s:
+            req = resolve_request(s, load_escalation(settings), req)
+        await handle.execute_update("request_advice", RequestAdvice(items=[req]))
+
+        await settle(killed.is_set, timeout=30)
+        await asyncio.to_thread(worker.wait)
+        worker = start_worker()
+        # The send is retried on the new worker once the dead one's heartbeat times out.
+        await settle(lambda: smtp_server.messages(LEAD), timeout=90)
+        await asyncio.sleep(1.0)
+        assert len(smtp_server.messages(PRO)) == 1  # never twice
+        assert len(smtp_server.messages(LEAD)) == 1
+        rows = {r.recipient_address: r for r in emails(sqlite_url, ref)}
+        assert rows[LEAD].status == "sent"
+        # The first email: recorded sent if the worker got that far, otherwise unconfirmed
+        # (the server may have it; sending again could duplicate it).
+        assert rows[PRO].status in ({"unconfirmed"} if when == "before_the_reply"
+                                    else {"sent", "unconfirmed"})
+        assert rows[PRO].message_id == smtp_server.messages(PRO)[0].message_id
+        await handle.terminate("test over")
+    finally:
+        worker.kill()
+        worker.wait()

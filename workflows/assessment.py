@@ -239,7 +239,7 @@ class AssessmentWorkflow:
                 await workflow.execute_activity(
                     SEND_ADVICE_NOTICE, notice,
                     start_to_close_timeout=timedelta(minutes=2),
-                    heartbeat_timeout=timedelta(seconds=20),
+                    heartbeat_timeout=timedelta(seconds=10),  # a dead worker's send is retried
                     retry_policy=NOTICE_RETRY,
                 )
             except ActivityError as exc:  # not retryable (e.g. the templates are broken)
