@@ -1,5 +1,12 @@
 # One image for every role of the EHC system: `ehc api` (default), `ehc worker`, `ehc db upgrade`.
 # Configuration comes only from EHC_* environment variables (models/settings.py).
+
+# The GOV.UK Frontend build (CSS, JS, fonts, images) at the version in package-lock.json.
+FROM node:20-slim AS assets
+WORKDIR /assets
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -29,6 +36,9 @@ COPY api ./api
 COPY cli ./cli
 COPY templates ./templates
 COPY migrations ./migrations
+COPY config ./config
+COPY static ./static
+COPY --from=assets /assets/node_modules/govuk-frontend/dist ./node_modules/govuk-frontend/dist
 
 # Installed in place (-e), not into site-packages: the code finds templates/, migrations/ and
 # alembic.ini next to its packages (activities/rendering.py, cli/system.py), and a plain

@@ -54,6 +54,8 @@ def run_mailcatcher(settings: Settings) -> None:
 
     class Catcher(Mailbox):
         async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's API
+            for sub in ("tmp", "new", "cur"):  # the folder may have been cleared meanwhile
+                (folder / sub).mkdir(parents=True, exist_ok=True)
             msg = message_from_bytes(envelope.content)
             print(f"mail: to {', '.join(envelope.rcpt_tos)}: {msg.get('Subject', '')}",
                   flush=True)

@@ -47,7 +47,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from cli.system import installed_binary, upgrade_database
+from models.directory import load_escalation
 from models.schemas import (
+    AdviceRequest,
     CloseCase,
     ConsultSetting,
     DecidePlan,
@@ -57,9 +59,12 @@ from models.schemas import (
     RecordException,
     RecordFamilyComments,
     RecordSettingResponse,
+    ReportAdviceDelay,
+    RequestAdvice,
     ServeDraft,
     WithdrawException,
 )
+from models.settings import Settings
 from statutory import ExceptionKind
 from tests.test_assessment_workflow import (
     ALL_ADVICE,
@@ -187,13 +192,51 @@ async def open_draft_served(case: Case) -> None:
     await case.go_to(88)
 
 
+async def _request_chased_advice(case: Case, day: int) -> None:
+    """Every required kind of advice, each with the escalation ladder from the default
+    configuration (no directory: the notifier finds nobody to email and says so)."""
+    await case.go_to(day - 1)
+    await case.do("decide_to_assess", DecideToAssess(decision="assess",
+                                                     decided_on=case.day(day - 1)))
+    await case.go_to(day)
+    settings = Settings(_env_file=None)
+    requests = [AdviceRequest(source=s, requested_on=case.day(day)) for s in ALL_ADVICE]
+    requests = [r.model_copy(update={"ladder": load_escalation(settings).for_source(
+        r.source.value)}) for r in requests]
+    await case.do("request_advice", RequestAdvice(items=requests))
+
+
+async def open_advice_chased(case: Case) -> None:
+    """(i) OPEN with advice on the escalation ladder: requests, reminders, due-tomorrow and
+    overdue notices and the escalation to the service lead have fired for health (still
+    outstanding, a delay reported); the rest arrived; the ADQA step is pending."""
+    await _request_chased_advice(case, 21)
+    await case.go_to(55)
+    for s in ALL_ADVICE:
+        if s.value != "health":
+            await case.do("record_advice", RecordAdvice(key=s.value, received_on=case.day(55)))
+    await case.go_to(66)
+    await case.do("report_advice_delay", ReportAdviceDelay(
+        key="health", reason="Clinic appointment next week", expected_on=case.day(75)))
+    await case.go_to(70)
+
+
+async def chased_advice_case_closed(case: Case) -> None:
+    """(j) Advice chased to its first repeat, then the case closes: every pending step
+    stops."""
+    await _request_chased_advice(case, 21)
+    await case.go_to(81)
+    await case.do("close_case", CloseCase(reason="moved_out_of_area", closed_on=case.day(81)))
+
+
 CASES: dict[str, Callable[[Case], Awaitable[None]]] = {
     f.__name__: f
     for f in (on_time_final_plan, late_advice_closed, refused, no_plan,
               exception_withdrawn_final_late, open_advice_outstanding, open_awaiting_decision,
-              open_draft_served)
+              open_draft_served, open_advice_chased, chased_advice_case_closed)
 }
-OPEN = {"open_advice_outstanding", "open_awaiting_decision", "open_draft_served"}
+OPEN = {"open_advice_outstanding", "open_awaiting_decision", "open_draft_served",
+        "open_advice_chased"}
 
 
 async def record(names: list[str]) -> None:

@@ -161,7 +161,8 @@ async def test_advice_sent_through_the_link_counts_once(dev_env, db_url, executo
 
         r = await http.post(url, data=advice_form(),
                             files=[("documents", ("Health advice.pdf", PDF, "application/pdf"))])
-        assert_page(r, 200, "Advice received", ref, "Health advice.pdf", long_date(today()))
+        assert_page(r, 200, "Advice received", f"<strong>{ref}</strong>", "Health advice.pdf",
+                    long_date(today()))
 
         [sub] = submissions(db_url, ref)
         assert (sub.kind, sub.status, sub.advice_key) == ("advice", "accepted", "health")
