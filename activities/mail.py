@@ -23,7 +23,7 @@ import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from email.message import EmailMessage as MimeMessage
 from email.utils import format_datetime, parseaddr
 from typing import NoReturn
@@ -61,6 +61,7 @@ class Outgoing:
     case_reference: str | None = None
     advice_key: str | None = None
     step: str | None = None
+    step_on: date | None = None  # the day the ladder step was due
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class Outbox:
             if row is None:
                 row = t.EmailMessage(
                     key=out.key, case_reference=out.case_reference, advice_key=out.advice_key,
-                    step=out.step, template=out.template, recipient_role=out.recipient_role,
+                    step=out.step, step_on=out.step_on, template=out.template, recipient_role=out.recipient_role,
                     recipient_name=out.to_name, recipient_address=out.to_address,
                     subject=out.subject, body_text=out.text,
                     message_id=message_id_for(out.key, self.settings.mail_from),

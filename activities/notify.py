@@ -96,7 +96,7 @@ class Notifier:
             text=render(f"email/{n.template}.txt.j2", **context),
             html=render(f"email/{n.template}.html.j2", **context),
             template=n.template, recipient_role=person.role,
-            case_reference=n.reference, advice_key=n.advice_key, step=n.step,
+            case_reference=n.reference, advice_key=n.advice_key, step=n.step, step_on=n.on,
         ), tag)
         if sent.already:
             result.already_sent += 1

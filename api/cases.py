@@ -181,6 +181,7 @@ class EmailOut(BaseModel):
     subject: str
     template: str
     step: str | None
+    step_on: date | None = Field(None, description="the day the ladder step was due")
     advice_key: str | None
     status: str
     attempts: int

@@ -184,6 +184,7 @@ class EmailMessage(SQLModel, table=True):
     case_reference: str | None = Field(default=None, max_length=20, index=True)
     advice_key: str | None = Field(default=None, max_length=80)
     step: str | None = Field(default=None, max_length=40)
+    step_on: date | None = None  # the day the ladder step was due (sent_at: when it went)
     template: str = Field(max_length=60)
     recipient_role: str = Field(max_length=30)
     recipient_name: str | None = Field(default=None, max_length=120)

@@ -173,8 +173,8 @@ async def test_the_whole_ladder_then_stop_on_receipt(ts_env, sqlite_url, executo
 
     # Every email is recorded: who, what, when, and the server's message id.
     rows = emails(sqlite_url, ref)
-    assert [(r.recipient_address, r.status) for r in rows] == \
-        [(to, "sent") for _, to, _ in EXPECTED]
+    assert [(r.recipient_address, r.status, (r.step_on - case.day0).days) for r in rows] == \
+        [(to, "sent", day) for day, to, _ in EXPECTED]
     assert all(r.sent_at and r.message_id and r.smtp_response for r in rows)
     assert {m.message_id for m in smtp_server.messages()} == {r.message_id for r in rows}
     # The case's timeline shows each step of the ladder on its day.

@@ -33,6 +33,7 @@ def upgrade() -> None:
     sa.Column('case_reference', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
     sa.Column('advice_key', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
     sa.Column('step', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('step_on', sa.Date(), nullable=True),
     sa.Column('template', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
     sa.Column('recipient_role', sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
     sa.Column('recipient_name', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
