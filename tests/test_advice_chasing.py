@@ -260,6 +260,13 @@ async def test_late_entry_sends_each_person_only_their_latest_step(
                                               (LEAD, "escalation to the service lead")]
         assert await fired(case) == ["request", "reminder", "due_tomorrow", "overdue",
                                      "escalate_lead"]
+    # The timeline records the catch-up on the day it happened, and says so.
+    with Session(engine_for(sqlite_url)) as s:
+        chase = s.exec(select(t.CaseEvent).where(t.CaseEvent.case_reference == ref,
+                                                 t.CaseEvent.kind == "chase.escalate_lead")).one()
+    assert chase.on == case.day(58)
+    assert f"its day ({case.day(55).isoformat()}) had passed" in chase.summary
+    assert chase.data["caught_up"] == "overdue"
 
 
 async def test_a_service_ladder_overrides_the_default(ts_env, sqlite_url, executor, smtp_server):

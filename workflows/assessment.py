@@ -181,15 +181,26 @@ class AssessmentWorkflow:
             name, at = passed[-1]
             what = (f"Advice ({item.label or item.source.label})" if isinstance(item, AdviceItem)
                     else RULES[item.rule_id].title)
-            self._event(f"deadline.{name}", london_date(at), None,
+            on, late = self._alert_day(at, now)
+            self._event(f"deadline.{name}", on, None,
                         f"{what} {'is due soon' if name == 'due_soon' else 'is overdue'} "
-                        f"(due {item.due.isoformat()})",
+                        f"(due {item.due.isoformat()}){late}",
                         deadline=item.key, due=item.due.isoformat(),
                         **({"advice": advice_key} if advice_key else {}))
         if self._pending:
             await self._save()
         for notice in notices:
             self._chase(notice)
+
+    def _alert_day(self, at: datetime, now: datetime) -> tuple[date, str]:
+        """The day to record an alert on, and a note if it comes late. An alert fires at its
+        moment; one whose day had already gone when it fired (the case or the advice entered
+        backdated, or no worker running for a day) is recorded on the day it was noticed, and
+        says so, so a timeline never shows a 'due soon' dated before a step entered later."""
+        day, today = london_date(at), london_date(now)
+        if day >= today:
+            return day, ""
+        return today, f"; noted {today.isoformat()}, its day ({day.isoformat()}) had passed"
 
     # --- chasing advice: the escalation ladder ------------------------------------------------
 
@@ -213,8 +224,9 @@ class AssessmentWorkflow:
                 covered.update(roles)
         skipped = [n for n, _, _ in passed if n not in {x[0] for x in sending}]
         to = ", ".join(RECIPIENT_LABELS[r] for r in step.to)
-        self._event(f"chase.{step.name}", london_date(at), None,
-                    f"{what} (due {item.due.isoformat()}): {step_label(name)} to {to}",
+        on, late = self._alert_day(at, now)
+        self._event(f"chase.{step.name}", on, None,
+                    f"{what} (due {item.due.isoformat()}): {step_label(name)} to {to}{late}",
                     advice=item.key, step=name, to=",".join(step.to),
                     **({"caught_up": ",".join(x[0] for x in sending[:-1])}
                        if len(sending) > 1 else {}),
