@@ -487,7 +487,8 @@ def update_member(session: Session, member_id: str, body: AdqaMemberUpdate) -> t
         clash = _member_clash(session, body.email or "", row.id)
         if clash:
             raise clash
-    with _clash_is(session, _late_member_clash(row.email)):
+    new_email = body.email if "email" in given and body.email else row.email
+    with _clash_is(session, _late_member_clash(new_email)):
         for name in ("name", "email", "role", "active"):
             if name in given:
                 setattr(row, name, getattr(body, name))

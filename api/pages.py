@@ -5,6 +5,9 @@ The directory's forms go through the same request models and functions as its JS
 (``api/directory.py``): a form is turned into the API's body, so the rules and their messages
 are the same. A form with a problem is shown again with a GOV.UK error summary and the
 message by each field; a form that worked redirects (303) to the page it changed.
+
+A service, a contact and an ADQA member each have a "Change" page (``.../edit``) for their
+details; a service's page also shows, read-only, the ladder that chases advice asked of it.
 """
 
 from __future__ import annotations
@@ -23,8 +26,17 @@ from api import cases
 from api import directory as d
 from api.cases import SessionDep
 from models import tables as t
-from models.directory import AGENCY_LABELS
-from models.ladder import RECIPIENT_LABELS
+from models.directory import (
+    AGENCY_FOR_SOURCE,
+    AGENCY_LABELS,
+    DEFAULT_ESCALATION_FILE,
+    ConfigError,
+    escalation_file,
+    load_escalation,
+)
+from models.ladder import RECIPIENT_LABELS, Ladder, LadderStep, step_label
+from models.schemas import AdviceSource
+from models.settings import Settings
 
 router = APIRouter(include_in_schema=False)
 
@@ -111,7 +123,26 @@ async def case_page(reference: str, request: Request) -> HTMLResponse:
         if client is None and (row is None or row.is_open):
             client = cases.get_client(request)  # 503: the live state is needed
         case = await cases.read_case(reference, session, client)
-    return page(request, "pages/case.html", nav="cases", c=case)
+        owed_by = _owed_by(session, case.view.case.advice)
+    return page(request, "pages/case.html", nav="cases", c=case, owed_by=owed_by)
+
+
+def _owed_by(session, advice) -> dict[str, str]:
+    """Who owes each piece of advice, as the deadlines table names them: the person and the
+    service from the directory, or a warning that nobody is chased by email."""
+    out: dict[str, str] = {}
+    for a in advice:
+        if a.reused:
+            continue
+        service = session.get(t.Service, a.service_id) if a.service_id else None
+        contact = session.get(t.Contact, a.contact_id) if a.contact_id else None
+        names = [x for x in (contact.name if contact else None,
+                             service.name if service else None) if x]
+        if names:
+            out[a.key] = "Owed by " + ", ".join(names)
+        elif a.ladder is not None and a.ladder.steps:
+            out[a.key] = "No service named: nobody is emailed about it"
+    return out
 
 
 # --- the directory: forms -------------------------------------------------------------------------
@@ -137,6 +168,9 @@ DONE = {
     "member-added": "Member added to the ADQA group",
     "member-deactivated": "Member deactivated",
     "member-reactivated": "Member reactivated",
+    "service-changed": "The service's details have been changed",
+    "contact-changed": "The contact's details have been changed",
+    "member-changed": "The member's details have been changed",
 }
 
 
@@ -148,6 +182,8 @@ class FormProblems(Exception):
 
 
 def _sentence(message: str) -> str:
+    if "@" in message.split(" ", 1)[0]:  # an email address is left as it is written
+        return message
     return message[:1].upper() + message[1:]
 
 
@@ -200,6 +236,83 @@ def not_found(request: Request, exc: d.DirectoryProblem) -> HTMLResponse:
 
 def _checked(form: dict[str, str], name: str) -> bool:
     return form.get(name) == "yes"
+
+
+# --- the directory: how a service's advice is chased ---------------------------------------------
+
+# The kind of advice each agency's services give (``AGENCY_FOR_SOURCE`` the other way round),
+# whose configured ladder chases advice asked of them. An agency that gives no one kind of
+# advice ('other') is chased by the default ladder.
+SOURCE_FOR_AGENCY: dict[str, AdviceSource] = {
+    agency: source for source, agency in AGENCY_FOR_SOURCE.items() if agency is not None}
+
+
+def fmt_hour(hour: int) -> str:
+    """8 -> '8am', 12 -> 'midday', 15 -> '3pm' (GOV.UK style)."""
+    if hour % 24 == 0:
+        return "midnight"
+    if hour == 12:
+        return "midday"
+    return f"{hour % 12 or 12}{'am' if hour < 12 else 'pm'}"
+
+
+def _days(n: int) -> str:
+    return f"{n} day{'' if n == 1 else 's'}"
+
+
+def step_when(step: LadderStep) -> str:
+    """'10 days before the due date', 'the day it is requested', '5 days after the due date'."""
+    if step.days == 0:
+        return "the day it is requested" if step.anchor == "requested" else "the due date"
+    anchor = "it is requested" if step.anchor == "requested" else "the due date"
+    return f"{_days(abs(step.days))} {'before' if step.days < 0 else 'after'} {anchor}"
+
+
+def recipients(roles: list[str]) -> str:
+    """'the service lead', 'the professional asked for the advice and the service lead'."""
+    words = [RECIPIENT_LABELS.get(r, r) for r in roles]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def chasing(settings: Settings, service: d.ServiceDetail) -> dict[str, object]:
+    """What a service's page says about the ladder that chases advice asked of the service:
+    the ladder ``models.directory.resolve_request`` would copy onto such a request (the
+    service's own, else the configured one for its agency's kind of advice), where it comes
+    from, and its steps in words."""
+    source = SOURCE_FOR_AGENCY.get(service.agency)
+    kind = source.value if source else "default"
+    override = Ladder.model_validate(service.ladder) if service.ladder else None
+    view: dict[str, object] = {"own": override is not None, "problem": None, "rows": [],
+                               "repeat": None}
+    if override is None:
+        view["summary"] = (f"The council's ladder for {source.label}" if source
+                           else "The council's default ladder")
+    else:
+        view["summary"] = "Its own ladder, instead of the council's"
+    try:
+        config = load_escalation(settings)
+    except ConfigError as exc:
+        if override is None:
+            view["problem"] = str(exc)
+            return view
+        ladder = override
+    else:
+        ladder = config.for_source(kind, override)
+    if override is None:
+        path = escalation_file(settings)
+        view["file"] = "config/escalation.toml" if path == DEFAULT_ESCALATION_FILE else str(path)
+        view["table"] = kind if kind in config.ladders else "default"
+        view["kind"] = source.label if source else None
+    view["hour"] = fmt_hour(ladder.send_hour)
+    view["rows"] = [{"step": _sentence(step_label(step.name)),
+                     "when": _sentence(step_when(step)),
+                     "to": _sentence(recipients(list(step.to)))} for step in ladder.steps]
+    if ladder.repeat_every_days and ladder.steps:
+        view["repeat"] = {"step": _sentence(step_label("repeat")),
+                          "when": f"Then every {_days(ladder.repeat_every_days)} after the "
+                                  "last step, until the advice arrives",
+                          "to": _sentence(recipients(list(ladder.repeat_to)))}
+    return view
 
 
 # --- the directory: pages -------------------------------------------------------------------------
@@ -256,7 +369,7 @@ def _service_page(request: Request, session: Session, service_id: str, status: i
     errors, field_errors = error_view(problems or {}, CONTACT_FIELDS)
     return page(request, "pages/directory_service.html", status, nav="directory",
                 s=service, values=values or {}, errors=errors, field_errors=field_errors,
-                done=DONE.get(done or ""))
+                done=DONE.get(done or ""), chasing=chasing(request.app.state.settings, service))
 
 
 @router.get("/directory/services/{service_id}", response_class=HTMLResponse)
@@ -279,6 +392,43 @@ def add_contact(service_id: str, request: Request, session: SessionDep, form: Fo
     return see_other(f"/directory/services/{service_id}?done=contact-added#contacts")
 
 
+# Changing details. Each edit route is declared before the action route of the same shape
+# (POST .../{id}/{action}), which would otherwise take 'edit' for an unknown action.
+
+
+def _edit_service_page(request: Request, session: Session, service_id: str, status: int = 200,
+                       values: dict | None = None,
+                       problems: dict[str, str] | None = None) -> HTMLResponse:
+    try:
+        row = d.get_service(session, service_id)
+    except d.DirectoryProblem as exc:
+        return not_found(request, exc)
+    if values is None:
+        values = {"name": row.name, "team_email": row.team_email or ""}
+    errors, field_errors = error_view(problems or {}, SERVICE_FIELDS)
+    return page(request, "pages/directory_service_edit.html", status, nav="directory", s=row,
+                values=values, errors=errors, field_errors=field_errors)
+
+
+@router.get("/directory/services/{service_id}/edit", response_class=HTMLResponse)
+def edit_service_page(service_id: str, request: Request, session: SessionDep):
+    return _edit_service_page(request, session, service_id)
+
+
+@router.post("/directory/services/{service_id}/edit", response_class=HTMLResponse)
+def edit_service(service_id: str, request: Request, session: SessionDep, form: FormDep):
+    values = {"name": form.get("name", ""), "team_email": form.get("team_email", "")}
+    try:
+        body = parse(d.ServiceUpdate, values)
+        apply(session, lambda: d.update_service(session, service_id, body))
+    except FormProblems as exc:
+        return _edit_service_page(request, session, service_id, exc.status, values,
+                                  exc.problems)
+    except d.DirectoryProblem as exc:
+        return not_found(request, exc)
+    return see_other(f"/directory/services/{service_id}?done=service-changed")
+
+
 SERVICE_ACTIONS = {
     "default": ({"is_default": True}, "service-default"),
     "deactivate": ({"active": False}, "service-deactivated"),
@@ -299,6 +449,53 @@ def service_action(service_id: str, action: str, request: Request, session: Sess
     except d.DirectoryProblem as exc:
         return not_found(request, exc)
     return see_other(f"/directory/services/{service_id}?done={done}")
+
+
+def _person_values(form: dict[str, str]) -> dict[str, str]:
+    return {"name": form.get("name", ""), "email": form.get("email", ""),
+            "role": form.get("role", "")}
+
+
+def _row_values(row: t.Contact | t.AdqaMember) -> dict[str, str]:
+    return {"name": row.name, "email": row.email, "role": row.role or ""}
+
+
+def _edit_contact_page(request: Request, session: Session, contact_id: str, status: int = 200,
+                       values: dict | None = None,
+                       problems: dict[str, str] | None = None) -> HTMLResponse:
+    try:
+        contact = d.get_contact(session, contact_id)
+        service = d.get_service(session, contact.service_id)
+    except d.DirectoryProblem as exc:
+        return not_found(request, exc)
+    errors, field_errors = error_view(problems or {}, CONTACT_FIELDS)
+    return page(request, "pages/directory_person_edit.html", status, nav="directory",
+                kind="contact", person=contact, caption=f"{contact.name}, {service.name}",
+                heading="Change contact details",
+                action=f"/directory/contacts/{contact.id}/edit",
+                back=f"/directory/services/{service.id}#contacts",
+                back_text=f"Back to {service.name}",
+                values=_row_values(contact) if values is None else values, errors=errors,
+                field_errors=field_errors)
+
+
+@router.get("/directory/contacts/{contact_id}/edit", response_class=HTMLResponse)
+def edit_contact_page(contact_id: str, request: Request, session: SessionDep):
+    return _edit_contact_page(request, session, contact_id)
+
+
+@router.post("/directory/contacts/{contact_id}/edit", response_class=HTMLResponse)
+def edit_contact(contact_id: str, request: Request, session: SessionDep, form: FormDep):
+    values = _person_values(form)
+    try:
+        body = parse(d.ContactUpdate, values)
+        row = apply(session, lambda: d.update_contact(session, contact_id, body))
+    except FormProblems as exc:
+        return _edit_contact_page(request, session, contact_id, exc.status, values,
+                                  exc.problems)
+    except d.DirectoryProblem as exc:
+        return not_found(request, exc)
+    return see_other(f"/directory/services/{row.service_id}?done=contact-changed#contacts")
 
 
 CONTACT_ACTIONS = {
@@ -344,14 +541,47 @@ def adqa_page(request: Request, session: SessionDep, done: str | None = None):
 
 @router.post("/directory/adqa", response_class=HTMLResponse)
 def add_member(request: Request, session: SessionDep, form: FormDep):
-    values = {"name": form.get("name", ""), "email": form.get("email", ""),
-              "role": form.get("role", "")}
+    values = _person_values(form)
     try:
         body = parse(d.AdqaMemberIn, values)
         apply(session, lambda: d.create_member(session, body))
     except FormProblems as exc:
         return _adqa_page(request, session, exc.status, values, exc.problems)
     return see_other("/directory/adqa?done=member-added")
+
+
+def _edit_member_page(request: Request, session: Session, member_id: str, status: int = 200,
+                      values: dict | None = None,
+                      problems: dict[str, str] | None = None) -> HTMLResponse:
+    try:
+        member = d.get_member(session, member_id)
+    except d.DirectoryProblem as exc:
+        return not_found(request, exc)
+    errors, field_errors = error_view(problems or {}, MEMBER_FIELDS)
+    return page(request, "pages/directory_person_edit.html", status, nav="directory",
+                kind="member", person=member, caption=f"{member.name}, ADQA group",
+                heading="Change ADQA member details", action=f"/directory/adqa/{member.id}/edit",
+                back="/directory/adqa", back_text="Back to the ADQA group",
+                values=_row_values(member) if values is None else values, errors=errors,
+                field_errors=field_errors)
+
+
+@router.get("/directory/adqa/{member_id}/edit", response_class=HTMLResponse)
+def edit_member_page(member_id: str, request: Request, session: SessionDep):
+    return _edit_member_page(request, session, member_id)
+
+
+@router.post("/directory/adqa/{member_id}/edit", response_class=HTMLResponse)
+def edit_member(member_id: str, request: Request, session: SessionDep, form: FormDep):
+    values = _person_values(form)
+    try:
+        body = parse(d.AdqaMemberUpdate, values)
+        apply(session, lambda: d.update_member(session, member_id, body))
+    except FormProblems as exc:
+        return _edit_member_page(request, session, member_id, exc.status, values, exc.problems)
+    except d.DirectoryProblem as exc:
+        return not_found(request, exc)
+    return see_other("/directory/adqa?done=member-changed")
 
 
 MEMBER_ACTIONS = {

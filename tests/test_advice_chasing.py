@@ -410,11 +410,19 @@ async def test_no_one_to_chase_is_recorded_not_fatal(ts_env, sqlite_url, executo
             req = resolve_request(s, load_escalation(settings), req)
         assert req.service_id is None and req.ladder is not None
         await case.do("request_advice", RequestAdvice(items=[req]))
-        await case.go_to(64)
+        await case.go_to(68)
         assert await fired(case, "other:sensory-support") == [
-            "request", "reminder", "due_tomorrow", "overdue"]
+            "request", "reminder", "due_tomorrow", "overdue", "escalate_lead"]
         await asyncio.sleep(0.3)
     assert received(smtp_server, ref) == []
+    # The case says, once per role, that nobody could be emailed.
+    with Session(engine_for(sqlite_url)) as s:
+        unsent = s.exec(select(t.CaseEvent).where(t.CaseEvent.case_reference == ref,
+                                                  t.CaseEvent.kind == "chase.unsent")
+                        .order_by(t.CaseEvent.seq)).all()
+    assert [(e.data["step"], e.data["roles"]) for e in unsent] == [
+        ("request", "professional"), ("escalate_lead", "service_lead")]
+    assert "add them to the directory" in unsent[0].summary
 
 
 def test_link_days_and_ladder_come_from_the_configuration(tmp_path, sqlite_url):

@@ -5,6 +5,7 @@ GOV.UK pages and their forms, and the demo seed. The directory needs no Temporal
 from __future__ import annotations
 
 import asyncio
+import html as htmllib
 import re
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta, timezone
@@ -28,9 +29,10 @@ API = "/api/directory"
 
 
 @asynccontextmanager
-async def serve(db_url: str):
+async def serve(db_url: str, **settings_extra):
     # No Temporal: point the app at a port nothing listens on, so it gives up at once.
-    settings = settings_for(db_url, "directory", temporal_address=f"127.0.0.1:{free_port()}")
+    settings = settings_for(db_url, "directory", temporal_address=f"127.0.0.1:{free_port()}",
+                            **settings_extra)
     server = uvicorn.Server(uvicorn.Config(create_app(settings, client=None), host="127.0.0.1",
                                            port=free_port(), log_level="warning"))
     task = asyncio.create_task(server.serve())
@@ -485,10 +487,11 @@ async def test_directory_pages_render(db_url):
                      f'action="/directory/services/{school["id"]}/contacts"',
                      '<label class="govuk-label govuk-label--s" for="contact-email">',
                      'Make lead<span class="govuk-visually-hidden">: Tom Hughes</span>',
-                     "The council's ladder for education advice"):
+                     "The council&#39;s ladder for educational advice"):
             assert text in page.text, text
         own = await http.get(f"/directory/services/{eps['id']}")
-        assert "Its own ladder" in own.text and "Then every 14 days" in own.text
+        assert "Its own ladder, instead of the council&#39;s" in own.text
+        assert "Then every 14 days" in own.text
 
         new = await http.get("/directory/services/new")
         assert new.status_code == 200
@@ -609,6 +612,402 @@ async def test_directory_forms(db_url):
         assert "The ADQA group has no members yet" in listing.text
 
 
+def section(html: str, heading_id: str) -> str:
+    """The page from the heading with this id to the next h2 (or the end of the content)."""
+    start = html.index(f'id="{heading_id}"')
+    ends = [i for i in (html.find("<h2", start), html.find("</main>", start)) if i != -1]
+    return html[start:min(ends)]
+
+
+def table_rows(html: str) -> list[tuple[str, ...]]:
+    """A GOV.UK table's body, each row as its header cell and data cells, as text."""
+    body = html[html.index("<tbody"):html.index("</tbody>")]
+    rows = []
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S):
+        cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
+        rows.append(tuple(htmllib.unescape(re.sub(r"<[^>]+>|\s+", " ", c)).strip()
+                          .replace("  ", " ") for c in cells))
+    return rows
+
+
+def error_messages(html: str) -> list[str]:
+    start = html.index("govuk-error-summary__list")
+    items = re.findall(r'<a href="#[^"]+">(.*?)</a>', html[start:html.index("</ul>", start)],
+                       re.S)
+    return [htmllib.unescape(i.strip()) for i in items]
+
+
+async def test_changing_a_services_details_on_its_page(db_url):
+    async with serve(db_url) as http:
+        school = await add_service(http, "Northbridge Primary School", is_default=True,
+                                   team_email="senco@northbridge.example")
+        sid = school["id"]
+        other = await add_service(http, "Riverside Academy")
+        gone = await add_service(http, "Old Pupil Referral Unit")
+        await ok(await http.patch(f"{API}/services/{gone['id']}", json={"active": False}))
+
+        page = await http.get(f"/directory/services/{sid}")
+        assert f'href="/directory/services/{sid}/edit#name"' in page.text
+        assert f'href="/directory/services/{sid}/edit#team-email"' in page.text
+        form = await http.get(f"/directory/services/{sid}/edit")
+        assert form.status_code == 200
+        assert f'action="/directory/services/{sid}/edit"' in form.text
+        assert 'value="Northbridge Primary School"' in form.text  # filled in with what it is
+        assert 'value="senco@northbridge.example"' in form.text
+
+        def unchanged() -> None:
+            row = service_row(db_url, sid)
+            assert (row.name, row.team_email, row.is_default, row.active) == (
+                "Northbridge Primary School", "senco@northbridge.example", True, True)
+
+        # bad input: the form again, the summary linking to the fields, nothing changed
+        r = await http.post(f"/directory/services/{sid}/edit",
+                            data={"name": "  ", "team_email": "senco.example"})
+        assert r.status_code == 422
+        assert "<title>Error: Change service details" in r.text
+        assert summary_links(r.text) == ["#name", "#team-email"]
+        assert error_messages(r.text) == [
+            "Enter the name of the service",
+            "Enter the team's email address in the correct format, like name@example.org"]
+        assert 'id="name-error"' in r.text and 'id="team-email-error"' in r.text
+        assert 'value="senco.example"' in r.text  # what was typed is kept
+        r = await http.post(f"/directory/services/{sid}/edit",
+                            data={"name": "X" * 121, "team_email": ""})
+        assert r.status_code == 422 and error_messages(r.text) == [
+            "The name of the service must be 120 characters or fewer"]
+        unchanged()
+
+        # a clash with another service's name (ignoring case), active or not
+        r = await http.post(f"/directory/services/{sid}/edit",
+                            data={"name": " RIVERSIDE academy ", "team_email": ""})
+        assert r.status_code == 409 and summary_links(r.text) == ["#name"]
+        assert error_messages(r.text) == [
+            "A service called 'Riverside Academy' is already in the directory: choose "
+            "another name, or change that service instead"]
+        r = await http.post(f"/directory/services/{sid}/edit",
+                            data={"name": "old pupil referral unit", "team_email": ""})
+        assert r.status_code == 409
+        assert "'Old Pupil Referral Unit' is already in the directory (deactivated)" in \
+            error_messages(r.text)[0]
+        unchanged()
+        assert service_row(db_url, other["id"]).name == "Riverside Academy"
+
+        # success: changed, then back to the service's page with a banner
+        r = await http.post(f"/directory/services/{sid}/edit", data={
+            "name": "  Northbridge Primary Academy ", "team_email": "send@northbridge.example"})
+        assert r.status_code == 303, r.text
+        assert r.headers["location"] == f"/directory/services/{sid}?done=service-changed"
+        row = service_row(db_url, sid)
+        assert (row.name, row.team_email, row.is_default, row.active, row.agency) == (
+            "Northbridge Primary Academy", "send@northbridge.example", True, True, "education")
+        landed = await http.get(r.headers["location"])
+        assert "The service&#39;s details have been changed" in landed.text
+        assert "govuk-notification-banner--success" in landed.text
+        assert '<h1 class="govuk-heading-l">Northbridge Primary Academy</h1>' in landed.text
+        # its own name in other letters is no clash; an empty team address removes it
+        r = await http.post(f"/directory/services/{sid}/edit",
+                            data={"name": "NORTHBRIDGE primary academy", "team_email": " "})
+        assert r.status_code == 303, r.text
+        row = service_row(db_url, sid)
+        assert (row.name, row.team_email) == ("NORTHBRIDGE primary academy", None)
+
+        assert (await http.get("/directory/services/nope/edit")).status_code == 404
+        r = await http.post("/directory/services/nope/edit", data={"name": "A", "team_email": ""})
+        assert r.status_code == 404 and "There is no service at this address" in r.text
+        r = await http.post("/directory/services/nope/edit", data={"name": "", "team_email": ""})
+        assert r.status_code == 404
+        assert count(db_url, t.Service) == 3
+
+
+async def test_changing_a_contacts_details(db_url):
+    async with serve(db_url) as http:
+        school = await add_service(http, "Northbridge Primary School")
+        sid = school["id"]
+        priya = await add_contact(http, sid, "Priya Shah", role="SENCo", is_lead=True,
+                                  email="p.shah@northbridge.example")
+        tom = await add_contact(http, sid, "Tom Hughes", email="t.hughes@northbridge.example")
+
+        page = await http.get(f"/directory/services/{sid}")
+        for p in (priya, tom):
+            assert f'href="/directory/contacts/{p["id"]}/edit"' in page.text
+        assert 'Change<span class="govuk-visually-hidden"> details: Priya Shah</span>' in \
+            page.text
+        form = await http.get(f"/directory/contacts/{priya['id']}/edit")
+        assert form.status_code == 200
+        assert "Northbridge Primary School" in form.text
+        for text in ('value="Priya Shah"', 'value="p.shah@northbridge.example"', 'value="SENCo"',
+                     f'action="/directory/contacts/{priya["id"]}/edit"', 'for="contact-email"',
+                     f'href="/directory/services/{sid}#contacts"'):
+            assert text in form.text, text
+
+        def row(contact_id: str) -> t.Contact:
+            with Session(engine_for(db_url)) as s:
+                return s.get(t.Contact, contact_id)
+
+        r = await http.post(f"/directory/contacts/{priya['id']}/edit",
+                            data={"name": "", "email": "priya@", "role": "Head of SEN"})
+        assert r.status_code == 422
+        assert "<title>Error: Change contact details" in r.text
+        assert summary_links(r.text) == ["#contact-name", "#contact-email"]
+        assert error_messages(r.text) == [
+            "Enter their full name",
+            "Enter an email address in the correct format, like name@example.org"]
+        assert 'value="priya@"' in r.text and 'value="Head of SEN"' in r.text
+        r = await http.post(f"/directory/contacts/{priya['id']}/edit",
+                            data={"name": "Priya Shah", "email": "p.shah@northbridge.example",
+                                  "role": "R" * 121})
+        assert r.status_code == 422 and summary_links(r.text) == ["#contact-role"]
+        before = row(priya["id"])
+        assert (before.name, before.email, before.role) == (
+            "Priya Shah", "p.shah@northbridge.example", "SENCo")
+
+        r = await http.post(f"/directory/contacts/{priya['id']}/edit", data={
+            "name": " Priya Shah-Jones ", "email": "priya.shah@northbridge.example", "role": ""})
+        assert r.status_code == 303, r.text
+        assert r.headers["location"] == \
+            f"/directory/services/{sid}?done=contact-changed#contacts"
+        after = row(priya["id"])
+        assert (after.name, after.email, after.role, after.is_lead, after.active) == (
+            "Priya Shah-Jones", "priya.shah@northbridge.example", None, True, True)
+        assert row(tom["id"]).name == "Tom Hughes"  # the other contact is untouched
+        landed = await http.get(r.headers["location"])
+        assert "The contact&#39;s details have been changed" in landed.text
+        read = await ok(await http.get(f"{API}/services/{sid}"))
+        assert read["lead"]["email"] == "priya.shah@northbridge.example"
+
+        # a deactivated contact's details can be corrected too; they stay deactivated
+        await ok(await http.patch(f"{API}/contacts/{tom['id']}", json={"active": False}))
+        r = await http.post(f"/directory/contacts/{tom['id']}/edit", data={
+            "name": "Thomas Hughes", "email": "t.hughes@northbridge.example", "role": "Head"})
+        assert r.status_code == 303
+        assert (row(tom["id"]).name, row(tom["id"]).active) == ("Thomas Hughes", False)
+
+        assert (await http.get("/directory/contacts/nope/edit")).status_code == 404
+        r = await http.post("/directory/contacts/nope/edit",
+                            data={"name": "A", "email": "a@b.example", "role": ""})
+        assert r.status_code == 404 and "There is no contact at this address" in r.text
+        assert count(db_url, t.Contact) == 2
+
+
+async def test_changing_an_adqa_members_details(db_url):
+    async with serve(db_url) as http:
+        adqa = f"{API}/adqa-members"
+        karen = await ok(await http.post(adqa, json={
+            "name": "Karen Doyle", "email": "karen.doyle@council.example",
+            "role": "Assistant Director, Education"}), 201)
+        michael = await ok(await http.post(adqa, json={
+            "name": "Michael Osei", "email": "m.osei@council.example"}), 201)
+        former = await ok(await http.post(adqa, json={
+            "name": "Ruth Ellis", "email": "ruth.ellis@council.example"}), 201)
+        await ok(await http.patch(f"{adqa}/{former['id']}", json={"active": False}))
+
+        page = await http.get("/directory/adqa")
+        for m in (karen, michael, former):
+            assert f'href="/directory/adqa/{m["id"]}/edit"' in page.text
+        form = await http.get(f"/directory/adqa/{karen['id']}/edit")
+        assert form.status_code == 200
+        for text in ('value="Karen Doyle"', 'value="karen.doyle@council.example"',
+                     'value="Assistant Director, Education"', 'for="member-email"',
+                     f'action="/directory/adqa/{karen["id"]}/edit"'):
+            assert text in form.text, text
+
+        def member(member_id: str) -> tuple:
+            with Session(engine_for(db_url)) as s:
+                m = s.get(t.AdqaMember, member_id)
+                return (m.name, m.email, m.role, m.active)
+
+        original = member(michael["id"])
+        r = await http.post(f"/directory/adqa/{michael['id']}/edit",
+                            data={"name": " ", "email": "michael", "role": ""})
+        assert r.status_code == 422
+        assert "<title>Error: Change ADQA member details" in r.text
+        assert summary_links(r.text) == ["#member-name", "#member-email"]
+        assert 'value="michael"' in r.text
+        # another member's address, in other letters: the clash message, by the field
+        r = await http.post(f"/directory/adqa/{michael['id']}/edit", data={
+            "name": "Michael Osei", "email": "KAREN.DOYLE@council.example", "role": ""})
+        assert r.status_code == 409 and summary_links(r.text) == ["#member-email"]
+        assert error_messages(r.text) == [
+            "karen.doyle@council.example is already in the ADQA group (as Karen Doyle): "
+            "check the address, or change that member instead"]
+        r = await http.post(f"/directory/adqa/{michael['id']}/edit", data={
+            "name": "Michael Osei", "email": "ruth.ellis@council.example", "role": ""})
+        assert r.status_code == 409
+        assert "belonged to a former ADQA member, Ruth Ellis" in error_messages(r.text)[0]
+        assert member(michael["id"]) == original
+
+        r = await http.post(f"/directory/adqa/{michael['id']}/edit", data={
+            "name": "Michael Osei", "email": "michael.osei@council.example",
+            "role": "Assistant Director, Health"})
+        assert r.status_code == 303, r.text
+        assert r.headers["location"] == "/directory/adqa?done=member-changed"
+        assert member(michael["id"]) == ("Michael Osei", "michael.osei@council.example",
+                                         "Assistant Director, Health", True)
+        assert member(karen["id"])[1] == "karen.doyle@council.example"
+        landed = await http.get(r.headers["location"])
+        assert "The member&#39;s details have been changed" in landed.text
+        assert "Assistant Director, Health" in landed.text
+
+        assert (await http.get("/directory/adqa/nope/edit")).status_code == 404
+        r = await http.post("/directory/adqa/nope/edit",
+                            data={"name": "A", "email": "a@b.example", "role": ""})
+        assert r.status_code == 404 and "There is no ADQA member at this address" in r.text
+        assert count(db_url, t.AdqaMember) == 3
+
+
+TEST_LADDERS = """
+[ladders.default]
+send_hour = 15
+repeat_every_days = 3
+repeat_to = ["service_lead", "adqa", "professional"]
+
+[[ladders.default.steps]]
+name = "request"
+anchor = "requested"
+days = 0
+to = ["professional"]
+template = "advice_request"
+
+[[ladders.default.steps]]
+name = "chase_early"
+anchor = "requested"
+days = 2
+to = ["professional"]
+template = "advice_reminder"
+
+[[ladders.default.steps]]
+name = "overdue"
+days = 0
+to = ["professional", "service_lead"]
+template = "advice_overdue"
+
+[ladders.health]
+send_hour = 12
+
+[[ladders.health.steps]]
+name = "due_tomorrow"
+days = -1
+to = ["professional"]
+template = "advice_due_tomorrow"
+
+[ladders.educational_psychologist]
+steps = []
+"""
+
+
+async def test_a_services_page_shows_the_configured_ladder_for_its_agency(db_url, tmp_path):
+    # the shipped configuration: the default ladder serves education
+    async with serve(db_url) as http:
+        school = await add_service(http, "Northbridge Primary School")
+        html = (await http.get(f"/directory/services/{school['id']}")).text
+        chased = section(html, "chasing")
+        assert "How advice from this service is chased</h2>" in chased
+        assert "The council's configuration, <code>config/escalation.toml</code>" in \
+            htmllib.unescape(chased)
+        assert "the default ladder, <code>[ladders.default]</code>, as the file has no " \
+            "ladder of its own for educational advice" in " ".join(chased.split())
+        assert "Each email goes at 8am, London time" in chased
+        assert table_rows(chased) == [
+            ("Request", "The day it is requested", "The professional asked for the advice"),
+            ("Reminder", "10 days before the due date", "The professional asked for the advice"),
+            ("Due-tomorrow notice", "1 day before the due date",
+             "The professional asked for the advice"),
+            ("Overdue notice", "1 day after the due date", "The professional asked for the advice"),
+            ("Escalation to the service lead", "5 days after the due date", "The service lead"),
+            ("Escalation to the ADQA group", "10 days after the due date", "The ADQA group"),
+            ("Repeat reminder", "Then every 7 days after the last step, until the advice arrives",
+             "The professional asked for the advice and the service lead"),
+        ]
+        assert 'href="#chasing"' in html  # the summary list points to the section
+
+    # a council's own file: each agency gets its kind of advice's ladder, else the default
+    ladders = tmp_path / "ladders.toml"
+    ladders.write_text(TEST_LADDERS)
+    async with serve(db_url, escalation_file=ladders) as http:
+        services = {agency: await add_service(http, f"A {agency} service", agency)
+                    for agency in ("health", "social_care", "educational_psychology", "other")}
+
+        async def chased(agency: str) -> str:
+            r = await http.get(f"/directory/services/{services[agency]['id']}")
+            assert r.status_code == 200, r.text
+            return section(r.text, "chasing")
+
+        health = await chased("health")
+        assert f"<code>{ladders}</code>" in health and "config/escalation.toml" not in health
+        assert "the ladder for medical advice, <code>[ladders.health]</code>" in \
+            " ".join(health.split())
+        assert "Each email goes at midday, London time" in health
+        assert table_rows(health) == [
+            ("Due-tomorrow notice", "1 day before the due date",
+             "The professional asked for the advice")]
+
+        for agency in ("social_care", "other"):
+            text = await chased(agency)
+            assert "<code>[ladders.default]</code>" in text, agency
+            assert "Each email goes at 3pm, London time" in text
+            assert table_rows(text) == [
+                ("Request", "The day it is requested", "The professional asked for the advice"),
+                ("Chase early", "2 days after it is requested",
+                 "The professional asked for the advice"),
+                ("Overdue notice", "The due date",
+                 "The professional asked for the advice and the service lead"),
+                ("Repeat reminder",
+                 "Then every 3 days after the last step, until the advice arrives",
+                 "The service lead, the ADQA group and the professional asked for the advice"),
+            ], agency
+        assert "no ladder of its own for social care advice" in \
+            " ".join((await chased("social_care")).split())
+
+        psychology = await chased("educational_psychology")
+        assert "<code>[ladders.educational_psychologist]</code>" in psychology
+        assert "Nobody is emailed about advice from this service" in psychology
+        assert "<table" not in psychology
+
+    # a file that cannot be read: the page still works and says what is wrong
+    ladders.write_text("[ladders.health]\nsteps = []\n")  # no default ladder
+    async with serve(db_url, escalation_file=ladders) as http:
+        r = await http.get(f"/directory/services/{services['health']['id']}")
+        assert r.status_code == 200
+        chased_text = htmllib.unescape(section(r.text, "chasing"))
+        assert "cannot be read" in chased_text and "[ladders.default]" in chased_text
+        assert "<table" not in section(r.text, "chasing")
+
+
+async def test_a_services_page_shows_its_own_ladder(db_url):
+    async with serve(db_url) as http:
+        dco = await add_service(http, "Designated Clinical Officer team", "health",
+                                ladder=GOOD_LADDER)
+        html = (await http.get(f"/directory/services/{dco['id']}")).text
+        chased = section(html, "chasing")
+        assert "This service's own ladder, set through the API: <code>PATCH " \
+            f"/api/directory/services/{dco['id']}</code>" in " ".join(
+                htmllib.unescape(chased).split())
+        assert "config/escalation.toml" not in chased
+        assert "Each email goes at 9am, London time" in chased
+        assert table_rows(chased) == [
+            ("Request", "The day it is requested", "The professional asked for the advice"),
+            ("Escalation to the service lead", "3 days after the due date",
+             "The service lead and the ADQA group"),
+            ("Repeat reminder", "Then every 14 days after the last step, until the advice "
+             "arrives", "The service lead"),
+        ]
+        assert "Its own ladder, instead of the council&#39;s" in html
+
+        # an empty ladder of its own: nobody is emailed
+        await ok(await http.patch(f"{API}/services/{dco['id']}", json={"ladder": {"steps": []}}))
+        chased = section((await http.get(f"/directory/services/{dco['id']}")).text, "chasing")
+        assert "own ladder" in chased and "Nobody is emailed" in chased
+
+        # without it, the council's ladder for medical advice is back
+        await ok(await http.patch(f"{API}/services/{dco['id']}", json={"ladder": None}))
+        html = (await http.get(f"/directory/services/{dco['id']}")).text
+        chased = section(html, "chasing")
+        assert "config/escalation.toml" in chased and "own ladder" not in chased
+        assert "The council&#39;s ladder for medical advice" in html
+        assert table_rows(chased)[1] == ("Reminder", "10 days before the due date",
+                                         "The professional asked for the advice")
+
+
 # --- the demo seed -------------------------------------------------------------------------------
 
 
@@ -684,10 +1083,17 @@ def add_closed_case(db_url: str, reference: str) -> date:
             s.add(t.Milestone(case_reference=reference, key=key, rule_id=rules[key],
                               started_on=requested, due=due, done_on=done,
                               applicable=applicable))
+        svc = t.Service(name=f"Community Paediatrics {reference}", agency="health")
+        s.add(svc)
+        s.flush()
+        doctor = t.Contact(service_id=svc.id, name="Dr Ravi Patel", email="ravi@icb.example")
+        s.add(doctor)
+        s.flush()
         s.add(t.AdviceItem(case_reference=reference, key="health", source="health",
                            requested_on=closed - timedelta(days=92),
                            due=closed - timedelta(days=50),
-                           received_on=closed - timedelta(days=40)))
+                           received_on=closed - timedelta(days=40),
+                           service_id=svc.id, contact_id=doctor.id))
         s.add(t.CaseEvent(case_reference=reference, seq=1, kind="request_received", on=requested,
                           at=datetime.combine(requested, datetime.min.time(), timezone.utc),
                           actor="caseworker 7", summary="Request for an assessment received"))
@@ -732,6 +1138,8 @@ async def test_the_case_page_in_govuk_style_with_its_emails(db_url):
         assert tag(html, "govuk-tag--red", "Overdue")
         assert tag(html, "govuk-tag--pink", "Done late")
         assert "3 days late" in html and "Reg 13(2)" in html  # the final plan's citation
+        # who owes each piece of advice, from the directory
+        assert f"Owed by Dr Ravi Patel, Community Paediatrics {ref}" in html
         assert '<th scope="col" class="govuk-table__header">Law</th>' in html
         # the emails: who, what, when (London time), status
         assert '<h2 class="govuk-heading-m" id="emails">Emails sent</h2>' in html

@@ -21,7 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import CancelledError as ActivityCancelled
 
 with workflow.unsafe.imports_passed_through():
-    from models.ladder import RECIPIENT_LABELS, AdviceNotice, step_label
+    from models.ladder import RECIPIENT_LABELS, AdviceNotice, NoticeResult, step_label
     from models.schemas import (
         REQUIRED_ADVICE,
         Action,
@@ -100,6 +100,7 @@ class AssessmentWorkflow:
         # The emails being sent for each piece of advice, in ladder order; cancelled the
         # moment the advice stops being chased (received, excused, case closed).
         self._chasers: dict[str, list[asyncio.Task]] = {}
+        self._unsent_noted: set[tuple[str, str]] = set()  # (advice, role) said to have nobody
 
     # --- the run: the one clock -------------------------------------------------------------
 
@@ -248,8 +249,8 @@ class AssessmentWorkflow:
             if earlier:
                 await workflow.wait(earlier)  # our own cancellation still propagates
             try:
-                await workflow.execute_activity(
-                    SEND_ADVICE_NOTICE, notice,
+                result = await workflow.execute_activity(
+                    SEND_ADVICE_NOTICE, notice, result_type=NoticeResult,
                     start_to_close_timeout=timedelta(minutes=2),
                     heartbeat_timeout=timedelta(seconds=10),  # a dead worker's send is retried
                     retry_policy=NOTICE_RETRY,
@@ -264,11 +265,28 @@ class AssessmentWorkflow:
                             "sent; check the mail settings", advice=notice.advice_key,
                             step=notice.step)
                 await self._save()
+                return
+            await self._note_unsent(notice, result)
 
         task = asyncio.create_task(send())
         tasks = self._chasers.setdefault(notice.advice_key, [])
         tasks.append(task)
         task.add_done_callback(lambda t, key=notice.advice_key: self._forget(key, t))
+
+    async def _note_unsent(self, notice: AdviceNotice, result: NoticeResult) -> None:
+        """Say on the case, once per piece of advice and role, that the directory has nobody
+        to email for a step (no service named, no lead, no ADQA members), so the caseworker
+        knows the chasing is not reaching anyone and can fix the directory."""
+        missing = [r for r in result.nobody if (notice.advice_key, r) not in self._unsent_noted]
+        if not missing or not self.case.stage.is_open:
+            return
+        self._unsent_noted.update((notice.advice_key, r) for r in missing)
+        who = ", ".join(RECIPIENT_LABELS[r] for r in missing)  # type: ignore[index]
+        self._event("chase.unsent", self._today(), None,
+                    f"{notice.what}: nobody in the directory to send the "
+                    f"{step_label(notice.step)} to ({who}); add them to the directory",
+                    advice=notice.advice_key, step=notice.step, roles=",".join(missing))
+        await self._save()
 
     def _forget(self, key: str, task: asyncio.Task) -> None:
         tasks = self._chasers.get(key, [])
