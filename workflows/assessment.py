@@ -3,25 +3,17 @@
 The workflow holds the case's state and is its only writer: every change becomes an ``Event``
 and is saved through the idempotent ``record_case`` activity. Caseworker actions are updates
 whose validators reject out-of-order or impossible actions before anything reaches history.
-
-One loop drives every deadline: it sleeps until the earliest unfired step of the alert ladder
-(``ALERT_LADDER``) of any open deadline, fires it, and sleeps again; an update that changes the
-deadlines wakes it. Notifications hang off the same ladder; there is no second clock.
+The clock, the chasing of advice and the saving are shared with the review workflow
+(``workflows.casework``).
 """
 
 from __future__ import annotations
 
-import asyncio
-from datetime import date, datetime, timedelta
-from typing import Callable
+from datetime import date
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.exceptions import CancelledError as ActivityCancelled
 
 with workflow.unsafe.imports_passed_through():
-    from models.ladder import RECIPIENT_LABELS, AdviceNotice, NoticeResult, step_label
     from models.schemas import (
         REQUIRED_ADVICE,
         Action,
@@ -32,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
         ConsultSetting,
         DecidePlan,
         DecideToAssess,
-        Event,
         IssueFinal,
         Letter,
         Milestone,
@@ -49,33 +40,14 @@ with workflow.unsafe.imports_passed_through():
         allowed_actions,
         slug,
     )
-    from statutory import RULES, assessment_timescales, excusing_exceptions, london_date
-    from statutory.clock import deadline, london_midnight
+    from statutory import RULES, assessment_timescales, excusing_exceptions
+    from statutory.clock import deadline
 
-RECORD_CASE = "record_case"
-# Persisting must eventually succeed; a database outage only delays it.
-RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
-
-SEND_ADVICE_NOTICE = "send_advice_notice"
-# An email waits out an SMTP outage however long it lasts, then goes (once: the outbox).
-NOTICE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
-                           maximum_interval=timedelta(minutes=10))
-
-# The alerts of milestones (and of advice requested without an escalation ladder), in days
-# from the due date: due_soon (policy.due_soon_days before) and overdue. Advice requested with
-# a ladder (models.ladder) is chased by its ladder instead; both run on the one clock below.
-ALERT_LADDER: tuple[tuple[str, int | None], ...] = (("due_soon", None), ("overdue", 1))
-
-
-class Rejected(ApplicationError):
-    """A caseworker action that cannot be applied; nothing has been changed."""
-
-    def __init__(self, message: str, kind: str = "OutOfOrder") -> None:
-        super().__init__(message, type=kind, non_retryable=True)
+from workflows.casework import ALERT_LADDER, CaseWorkflow, Rejected  # noqa: F401 - re-exported
 
 
 @workflow.defn(name="AssessmentWorkflow")
-class AssessmentWorkflow:
+class AssessmentWorkflow(CaseWorkflow):
     @workflow.init
     def __init__(self, start: StartAssessment) -> None:
         dates = assessment_timescales(
@@ -95,12 +67,7 @@ class AssessmentWorkflow:
                             "final_plan_due")
             ],
         )
-        self._pending: list[Event] = []
-        self._saving = asyncio.Lock()  # saves go to the database one at a time, in order
-        # The emails being sent for each piece of advice, in ladder order; cancelled the
-        # moment the advice stops being chased (received, excused, case closed).
-        self._chasers: dict[str, list[asyncio.Task]] = {}
-        self._unsent_noted: set[tuple[str, str]] = set()  # (advice, role) said to have nobody
+        self._init_machinery()
 
     # --- the run: the one clock -------------------------------------------------------------
 
@@ -110,23 +77,8 @@ class AssessmentWorkflow:
                     "Request for an EHC needs assessment received",
                     source=start.request_source.value)
         await self._save()
-        while self.case.stage.is_open:
-            target = self._next_alert()
-            timeout = None if target is None else max(target - workflow.now(), timedelta(0))
-            try:
-                await workflow.wait_condition(
-                    lambda: not self.case.stage.is_open or self._next_alert() != target,
-                    timeout=timeout,
-                )
-            except asyncio.TimeoutError:
-                pass
-            if self.case.stage.is_open:
-                await self._fire_alerts()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        self._stop_chasing()
-        if self._chasers:
-            await workflow.wait_condition(lambda: not self._chasers)
-        await self._save()
+        await self._run_clock(lambda: self.case.stage.is_open)
+        await self._wind_down()
         return self.case
 
     def _deadline_items(self) -> list[tuple[Milestone | AdviceItem, str | None]]:
@@ -146,197 +98,7 @@ class AssessmentWorkflow:
         return bool(excusing_exceptions(RULES[rule_id], started, due, self.case.exceptions,
                                         advice_key=advice_key))
 
-    def _ladder(self, item: Milestone | AdviceItem) -> list[tuple[str, datetime]]:
-        soon = self.case.policy.due_soon_days
-        steps = []
-        for name, offset in ALERT_LADDER:
-            if name in item.alerts_fired:
-                continue
-            days = -soon if offset is None else offset
-            steps.append((name, london_midnight(item.due + timedelta(days=days))))
-        return steps
-
-    def _next_alert(self) -> datetime | None:
-        moments: list[datetime] = []
-        for item, _ in self._deadline_items():
-            if isinstance(item, AdviceItem) and item.ladder is not None:
-                at = item.ladder.next_at(item.requested_on, item.due, item.alerts_fired)
-                moments.extend([at] if at is not None else [])
-            else:
-                moments.extend(at for _, at in self._ladder(item))
-        return min(moments) if moments else None
-
-    async def _fire_alerts(self) -> None:
-        now = workflow.now()
-        notices: list[AdviceNotice] = []
-        for item, advice_key in self._deadline_items():
-            if isinstance(item, AdviceItem) and item.ladder is not None:
-                notices.extend(self._climb(item, now))
-                continue
-            passed = [(name, at) for name, at in self._ladder(item) if at <= now]
-            if not passed:
-                continue
-            # Steps overtaken by a later one (a backdated item) are marked, not announced.
-            for name, _ in passed:
-                item.alerts_fired.append(name)
-            name, at = passed[-1]
-            what = (f"Advice ({item.label or item.source.label})" if isinstance(item, AdviceItem)
-                    else RULES[item.rule_id].title)
-            on, late = self._alert_day(at, now)
-            self._event(f"deadline.{name}", on, None,
-                        f"{what} {'is due soon' if name == 'due_soon' else 'is overdue'} "
-                        f"(due {item.due.isoformat()}){late}",
-                        deadline=item.key, due=item.due.isoformat(),
-                        **({"advice": advice_key} if advice_key else {}))
-        if self._pending:
-            await self._save()
-        for notice in notices:
-            self._chase(notice)
-
-    def _alert_day(self, at: datetime, now: datetime) -> tuple[date, str]:
-        """The day to record an alert on, and a note if it comes late. An alert fires at its
-        moment; one whose day had already gone when it fired (the case or the advice entered
-        backdated, or no worker running for a day) is recorded on the day it was noticed, and
-        says so, so a timeline never shows a 'due soon' dated before a step entered later."""
-        day, today = london_date(at), london_date(now)
-        if day >= today:
-            return day, ""
-        return today, f"; noted {today.isoformat()}, its day ({day.isoformat()}) had passed"
-
-    # --- chasing advice: the escalation ladder ------------------------------------------------
-
-    def _climb(self, item: AdviceItem, now: datetime) -> list[AdviceNotice]:
-        """Fire the ladder steps of ``item`` whose moment has come. When several have come at
-        once (advice entered late, or a worker down for days), each person gets only the
-        latest step meant for them: nobody gets a reminder after the overdue notice."""
-        assert item.ladder is not None
-        passed = item.ladder.passed(item.requested_on, item.due, item.alerts_fired, now)
-        if not passed:
-            return []
-        item.alerts_fired.extend(name for name, _, _ in passed)
-        what = item.label or item.source.label
-        name, at, step = passed[-1]
-        sending: list[tuple[str, datetime, object, list[str]]] = []
-        covered: set[str] = set()
-        for n, when, s in reversed(passed):
-            roles = [r for r in s.to if r not in covered]
-            if roles:
-                sending.insert(0, (n, when, s, roles))
-                covered.update(roles)
-        skipped = [n for n, _, _ in passed if n not in {x[0] for x in sending}]
-        to = ", ".join(RECIPIENT_LABELS[r] for r in step.to)
-        on, late = self._alert_day(at, now)
-        self._event(f"chase.{step.name}", on, None,
-                    f"{what} (due {item.due.isoformat()}): {step_label(name)} to {to}{late}",
-                    advice=item.key, step=name, to=",".join(step.to),
-                    **({"caught_up": ",".join(x[0] for x in sending[:-1])}
-                       if len(sending) > 1 else {}),
-                    **({"skipped": ",".join(skipped)} if skipped else {}))
-        return [AdviceNotice(
-            reference=self.case.reference, advice_key=item.key, what=what,
-            source=item.source.value, service_id=item.service_id, contact_id=item.contact_id,
-            step=n, template=s.template, to=roles,  # type: ignore[attr-defined]
-            requested_on=item.requested_on, due=item.due, on=london_date(when),
-            expected_on=item.expected_on,
-        ) for n, when, s, roles in sending]
-
-    def _chase(self, notice: AdviceNotice) -> None:
-        """Send a step's emails in the background, after the item's earlier steps, so the
-        clock and caseworker actions never wait on the mail server."""
-        earlier = list(self._chasers.get(notice.advice_key, []))
-
-        async def send() -> None:
-            if earlier:
-                await workflow.wait(earlier)  # our own cancellation still propagates
-            try:
-                result = await workflow.execute_activity(
-                    SEND_ADVICE_NOTICE, notice, result_type=NoticeResult,
-                    start_to_close_timeout=timedelta(minutes=2),
-                    heartbeat_timeout=timedelta(seconds=10),  # a dead worker's send is retried
-                    retry_policy=NOTICE_RETRY,
-                )
-            except ActivityError as exc:  # not retryable (e.g. the templates are broken)
-                if isinstance(exc.cause, ActivityCancelled):
-                    return  # the advice stopped being chased while this was in flight
-                workflow.logger.warning("step %s of %s not sent: %s", notice.step,
-                                        notice.advice_key, exc.cause)
-                self._event("chase.failed", self._today(), None,
-                            f"The {step_label(notice.step)} for {notice.what} could not be "
-                            "sent; check the mail settings", advice=notice.advice_key,
-                            step=notice.step)
-                await self._save()
-                return
-            await self._note_unsent(notice, result)
-
-        task = asyncio.create_task(send())
-        tasks = self._chasers.setdefault(notice.advice_key, [])
-        tasks.append(task)
-        task.add_done_callback(lambda t, key=notice.advice_key: self._forget(key, t))
-
-    async def _note_unsent(self, notice: AdviceNotice, result: NoticeResult) -> None:
-        """Say on the case, once per piece of advice and role, that the directory has nobody
-        to email for a step (no service named, no lead, no ADQA members), so the caseworker
-        knows the chasing is not reaching anyone and can fix the directory."""
-        missing = [r for r in result.nobody if (notice.advice_key, r) not in self._unsent_noted]
-        if not missing or not self.case.stage.is_open:
-            return
-        self._unsent_noted.update((notice.advice_key, r) for r in missing)
-        who = ", ".join(RECIPIENT_LABELS[r] for r in missing)  # type: ignore[index]
-        self._event("chase.unsent", self._today(), None,
-                    f"{notice.what}: nobody in the directory to send the "
-                    f"{step_label(notice.step)} to ({who}); add them to the directory",
-                    advice=notice.advice_key, step=notice.step, roles=",".join(missing))
-        await self._save()
-
-    def _forget(self, key: str, task: asyncio.Task) -> None:
-        tasks = self._chasers.get(key, [])
-        if task in tasks:
-            tasks.remove(task)
-        if not tasks:
-            self._chasers.pop(key, None)
-
-    def _stop_chasing(self) -> None:
-        """Cancel the emails of advice no longer chased: received, excused, or case closed."""
-        if not self._chasers:
-            return
-        chased = {key for _, key in self._deadline_items() if key} if self.case.stage.is_open \
-            else set()
-        for key, tasks in list(self._chasers.items()):
-            if key not in chased:
-                for task in tasks:
-                    task.cancel()
-
-    # --- persistence ---------------------------------------------------------------------
-
-    def _event(self, kind: str, on: date, actor: str | None, summary: str, **data: str) -> None:
-        self.case.version += 1
-        self._pending.append(Event(seq=self.case.version, kind=kind, on=on, at=workflow.now(),
-                                   actor=actor, summary=summary, data=data))
-
-    async def _save(self) -> None:
-        async with self._saving:
-            if not self._pending:
-                return  # an earlier save took these events with it
-            events, self._pending = self._pending, []
-            await workflow.execute_activity(
-                RECORD_CASE,
-                args=[self.case.model_copy(deep=True), events],
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RECORD_RETRY,
-            )
-
-    async def _apply(self, change: Callable[[], None]) -> CaseSnapshot:
-        """Apply a validated change, save it, and return the case. Callers work out the view
-        for today's date (``CaseSnapshot.view``), as for the query."""
-        change()
-        self._stop_chasing()
-        await self._save()
-        return self.case
-
     # --- queries --------------------------------------------------------------------------
-
-    def _today(self) -> date:
-        return london_date(workflow.now())
 
     @workflow.query
     def snapshot(self) -> CaseSnapshot:
