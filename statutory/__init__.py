@@ -1,6 +1,7 @@
 """The statutory timescales of EHC needs assessments, annual reviews and phase transfers.
 
-``rules`` is the table (one row per legal rule, with its citation); ``clock`` applies it.
+``rules`` is the table (one row per legal rule, with its citation); ``clock`` applies it;
+``phase`` works out which plans transfer phase and when.
 Pure: safe to import inside Temporal workflows.
 """
 
@@ -17,21 +18,47 @@ from statutory.clock import (
     review_timescales,
     status_on,
 )
+from statutory.phase import (
+    SETTINGS,
+    NCYear,
+    Phase,
+    SettingType,
+    Transfer,
+    academic_year,
+    next_transfer,
+    parse_nc_year,
+    parse_setting_type,
+    post16_move_deadline,
+    review_window_opens,
+    within_transfer_review_window,
+)
 from statutory.rules import RULES, ExceptionKind, Rule
 
 __all__ = [
     "RULES",
+    "SETTINGS",
     "Deadline",
     "ExceptionKind",
+    "NCYear",
+    "Phase",
     "Rule",
+    "SettingType",
     "Status",
+    "Transfer",
+    "academic_year",
     "assessment_timescales",
     "days_overdue",
     "excusing_exceptions",
     "london_date",
     "london_midnight",
     "london_time",
+    "next_transfer",
+    "parse_nc_year",
+    "parse_setting_type",
     "phase_transfer_deadline",
+    "post16_move_deadline",
     "review_timescales",
+    "review_window_opens",
     "status_on",
+    "within_transfer_review_window",
 ]
