@@ -173,6 +173,9 @@ class AdviceItem(BaseModel):
     key: str
     source: AdviceSource
     label: str | None = None
+    # The rule its due date comes from: Reg 8(1) for an assessment's advice, Reg 20(4) for a
+    # review's advice and reports (due in time to circulate them two weeks before the meeting).
+    rule_id: str = "assessment.advice_due"
     requested_on: date
     due: date
     received_on: date | None = None
@@ -271,19 +274,19 @@ class DeadlineView(BaseModel):
 
 
 class CaseView(BaseModel):
-    case: CaseSnapshot
+    case: CaseSnapshot | ReviewSnapshot = Field(discriminator="kind")
     today: date
     deadlines: list[DeadlineView]
     overdue: list[str]
-    allowed_actions: list[Action]
+    allowed_actions: list[str]
 
     @classmethod
-    def build(cls, case: CaseSnapshot, today: date) -> CaseView:
+    def build(cls, case: CaseSnapshot | ReviewSnapshot, today: date) -> CaseView:
         soon = case.policy.due_soon_days
         out: list[DeadlineView] = []
 
         def add(item, kind, done_on, source=None, advice_key=None, title=None, citation=None):
-            rule = RULES[item.rule_id] if kind != "advice" else RULES["assessment.advice_due"]
+            rule = RULES[item.rule_id]
             applicable = getattr(item, "applicable", True)
             started = item.requested_on if kind == "advice" else item.started_on
             excused = excusing_exceptions(rule, started, item.due, case.exceptions,
@@ -318,7 +321,9 @@ class CaseView(BaseModel):
         return cls(
             case=case, today=today, deadlines=out,
             overdue=[d.key for d in out if d.status is Status.OVERDUE],
-            allowed_actions=allowed_actions(case.stage),
+            allowed_actions=[a.value for a in (
+                allowed_actions(case.stage) if isinstance(case, CaseSnapshot)
+                else review_actions(case.stage))],
         )
 
 
@@ -443,3 +448,183 @@ class CloseCase(_ActionInput):
     reason: Literal["request_withdrawn", "moved_out_of_area", "other"]
     closed_on: date
     note: str | None = Field(None, max_length=2000)
+
+
+# --- annual reviews (CFA 2014 s.44; Regs 18-22, 29-31) ----------------------------------------
+
+
+class ReviewStage(str, Enum):
+    """One review cycle of a plan, from the anniversary it counts from to the LA's decision
+    and what follows it."""
+
+    AWAITING_MEETING = "awaiting_meeting"
+    MEETING_SET = "meeting_set"
+    MEETING_HELD = "meeting_held"
+    AMENDING = "amending"
+    CEASING = "ceasing"
+    MAINTAINED = "maintained"  # the cycle ends; the next one starts from the meeting
+    AMENDED = "amended"  # the cycle ends with the final amended plan (or none after all)
+    CEASED = "ceased"  # the plan ends
+    CLOSED = "closed"  # the plan ends for another reason (moved away, over 25)
+
+    @property
+    def is_open(self) -> bool:
+        return self in OPEN_REVIEW_STAGES
+
+
+OPEN_REVIEW_STAGES = frozenset({ReviewStage.AWAITING_MEETING, ReviewStage.MEETING_SET,
+                                ReviewStage.MEETING_HELD, ReviewStage.AMENDING,
+                                ReviewStage.CEASING})
+PLAN_ENDED_STAGES = frozenset({ReviewStage.CEASED, ReviewStage.CLOSED})
+
+
+class ReviewAction(str, Enum):
+    """The review's actions; each is a Temporal update of the same name."""
+
+    SET_MEETING = "set_meeting"
+    REQUEST_ADVICE = "request_advice"  # the same names as the assessment's: the advice page
+    # and the API record advice the same way whichever workflow holds it
+    RECORD_ADVICE = "record_advice"
+    REPORT_ADVICE_DELAY = "report_advice_delay"
+    RECORD_INVITATIONS = "record_invitations_sent"
+    RECORD_CIRCULATED = "record_advice_circulated"
+    HOLD_MEETING = "hold_meeting"
+    RECORD_REPORT = "record_review_report"
+    CONSULT_ON_CEASING = "consult_on_ceasing"
+    DECIDE = "decide_review"
+    RECORD_AMENDMENT_COMMENTS = "record_amendment_comments"
+    ISSUE_AMENDED_PLAN = "issue_amended_plan"
+    DECIDE_NOT_TO_AMEND = "decide_not_to_amend"
+    CEASE_PLAN = "cease_plan"
+    CLOSE_PLAN = "close_plan"
+
+
+REVIEW_ALLOWED: dict[ReviewStage, tuple[ReviewAction, ...]] = {
+    ReviewStage.AWAITING_MEETING: (ReviewAction.SET_MEETING,),
+    ReviewStage.MEETING_SET: (
+        ReviewAction.SET_MEETING, ReviewAction.REQUEST_ADVICE, ReviewAction.RECORD_ADVICE,
+        ReviewAction.REPORT_ADVICE_DELAY, ReviewAction.RECORD_INVITATIONS,
+        ReviewAction.RECORD_CIRCULATED, ReviewAction.HOLD_MEETING,
+    ),
+    ReviewStage.MEETING_HELD: (
+        ReviewAction.RECORD_ADVICE, ReviewAction.RECORD_REPORT, ReviewAction.CONSULT_ON_CEASING,
+        ReviewAction.DECIDE,
+    ),
+    ReviewStage.AMENDING: (
+        ReviewAction.RECORD_REPORT, ReviewAction.RECORD_AMENDMENT_COMMENTS,
+        ReviewAction.ISSUE_AMENDED_PLAN, ReviewAction.DECIDE_NOT_TO_AMEND,
+    ),
+    ReviewStage.CEASING: (ReviewAction.RECORD_REPORT, ReviewAction.CEASE_PLAN),
+}
+
+
+def review_actions(stage: ReviewStage) -> list[ReviewAction]:
+    return [*REVIEW_ALLOWED[stage], ReviewAction.CLOSE_PLAN] if stage.is_open else []
+
+
+def review_reference(plan_reference: str, cycle: int) -> str:
+    """A review cycle's reference: the plan's, then '.R' and the cycle (a '.' never appears in
+    a plan reference), e.g. EHC-7QK2-M4TD.R3."""
+    return f"{plan_reference}.R{cycle}"
+
+
+class ReviewPolicy(BaseModel):
+    due_soon_days: int = Field(5, ge=0, le=42)
+    under_five_months: int | None = Field(
+        None, ge=3, le=6, description="review a child under five every N months (CoP 9.178); "
+        "None: yearly like everyone else")
+
+
+class StartReview(BaseModel):
+    """Starts a plan's review workflow, and each of its later cycles (continue-as-new)."""
+
+    plan_reference: str
+    child_id: str
+    plan_issued_on: date
+    last_review_on: date | None = Field(
+        None, description="the last review meeting; None: the plan has not been reviewed yet")
+    cycle: int = Field(1, ge=1)
+    child_born_on: date | None = Field(
+        None, description="only to know whether the child is under five (the shorter cycle); "
+        "never shown")
+    policy: ReviewPolicy = ReviewPolicy()
+    meeting_on: date | None = Field(None, description="a meeting already fixed (import)")
+    version: int = Field(0, description="the seq of the plan's last event, across cycles")
+    origin: Literal["assessment", "import", "next_cycle"] = "assessment"
+    actor: str | None = None
+
+
+class OutcomeProgress(BaseModel):
+    """How one outcome in the plan is going, as the review meeting found (action 3.2.5)."""
+
+    outcome: str = Field(min_length=2, max_length=300)
+    progress: Literal["achieved", "on_track", "partly_achieved", "not_achieved"]
+    note: str | None = Field(None, max_length=1000)
+
+
+class ReviewSnapshot(BaseModel):
+    reference: str  # the cycle: review_reference(plan_reference, cycle)
+    plan_reference: str
+    cycle: int
+    child_id: str
+    kind: Literal["review"] = "review"
+    stage: ReviewStage
+    anchor_on: date  # the plan's issue or the last review: the 12 months count from it
+    plan_issued_on: date
+    policy: ReviewPolicy
+    meeting_on: date | None = None
+    meeting_held_on: date | None = None
+    decision: Literal["maintain", "amend", "cease"] | None = None
+    decided_on: date | None = None
+    amendments_sent_on: date | None = None
+    amended_plan_issued_on: date | None = None
+    not_amended_on: date | None = None
+    cease_consulted_on: date | None = None
+    ceased_on: date | None = None
+    closed_on: date | None = None
+    close_reason: str | None = None
+    outcomes: list[OutcomeProgress] = []
+    milestones: list[Milestone] = []
+    advice: list[AdviceItem] = []
+    settings_consulted: list[Milestone] = []  # (none in a review; the view reads it)
+    exceptions: list[CaseException] = []  # (no exceptions apply to review limits)
+    letters: list[Letter] = []
+    version: int = 0
+
+    def milestone(self, key: str) -> Milestone | None:
+        return next((m for m in self.milestones if m.key == key), None)
+
+    def advice_item(self, key: str) -> AdviceItem | None:
+        return next((a for a in self.advice if a.key == key), None)
+
+    def view(self, today: date) -> CaseView:
+        return CaseView.build(self, today)
+
+
+class SetMeeting(_ActionInput):
+    meeting_on: date = Field(description="the date of the review meeting")
+
+
+class RecordDate(_ActionInput):
+    on: date
+
+
+class HoldMeeting(_ActionInput):
+    held_on: date
+    outcomes: list[OutcomeProgress] = []
+
+
+class DecideReview(_ActionInput):
+    decision: Literal["maintain", "amend", "cease"]
+    decided_on: date = Field(description="the date the decision was sent to the family; for "
+                             "'amend', with the proposed amendments (Reg 22(2))")
+    reason: str | None = Field(None, max_length=2000)
+
+
+class ClosePlan(_ActionInput):
+    reason: Literal["moved_out_of_area", "over_25", "left_education_19_plus", "other"]
+    closed_on: date
+    note: str | None = Field(None, max_length=2000)
+
+
+CaseView.model_rebuild()

@@ -11,6 +11,9 @@ from sqlalchemy import JSON, Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
+REF = 40  # a case reference: an assessment's, or a review cycle's ("<plan>.R<n>")
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -26,12 +29,15 @@ class Child(SQLModel, table=True):
     council_reference: str | None = Field(default=None, max_length=40, unique=True)
     # The child's open assessment, claimed atomically by the API before its workflow starts
     # and released by the workflow's activity when the case closes: one open case per child.
-    open_case_reference: str | None = Field(default=None, max_length=20)
+    open_case_reference: str | None = Field(default=None, max_length=REF)
     created_at: datetime = Field(default_factory=_now)
 
 
 class Case(SQLModel, table=True):
-    reference: str = Field(primary_key=True, max_length=20)
+    """A unit of statutory work with deadlines: an assessment, or one cycle of a plan's annual
+    review (``kind`` "review": ``request_date`` is then the date the cycle counts from)."""
+
+    reference: str = Field(primary_key=True, max_length=REF)
     kind: str = Field(default="assessment", max_length=20)
     child_id: str = Field(foreign_key="child.id", index=True, max_length=32)
     workflow_id: str = Field(max_length=60, unique=True)
@@ -50,7 +56,7 @@ class Case(SQLModel, table=True):
 class Milestone(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("case_reference", "key"),)
     id: int | None = Field(default=None, primary_key=True)
-    case_reference: str = Field(foreign_key="case.reference", index=True, max_length=20)
+    case_reference: str = Field(foreign_key="case.reference", index=True, max_length=REF)
     key: str = Field(max_length=80)
     kind: str = Field(default="milestone", max_length=20)  # milestone | setting
     rule_id: str = Field(max_length=60)
@@ -64,7 +70,7 @@ class Milestone(SQLModel, table=True):
 class AdviceItem(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("case_reference", "key"),)
     id: int | None = Field(default=None, primary_key=True)
-    case_reference: str = Field(foreign_key="case.reference", index=True, max_length=20)
+    case_reference: str = Field(foreign_key="case.reference", index=True, max_length=REF)
     key: str = Field(max_length=80)
     source: str = Field(max_length=40, index=True)
     label: str | None = Field(default=None, max_length=80)
@@ -72,6 +78,7 @@ class AdviceItem(SQLModel, table=True):
     due: date = Field(index=True)
     received_on: date | None = None
     reused: bool = False
+    rule_id: str = Field(default="assessment.advice_due", max_length=60)
     alerts_fired: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     service_id: str | None = Field(default=None, max_length=32, index=True)
     contact_id: str | None = Field(default=None, max_length=32)
@@ -83,7 +90,7 @@ class AdviceItem(SQLModel, table=True):
 class CaseException(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("case_reference", "id"),)
     pk: int | None = Field(default=None, primary_key=True)
-    case_reference: str = Field(foreign_key="case.reference", index=True, max_length=20)
+    case_reference: str = Field(foreign_key="case.reference", index=True, max_length=REF)
     id: str = Field(max_length=10)
     kind: str = Field(max_length=20)
     reason: str = Field(max_length=2000)
@@ -101,7 +108,7 @@ class Letter(SQLModel, table=True):
 
     __table_args__ = (UniqueConstraint("case_reference", "kind"),)
     id: int | None = Field(default=None, primary_key=True)
-    case_reference: str = Field(foreign_key="case.reference", index=True, max_length=20)
+    case_reference: str = Field(foreign_key="case.reference", index=True, max_length=REF)
     kind: str = Field(max_length=30)
     dated: date
     citation: str = Field(max_length=40)
@@ -113,7 +120,7 @@ class CaseEvent(SQLModel, table=True):
 
     __table_args__ = (UniqueConstraint("case_reference", "seq"),)
     id: int | None = Field(default=None, primary_key=True)
-    case_reference: str = Field(foreign_key="case.reference", index=True, max_length=20)
+    case_reference: str = Field(foreign_key="case.reference", index=True, max_length=REF)
     seq: int
     kind: str = Field(max_length=40, index=True)
     on: date
@@ -181,7 +188,7 @@ class EmailMessage(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=400, unique=True)
-    case_reference: str | None = Field(default=None, max_length=20, index=True)
+    case_reference: str | None = Field(default=None, max_length=REF, index=True)
     advice_key: str | None = Field(default=None, max_length=80)
     step: str | None = Field(default=None, max_length=40)
     step_on: date | None = None  # the day the ladder step was due (sent_at: when it went)
@@ -212,7 +219,7 @@ class AdviceSubmission(SQLModel, table=True):
     workflow has accepted it: the advice item then names this submission."""
 
     id: str = Field(default_factory=_uid, primary_key=True, max_length=32)
-    case_reference: str = Field(foreign_key="case.reference", index=True, max_length=20)
+    case_reference: str = Field(foreign_key="case.reference", index=True, max_length=REF)
     advice_key: str = Field(max_length=80)
     kind: str = Field(max_length=10)  # advice | delay
     text: str = Field(default="", sa_column=Column(Text, nullable=False))
@@ -230,3 +237,45 @@ class AdviceDocument(SQLModel, table=True):
     size: int
     sha256: str = Field(max_length=64)
     content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+# --- EHC plans and their annual reviews ----------------------------------------------------------
+
+
+class Plan(SQLModel, table=True):
+    """An EHC plan the council maintains: issued by an assessment here, or imported. Its review
+    workflow (``review-<reference>``) runs one cycle after another until the plan ends."""
+
+    reference: str = Field(primary_key=True, max_length=30)
+    child_id: str = Field(foreign_key="child.id", index=True, max_length=32)
+    issued_on: date
+    origin: str = Field(max_length=20)  # assessment | import
+    source_case_reference: str | None = Field(default=None, max_length=REF)
+    workflow_id: str = Field(max_length=60, unique=True)
+    status: str = Field(default="active", max_length=20, index=True)  # active|ceased|closed
+    current_cycle: int = 1
+    review_due: date | None = Field(default=None, index=True)  # the current cycle's
+    ended_on: date | None = None
+    version: int = 0
+    updated_at: datetime = Field(default_factory=_now)
+
+
+class Review(SQLModel, table=True):
+    """One cycle of a plan's annual review: the dates that say whether it was on time, the
+    decision, and how the plan's outcomes are going. Its deadlines and events are the case's
+    (``case`` row of kind "review" with the same reference)."""
+
+    case_reference: str = Field(foreign_key="case.reference", primary_key=True, max_length=REF)
+    plan_reference: str = Field(foreign_key="plan.reference", index=True, max_length=30)
+    cycle: int
+    anchor_on: date
+    meeting_on: date | None = None
+    meeting_held_on: date | None = Field(default=None, index=True)
+    decision: str | None = Field(default=None, max_length=10)  # maintain | amend | cease
+    decided_on: date | None = None
+    amendments_sent_on: date | None = None
+    amended_plan_issued_on: date | None = None
+    not_amended_on: date | None = None
+    cease_consulted_on: date | None = None
+    ceased_on: date | None = None
+    outcomes: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

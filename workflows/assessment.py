@@ -171,32 +171,9 @@ class AssessmentWorkflow(CaseWorkflow):
 
     @workflow.update(name=Action.REQUEST_ADVICE.value)
     async def request_advice(self, cmd: RequestAdvice) -> CaseSnapshot:
-        def change() -> None:
-            for req in cmd.items:
-                item = AdviceItem(
-                    key=req.key, source=req.source, label=req.label,
-                    requested_on=req.requested_on,
-                    due=deadline("assessment.advice_due", req.requested_on).due,
-                    received_on=req.requested_on if req.reuse_existing else None,
-                    reused=req.reuse_existing,
-                    service_id=req.service_id, contact_id=req.contact_id,
-                    ladder=None if req.reuse_existing else req.ladder,
-                )
-                if item.ladder is not None and not req.send_request_email:
-                    # The request went another way: mark its step as done, not sent.
-                    item.alerts_fired = [s.name for s in item.ladder.steps
-                                         if s.anchor == "requested"]
-                self.case.advice.append(item)
-                what = req.label or req.source.label
-                self._event(
-                    "advice.reused" if req.reuse_existing else "advice.requested",
-                    req.requested_on, cmd.actor,
-                    f"Existing advice reused: {what} (Reg 6(4))" if req.reuse_existing
-                    else f"Advice requested: {what}, due {item.due.isoformat()} (Reg 8(1))",
-                    advice=item.key,
-                )
-
-        return await self._apply(change)
+        return await self._apply(lambda: self._add_advice(
+            cmd, "assessment.advice_due",
+            lambda req: deadline("assessment.advice_due", req.requested_on).due, "Reg 8(1)"))
 
     @request_advice.validator
     def _v_request_advice(self, cmd: RequestAdvice) -> None:
@@ -212,20 +189,7 @@ class AssessmentWorkflow(CaseWorkflow):
 
     @workflow.update(name=Action.RECORD_ADVICE.value)
     async def record_advice(self, cmd: RecordAdvice) -> CaseSnapshot:
-        def change() -> None:
-            item = self.case.advice_item(cmd.key)
-            assert item is not None
-            item.received_on = cmd.received_on
-            item.submission_id = cmd.submission_id
-            late = cmd.received_on > item.due
-            extra = {"submission": cmd.submission_id} if cmd.submission_id else {}
-            self._event("advice.received", cmd.received_on, cmd.actor,
-                        f"Advice received: {item.label or item.source.label}"
-                        f"{' (late)' if late else ''}"
-                        f"{' through the secure page' if cmd.submission_id else ''}",
-                        advice=item.key, **extra)
-
-        return await self._apply(change)
+        return await self._apply(lambda: self._receive_advice(cmd))
 
     @record_advice.validator
     def _v_record_advice(self, cmd: RecordAdvice) -> None:
@@ -236,35 +200,12 @@ class AssessmentWorkflow(CaseWorkflow):
 
     @workflow.update(name=Action.REPORT_ADVICE_DELAY.value)
     async def report_advice_delay(self, cmd: ReportAdviceDelay) -> CaseSnapshot:
-        def change() -> None:
-            item = self.case.advice_item(cmd.key)
-            assert item is not None
-            item.expected_on = cmd.expected_on
-            when = f"; expected by {cmd.expected_on.isoformat()}" if cmd.expected_on else ""
-            self._event("advice.delay_reported", self._today(), cmd.actor,
-                        f"Told that {item.label or item.source.label} will be late{when}: "
-                        f"{cmd.reason}"[:500], advice=item.key)
-
-        return await self._apply(change)
+        return await self._apply(lambda: self._report_delay(cmd))
 
     @report_advice_delay.validator
     def _v_report_advice_delay(self, cmd: ReportAdviceDelay) -> None:
         self._require(Action.REPORT_ADVICE_DELAY)
-        self._open_advice(cmd.key)
-        if cmd.expected_on is not None and cmd.expected_on < self._today():
-            raise Rejected(f"The expected date {cmd.expected_on} has passed (today is "
-                           f"{self._today()}): give a date from today on", "InvalidDate")
-
-    def _open_advice(self, key: str) -> AdviceItem:
-        item = self.case.advice_item(key)
-        if item is None:
-            asked = ", ".join(a.key for a in self.case.advice) or "none yet"
-            raise Rejected(f"No advice was requested as '{key}'. Requested: {asked}",
-                           "NotFound")
-        if item.received_on is not None:
-            raise Rejected(f"Advice '{key}' was already recorded as received on "
-                           f"{item.received_on}", "Duplicate")
-        return item
+        self._check_delay(cmd)
 
     @workflow.update(name=Action.DECIDE_PLAN.value)
     async def decide_plan(self, cmd: DecidePlan) -> CaseSnapshot:

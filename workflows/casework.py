@@ -28,7 +28,15 @@ from temporalio.exceptions import CancelledError as ActivityCancelled
 
 with workflow.unsafe.imports_passed_through():
     from models.ladder import RECIPIENT_LABELS, AdviceNotice, NoticeResult, step_label
-    from models.schemas import AdviceItem, Event, Milestone
+    from models.schemas import (
+        AdviceItem,
+        AdviceRequest,
+        Event,
+        Milestone,
+        RecordAdvice,
+        ReportAdviceDelay,
+        RequestAdvice,
+    )
     from statutory import RULES, london_date
     from statutory.clock import london_midnight
 
@@ -68,6 +76,72 @@ class CaseWorkflow:
     def _deadline_items(self) -> list[tuple[Milestone | AdviceItem, str | None]]:
         """Open deadlines that still alert, each with its advice key (None: a milestone)."""
         raise NotImplementedError
+
+    # --- advice: asked for, received, late --------------------------------------------------
+
+    def _add_advice(self, cmd: RequestAdvice, rule_id: str,
+                    due_for: Callable[[AdviceRequest], date], citation: str) -> None:
+        for req in cmd.items:
+            item = AdviceItem(
+                key=req.key, source=req.source, label=req.label, rule_id=rule_id,
+                requested_on=req.requested_on, due=due_for(req),
+                received_on=req.requested_on if req.reuse_existing else None,
+                reused=req.reuse_existing,
+                service_id=req.service_id, contact_id=req.contact_id,
+                ladder=None if req.reuse_existing else req.ladder,
+            )
+            if item.ladder is not None and not req.send_request_email:
+                # The request went another way: mark its step as done, not sent.
+                item.alerts_fired = [s.name for s in item.ladder.steps
+                                     if s.anchor == "requested"]
+            self.case.advice.append(item)
+            what = req.label or req.source.label
+            self._event(
+                "advice.reused" if req.reuse_existing else "advice.requested",
+                req.requested_on, cmd.actor,
+                f"Existing advice reused: {what} (Reg 6(4))" if req.reuse_existing
+                else f"Advice requested: {what}, due {item.due.isoformat()} ({citation})",
+                advice=item.key,
+            )
+
+    def _receive_advice(self, cmd: RecordAdvice) -> None:
+        item = self.case.advice_item(cmd.key)
+        assert item is not None
+        item.received_on = cmd.received_on
+        item.submission_id = cmd.submission_id
+        late = cmd.received_on > item.due
+        extra = {"submission": cmd.submission_id} if cmd.submission_id else {}
+        self._event("advice.received", cmd.received_on, cmd.actor,
+                    f"Advice received: {item.label or item.source.label}"
+                    f"{' (late)' if late else ''}"
+                    f"{' through the secure page' if cmd.submission_id else ''}",
+                    advice=item.key, **extra)
+
+    def _report_delay(self, cmd: ReportAdviceDelay) -> None:
+        item = self.case.advice_item(cmd.key)
+        assert item is not None
+        item.expected_on = cmd.expected_on
+        when = f"; expected by {cmd.expected_on.isoformat()}" if cmd.expected_on else ""
+        self._event("advice.delay_reported", self._today(), cmd.actor,
+                    f"Told that {item.label or item.source.label} will be late{when}: "
+                    f"{cmd.reason}"[:500], advice=item.key)
+
+    def _open_advice(self, key: str) -> AdviceItem:
+        item = self.case.advice_item(key)
+        if item is None:
+            asked = ", ".join(a.key for a in self.case.advice) or "none yet"
+            raise Rejected(f"No advice was requested as '{key}'. Requested: {asked}",
+                           "NotFound")
+        if item.received_on is not None:
+            raise Rejected(f"Advice '{key}' was already recorded as received on "
+                           f"{item.received_on}", "Duplicate")
+        return item
+
+    def _check_delay(self, cmd: ReportAdviceDelay) -> None:
+        self._open_advice(cmd.key)
+        if cmd.expected_on is not None and cmd.expected_on < self._today():
+            raise Rejected(f"The expected date {cmd.expected_on} has passed (today is "
+                           f"{self._today()}): give a date from today on", "InvalidDate")
 
     # --- the one clock ------------------------------------------------------------------------
 
