@@ -7,17 +7,23 @@ keyed by (case, seq) so none is stored twice.
 
 from __future__ import annotations
 
+from datetime import date, datetime, timezone
+
 from sqlmodel import Session, select, update
 from temporalio import activity
 
 from activities.rendering import render
 from models import tables as t
 from models.db import engine_for
-from models.schemas import CaseSnapshot, Event
+from models.schemas import PLAN_ENDED_STAGES, CaseSnapshot, Event, ReviewSnapshot, ReviewStage
 
 
 def workflow_id_for(reference: str) -> str:
-    """The Temporal workflow ID of a case: its reference only, never personal data."""
+    """The Temporal workflow ID of a case: its reference only, never personal data. A review
+    cycle (``<plan>.R<n>``) belongs to its plan's review workflow."""
+    plan, dot, cycle = reference.rpartition(".R")
+    if dot and cycle.isdigit():
+        return f"review-{plan}"
     return f"assessment-{reference}"
 
 
@@ -28,38 +34,91 @@ class CaseRecorder:
     @activity.defn(name="record_case")
     def record_case(self, case: CaseSnapshot, events: list[Event]) -> None:
         with Session(self.engine) as s, s.begin():
-            row = s.exec(
-                select(t.Case).where(t.Case.reference == case.reference).with_for_update()
-            ).first()
-            if row is None:
-                row = t.Case(reference=case.reference, child_id=case.child_id,
-                             workflow_id=workflow_id_for(case.reference), stage=case.stage.value,
-                             request_date=case.request_date,
-                             request_source=case.request_source.value, version=-1)
-                s.add(row)
-                s.flush()
+            row = self._case_row(s, case, workflow_id_for(case.reference),
+                                 case.request_date, case.request_source.value)
             if row.version < case.version:
+                row.plan_decided_on = case.plan_decided_on
                 self._write_snapshot(s, row, case)
                 if not case.stage.is_open:  # release the child for a new request
                     s.exec(update(t.Child).where(
                         t.Child.id == case.child_id,
                         t.Child.open_case_reference == case.reference,
                     ).values(open_case_reference=None))
-            seen = set(s.exec(select(t.CaseEvent.seq).where(
-                t.CaseEvent.case_reference == case.reference,
-                t.CaseEvent.seq.in_([e.seq for e in events]))))  # type: ignore[attr-defined]
-            for e in events:
-                if e.seq not in seen:
-                    s.add(t.CaseEvent(case_reference=case.reference, **e.model_dump()))
+            self._add_events(s, case.reference, events)
 
-    def _write_snapshot(self, s: Session, row: t.Case, case: CaseSnapshot) -> None:
+    @activity.defn(name="record_review")
+    def record_review(self, case: ReviewSnapshot, events: list[Event]) -> None:
+        """One review cycle: its case row (kind "review"), its deadlines and advice, its
+        ``review`` row, and the plan it belongs to."""
+        with Session(self.engine) as s, s.begin():
+            plan = s.exec(select(t.Plan).where(t.Plan.reference == case.plan_reference)
+                          .with_for_update()).first()
+            if plan is None:
+                plan = t.Plan(reference=case.plan_reference, child_id=case.child_id,
+                              issued_on=case.plan_issued_on,
+                              origin="import" if case.origin == "import" else "assessment",
+                              source_case_reference=case.plan_reference
+                              if case.origin == "assessment" else None,
+                              workflow_id=f"review-{case.plan_reference}", version=-1)
+                s.add(plan)
+                s.flush()
+            row = self._case_row(s, case, plan.workflow_id, case.anchor_on, "review",
+                                 kind="review")
+            if row.version < case.version:
+                self._write_snapshot(s, row, case)
+                review = s.get(t.Review, case.reference)
+                if review is None:
+                    review = t.Review(case_reference=case.reference,
+                                      plan_reference=case.plan_reference, cycle=case.cycle,
+                                      anchor_on=case.anchor_on)
+                    s.add(review)
+                for name in REVIEW_FIELDS:
+                    setattr(review, name, getattr(case, name))
+                review.outcomes = [o.model_dump() for o in case.outcomes]
+            if plan.version < case.version:
+                plan.version = case.version
+                plan.current_cycle = max(plan.current_cycle, case.cycle)
+                if case.stage in PLAN_ENDED_STAGES:
+                    plan.status = "ceased" if case.stage is ReviewStage.CEASED else "closed"
+                    plan.ended_on = case.closed_on
+                if plan.current_cycle == case.cycle:
+                    dues = [m.due for m in case.milestones if m.done_on is None and m.applicable
+                            and m.key in CYCLE_DEADLINES]
+                    plan.review_due = min(dues) if dues else None
+                plan.updated_at = datetime.now(timezone.utc)
+            self._add_events(s, case.reference, events)
+
+    # --- the shared parts ------------------------------------------------------------------------
+
+    def _case_row(self, s: Session, case, workflow_id: str, started: date, source: str,
+                  kind: str = "assessment") -> t.Case:
+        row = s.exec(
+            select(t.Case).where(t.Case.reference == case.reference).with_for_update()
+        ).first()
+        if row is None:
+            row = t.Case(reference=case.reference, kind=kind, child_id=case.child_id,
+                         workflow_id=workflow_id, stage=case.stage.value, request_date=started,
+                         request_source=source, version=-1)
+            s.add(row)
+            s.flush()
+        return row
+
+    def _add_events(self, s: Session, reference: str, events: list[Event]) -> None:
+        seen = set(s.exec(select(t.CaseEvent.seq).where(
+            t.CaseEvent.case_reference == reference,
+            t.CaseEvent.seq.in_([e.seq for e in events]))))  # type: ignore[attr-defined]
+        for e in events:
+            if e.seq not in seen:
+                s.add(t.CaseEvent(case_reference=reference, **e.model_dump()))
+
+    def _write_snapshot(self, s: Session, row: t.Case, case: CaseSnapshot | ReviewSnapshot) -> None:
         row.stage = case.stage.value
         row.is_open = case.stage.is_open
-        row.plan_decided_on = case.plan_decided_on
         row.closed_on = case.closed_on
         row.close_reason = case.close_reason
         row.policy = case.policy.model_dump()
         row.version = case.version
+        row.updated_at = datetime.now(timezone.utc)
         ref = case.reference
 
         def upsert(model, key_field: str, items: list, **extra) -> None:
@@ -87,3 +146,11 @@ class CaseRecorder:
                                citation=letter.citation,
                                body=render(f"letters/{letter.kind}.txt.j2", case=case,
                                            letter=letter, child=child)))
+
+
+# The review's own dates, copied to the ``review`` row as they are.
+REVIEW_FIELDS = ("meeting_on", "meeting_held_on", "decision", "decided_on",
+                 "amendments_sent_on", "amended_plan_issued_on", "not_amended_on",
+                 "cease_consulted_on", "ceased_on")
+# The deadlines a cycle must meet; the earliest open one is the plan's "review due".
+CYCLE_DEADLINES = ("review_due", "under_five_review_due", "phase_transfer_due")

@@ -17,7 +17,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.case_record import workflow_id_for
+from activities.case_record import REVIEW_FIELDS, workflow_id_for
 from api.errors import REJECTION_STATUS, ApiError
 from models import tables as t
 from models.db import session_for
@@ -42,6 +42,9 @@ from models.schemas import (
     RecordSettingResponse,
     RequestAdvice,
     RequestSource,
+    ReviewAction,
+    ReviewPolicy,
+    ReviewSnapshot,
     ServeDraft,
     StartAssessment,
     WithdrawException,
@@ -242,7 +245,7 @@ class WithdrawBody(DateBody):
 # --- reading cases ----------------------------------------------------------------------------
 
 
-def _snapshot_from_db(session: Session, row: t.Case) -> CaseSnapshot:
+def _snapshot_from_db(session: Session, row: t.Case) -> CaseSnapshot | ReviewSnapshot:
     ref = row.reference
 
     def rows(model, **where):
@@ -251,6 +254,22 @@ def _snapshot_from_db(session: Session, row: t.Case) -> CaseSnapshot:
             q = q.where(getattr(model, k) == v)
         return session.exec(q).all()
 
+    if row.kind == "review":
+        review = session.get(t.Review, ref)
+        plan = session.get(t.Plan, review.plan_reference) if review else None
+        assert review is not None and plan is not None
+        return ReviewSnapshot(
+            reference=ref, plan_reference=review.plan_reference, cycle=review.cycle,
+            child_id=row.child_id, stage=row.stage, anchor_on=review.anchor_on,
+            plan_issued_on=plan.issued_on, policy=ReviewPolicy(**row.policy),
+            closed_on=row.closed_on, close_reason=row.close_reason, version=row.version,
+            outcomes=review.outcomes,
+            **{name: getattr(review, name) for name in REVIEW_FIELDS},
+            milestones=[Milestone.model_validate(m, from_attributes=True)
+                        for m in rows(t.Milestone, kind="milestone")],
+            advice=[AdviceItem.model_validate(a, from_attributes=True)
+                    for a in rows(t.AdviceItem)],
+        )
     return CaseSnapshot(
         reference=ref, child_id=row.child_id, stage=row.stage, request_date=row.request_date,
         request_source=row.request_source, policy=AssessmentPolicy(**row.policy),
@@ -268,9 +287,14 @@ def _snapshot_from_db(session: Session, row: t.Case) -> CaseSnapshot:
 
 
 async def _live_view(client: Client, reference: str) -> CaseView | None:
+    """The case as its workflow holds it now; None when no workflow runs it (any more). A
+    review cycle is live only while it is its plan's current cycle."""
     handle = client.get_workflow_handle(workflow_id_for(reference))
+    kind = ReviewSnapshot if workflow_id_for(reference).startswith("review-") else CaseSnapshot
     try:
-        snapshot = await handle.query(AssessmentWorkflow.snapshot, result_type=CaseSnapshot)
+        snapshot = await handle.query("snapshot", result_type=kind)
+        if snapshot.reference != reference:
+            return None  # an earlier review cycle: the record has it
         return snapshot.view(today())
     except RPCError as exc:
         if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
@@ -335,7 +359,7 @@ def list_cases(
 ) -> list[CaseSummary]:
     now = today()
     open_m = (t.Milestone.done_on.is_(None)) & (t.Milestone.applicable)  # type: ignore[union-attr]
-    q = select(t.Case)
+    q = select(t.Case).where(t.Case.kind == "assessment")  # reviews: the plans' own list
     if open_only:
         q = q.where(t.Case.is_open)
     if stage:
@@ -459,15 +483,20 @@ async def start_assessment(body: StartAssessmentIn, session: SessionDep, client:
 # --- the steps ------------------------------------------------------------------------------------
 
 
-async def _act(client: Client, session: Session, reference: str, action: Action,
-               payload: BaseModel) -> CaseView:
+async def _act(client: Client, session: Session, reference: str,
+               action: Action | ReviewAction, payload: BaseModel) -> CaseView:
+    """Run a caseworker's (or professional's) action as an update of the case's workflow: an
+    assessment's, or the review workflow of the plan a review cycle belongs to. An earlier,
+    finished review cycle is closed in the record, so it is refused here."""
     row = session.get(t.Case, reference)
     if row is not None and not row.is_open:
         raise ApiError(409, f"Case {reference} is closed ({row.stage}); no further actions can "
                        "be taken", "case_closed")
-    handle = client.get_workflow_handle(workflow_id_for(reference))
+    workflow_id = workflow_id_for(reference)
+    handle = client.get_workflow_handle(workflow_id)
+    kind = ReviewSnapshot if workflow_id.startswith("review-") else CaseSnapshot
     try:
-        case = await handle.execute_update(action.value, payload, result_type=CaseSnapshot)
+        case = await handle.execute_update(action.value, payload, result_type=kind)
         return case.view(today())
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause

@@ -20,7 +20,9 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = make_engine(url)
+    # SQLite cannot alter a table in place: batch migrations rebuild it, which foreign keys
+    # pointing at it would block, so they are off while migrating (PostgreSQL: unaffected).
+    engine = make_engine(url, foreign_keys=False)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=SQLModel.metadata,
                           render_as_batch=True)

@@ -535,6 +535,19 @@ class ReviewPolicy(BaseModel):
         "None: yearly like everyone else")
 
 
+class PlanIssued(BaseModel):
+    """An assessment's final plan, whose annual reviews are to start."""
+
+    plan_reference: str
+    child_id: str
+    issued_on: date
+
+
+class PhaseTransferDue(BaseModel):
+    kind: Literal["school", "post16"]
+    transfer_year: int = Field(ge=2014, le=2100)
+
+
 class StartReview(BaseModel):
     """Starts a plan's review workflow, and each of its later cycles (continue-as-new)."""
 
@@ -544,9 +557,11 @@ class StartReview(BaseModel):
     last_review_on: date | None = Field(
         None, description="the last review meeting; None: the plan has not been reviewed yet")
     cycle: int = Field(1, ge=1)
-    child_born_on: date | None = Field(
-        None, description="only to know whether the child is under five (the shorter cycle); "
-        "never shown")
+    under_five_until: date | None = Field(
+        None, description="the child's fifth birthday, for the shorter cycle of the under-fives "
+        "(CoP 9.178); None: over five, or no shorter cycle")
+    phase_transfer: PhaseTransferDue | None = Field(
+        None, description="a phase transfer this cycle must be finished before (Reg 18(1))")
     policy: ReviewPolicy = ReviewPolicy()
     meeting_on: date | None = Field(None, description="a meeting already fixed (import)")
     version: int = Field(0, description="the seq of the plan's last event, across cycles")
@@ -571,6 +586,7 @@ class ReviewSnapshot(BaseModel):
     stage: ReviewStage
     anchor_on: date  # the plan's issue or the last review: the 12 months count from it
     plan_issued_on: date
+    origin: Literal["assessment", "import", "next_cycle"] = "assessment"
     policy: ReviewPolicy
     meeting_on: date | None = None
     meeting_held_on: date | None = None

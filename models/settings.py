@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # The council's local policy for new cases (statutory limits are not configurable).
     draft_target_weeks: int = Field(16, ge=1, le=20)
     due_soon_days: int = Field(5, ge=0, le=42)
+    under_five_review_months: int | None = Field(
+        None, ge=3, le=6, description="review plans of children under five every N months "
+        "(CoP 9.178 suggests 3 to 6); empty: yearly, like everyone else")
 
     def resolved_payload_key(self) -> str:
         return self.payload_key or self._local_secret("payload.key")

@@ -40,7 +40,7 @@ class Case(SQLModel, table=True):
     reference: str = Field(primary_key=True, max_length=REF)
     kind: str = Field(default="assessment", max_length=20)
     child_id: str = Field(foreign_key="child.id", index=True, max_length=32)
-    workflow_id: str = Field(max_length=60, unique=True)
+    workflow_id: str = Field(max_length=60, index=True)  # a plan's cycles share one
     stage: str = Field(max_length=30, index=True)
     is_open: bool = Field(default=True, index=True)
     request_date: date = Field(index=True)

@@ -13,12 +13,14 @@ from temporalio.worker import Worker
 from activities.case_record import CaseRecorder
 from activities.digest import DigestSender, ensure_digest_schedule
 from activities.notify import Notifier
+from activities.plans import PlanStarter
 from models.settings import Settings, get_settings
 from worker.client import connect
 from workflows.assessment import AssessmentWorkflow
+from workflows.review import ReviewWorkflow
 from workflows.digest import AdqaDigestWorkflow
 
-WORKFLOWS = [AssessmentWorkflow, AdqaDigestWorkflow]
+WORKFLOWS = [AssessmentWorkflow, ReviewWorkflow, AdqaDigestWorkflow]
 log = logging.getLogger("ehc.worker")
 
 
@@ -32,7 +34,8 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=[recorder.record_case, notifier.send_advice_notice,
+        activities=[recorder.record_case, recorder.record_review,
+                    PlanStarter(client, settings).start_plan_review, notifier.send_advice_notice,
                     DigestSender(settings).send_adqa_digest],
         activity_executor=executor,
         max_concurrent_activities=16,

@@ -9,7 +9,7 @@ The clock, the chasing of advice and the saving are shared with the review workf
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from temporalio import workflow
 
@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         IssueFinal,
         Letter,
         Milestone,
+        PlanIssued,
         RecordAdvice,
         RecordException,
         RecordFamilyComments,
@@ -43,7 +44,14 @@ with workflow.unsafe.imports_passed_through():
     from statutory import RULES, assessment_timescales, excusing_exceptions
     from statutory.clock import deadline
 
-from workflows.casework import ALERT_LADDER, CaseWorkflow, Rejected  # noqa: F401 - re-exported
+from workflows.casework import (  # noqa: F401 - ALERT_LADDER re-exported
+    ALERT_LADDER,
+    RECORD_RETRY,
+    CaseWorkflow,
+    Rejected,
+)
+
+START_PLAN_REVIEW = "start_plan_review"
 
 
 @workflow.defn(name="AssessmentWorkflow")
@@ -78,6 +86,16 @@ class AssessmentWorkflow(CaseWorkflow):
                     source=start.request_source.value)
         await self._save()
         await self._run_clock(lambda: self.case.stage.is_open)
+        if self.case.stage is Stage.FINAL_ISSUED and workflow.patched("review-after-final-plan"):
+            # The plan's annual reviews begin (workflow review-<reference>).
+            await workflow.execute_activity(
+                START_PLAN_REVIEW,
+                PlanIssued(plan_reference=self.case.reference, child_id=self.case.child_id,
+                           issued_on=self._done("final_plan_due")),
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORD_RETRY)
+            self._event("plan.reviews_started", self._today(), None,
+                        "Annual reviews of the plan started: the first is due within a year "
+                        "(CFA 2014 s.44(1))")
         await self._wind_down()
         return self.case
 
