@@ -85,6 +85,14 @@ class CaseRecorder:
                     dues = [m.due for m in case.milestones if m.done_on is None and m.applicable
                             and m.key in CYCLE_DEADLINES]
                     plan.review_due = min(dues) if dues else None
+                    transfer = case.milestone("phase_transfer_due")
+                    plan.transfer_kind = transfer.rule_id.rpartition(".")[2] if transfer else None
+                    plan.transfer_year = transfer.due.year if transfer else None
+                    plan.transfer_due = transfer.due if transfer else None
+                if case.placement is not None:
+                    p = case.placement
+                    plan.nc_year, plan.nc_year_as_of = p.nc_year, p.nc_year_as_of
+                    plan.setting_type, plan.setting_name = p.setting_type, p.setting_name
                 plan.updated_at = datetime.now(timezone.utc)
             self._add_events(s, case.reference, events)
 

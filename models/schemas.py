@@ -497,6 +497,8 @@ class ReviewAction(str, Enum):
     DECIDE_NOT_TO_AMEND = "decide_not_to_amend"
     CEASE_PLAN = "cease_plan"
     CLOSE_PLAN = "close_plan"
+    UPDATE_PLACEMENT = "update_placement"
+    SET_PHASE_TRANSFER = "set_phase_transfer"
 
 
 REVIEW_ALLOWED: dict[ReviewStage, tuple[ReviewAction, ...]] = {
@@ -519,7 +521,12 @@ REVIEW_ALLOWED: dict[ReviewStage, tuple[ReviewAction, ...]] = {
 
 
 def review_actions(stage: ReviewStage) -> list[ReviewAction]:
-    return [*REVIEW_ALLOWED[stage], ReviewAction.CLOSE_PLAN] if stage.is_open else []
+    if not stage.is_open:
+        return []
+    extra = [ReviewAction.SET_PHASE_TRANSFER] if stage in (
+        ReviewStage.AWAITING_MEETING, ReviewStage.MEETING_SET, ReviewStage.MEETING_HELD) else []
+    return [*REVIEW_ALLOWED[stage], *extra, ReviewAction.UPDATE_PLACEMENT,
+            ReviewAction.CLOSE_PLAN]
 
 
 def review_reference(plan_reference: str, cycle: int) -> str:
@@ -548,6 +555,16 @@ class PhaseTransferDue(BaseModel):
     transfer_year: int = Field(ge=2014, le=2100)
 
 
+class Placement(BaseModel):
+    """Where the child is, as the council records it: enough to know the next phase transfer
+    (statutory.phase). The year group is as of ``nc_year_as_of`` and moves up each September."""
+
+    nc_year: str = Field(description="national curriculum year: N1, N2, R, 1-14")
+    nc_year_as_of: date = Field(description="the day the year group was true")
+    setting_type: str = Field(description="statutory.phase.SettingType")
+    setting_name: str | None = Field(None, max_length=120)
+
+
 class StartReview(BaseModel):
     """Starts a plan's review workflow, and each of its later cycles (continue-as-new)."""
 
@@ -564,6 +581,12 @@ class StartReview(BaseModel):
         None, description="a phase transfer this cycle must be finished before (Reg 18(1))")
     policy: ReviewPolicy = ReviewPolicy()
     meeting_on: date | None = Field(None, description="a meeting already fixed (import)")
+    placement: Placement | None = None
+    resume: Literal["awaiting_decision", "amending"] | None = Field(
+        None, description="an imported plan whose last review meeting (last_review_on) is "
+        "still awaiting the LA's decision, or whose amendments are under way")
+    amendments_sent_on: date | None = Field(
+        None, description="with resume='amending': when the proposed amendments were sent")
     version: int = Field(0, description="the seq of the plan's last event, across cycles")
     origin: Literal["assessment", "import", "next_cycle"] = "assessment"
     actor: str | None = None
@@ -588,6 +611,7 @@ class ReviewSnapshot(BaseModel):
     plan_issued_on: date
     origin: Literal["assessment", "import", "next_cycle"] = "assessment"
     policy: ReviewPolicy
+    placement: Placement | None = None
     meeting_on: date | None = None
     meeting_held_on: date | None = None
     decision: Literal["maintain", "amend", "cease"] | None = None
@@ -635,6 +659,16 @@ class DecideReview(_ActionInput):
     decided_on: date = Field(description="the date the decision was sent to the family; for "
                              "'amend', with the proposed amendments (Reg 22(2))")
     reason: str | None = Field(None, max_length=2000)
+
+
+class UpdatePlacement(_ActionInput):
+    placement: Placement
+
+
+class SetPhaseTransfer(_ActionInput):
+    """Bring a phase-transfer review forward: this cycle must end by the transfer's date."""
+
+    transfer: PhaseTransferDue
 
 
 class ClosePlan(_ActionInput):

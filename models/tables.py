@@ -255,6 +255,15 @@ class Plan(SQLModel, table=True):
     status: str = Field(default="active", max_length=20, index=True)  # active|ceased|closed
     current_cycle: int = 1
     review_due: date | None = Field(default=None, index=True)  # the current cycle's
+    # Where the child is (models.schemas.Placement), for phase transfers and the cohort view.
+    nc_year: str | None = Field(default=None, max_length=4)
+    nc_year_as_of: date | None = None
+    setting_type: str | None = Field(default=None, max_length=30)
+    setting_name: str | None = Field(default=None, max_length=120)
+    # The phase transfer the current cycle must finish before (Reg 18), if any.
+    transfer_kind: str | None = Field(default=None, max_length=10)  # school | post16
+    transfer_year: int | None = Field(default=None, index=True)
+    transfer_due: date | None = None
     ended_on: date | None = None
     version: int = 0
     updated_at: datetime = Field(default_factory=_now)

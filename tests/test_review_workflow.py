@@ -81,10 +81,10 @@ async def start_plan(env, settings, db_url, **start) -> Plan:
     now = await env.get_current_time()
     day0 = london_date(now)
     ref = f"P-{uuid.uuid4().hex[:8].upper()}"
+    start.setdefault("plan_issued_on", day0)
     handle = await env.client.start_workflow(
         ReviewWorkflow.run,
-        StartReview(plan_reference=ref, child_id=add_child(db_url), plan_issued_on=day0,
-                    **start),
+        StartReview(plan_reference=ref, child_id=add_child(db_url), **start),
         id=f"review-{ref}", task_queue=settings.task_queue,
     )
     _started.append(handle)
@@ -335,3 +335,56 @@ async def test_an_unknown_update_fails_the_call_not_the_plan(ts_env, sqlite_url,
         with pytest.raises((WorkflowUpdateFailedError, WorkflowFailureError, Exception)):
             await plan.handle.execute_update("decide_plan", {"decision": "issue"})
         assert (await plan.snapshot()).stage.value == "awaiting_meeting"
+
+
+async def test_a_year_6_child_gets_the_15_february_deadline_from_the_placement(
+        ts_env, sqlite_url, executor):
+    """The plan knows the child's year group and school: a Year 6 child at a primary school
+    transfers next September, so a review that would fall due after 15 February must finish
+    by then (Reg 18(1)(b)); a Year 4 child's review is due on its anniversary only."""
+    from models.schemas import Placement
+
+    async with running_worker(ts_env, sqlite_url, executor) as settings:
+        now = london_date(await ts_env.get_current_time())
+        # Plans issued in late March: the anniversary falls after 15 February.
+        issued = date(now.year, 3, 20) if now.month >= 4 else date(now.year - 1, 3, 20)
+        year6 = await start_plan(ts_env, settings, sqlite_url,
+                                 plan_issued_on=issued, last_review_on=None,
+                                 placement=Placement(nc_year="Y6", nc_year_as_of=now,
+                                                     setting_type="primary"))
+        year4 = await start_plan(ts_env, settings, sqlite_url,
+                                 plan_issued_on=issued,
+                                 placement=Placement(nc_year="4", nc_year_as_of=now,
+                                                     setting_type="primary"))
+        transfer_year = now.year + 1 if now.month >= 9 else now.year
+        s6 = {m.key: m.due for m in (await year6.snapshot()).milestones}
+        s4 = {m.key: m.due for m in (await year4.snapshot()).milestones}
+        assert s6["phase_transfer_due"] == date(transfer_year, 2, 15)
+        assert "phase_transfer_due" not in s4
+        # Bringing the Year 4 child's review forward by hand (the cohort does this in bulk).
+        snap = await year4.do("set_phase_transfer", {"transfer": PhaseTransferDue(
+            kind="school", transfer_year=transfer_year + 2).model_dump()})
+        assert snap.milestone("phase_transfer_due").due == date(transfer_year + 2, 2, 15)
+        plan_row = await recorded_plan(sqlite_url, year6.ref)
+    assert (plan_row.nc_year, plan_row.setting_type) == ("Y6", "primary")
+
+
+async def test_an_imported_plan_resumes_after_its_meeting(ts_env, sqlite_url, executor):
+    async with running_worker(ts_env, sqlite_url, executor) as settings:
+        now = london_date(await ts_env.get_current_time())
+        waiting = await start_plan(ts_env, settings, sqlite_url, origin="import",
+                                   last_review_on=now - timedelta(days=10),
+                                   resume="awaiting_decision")
+        snap = await waiting.snapshot()
+        assert snap.stage.value == "meeting_held"
+        assert snap.milestone("decision_due").due == now + timedelta(days=18)
+        assert snap.milestone("review_due").done_on == now - timedelta(days=10)
+        amending = await start_plan(ts_env, settings, sqlite_url, origin="import",
+                                    last_review_on=now - timedelta(days=40),
+                                    resume="amending",
+                                    amendments_sent_on=now - timedelta(days=20))
+        snap = await amending.snapshot()
+        assert snap.stage.value == "amending"
+        assert snap.milestone("final_amended_plan_due").due == now + timedelta(days=36)
+        done = await amending.do("issue_amended_plan", RecordDate(on=now))
+        assert done.stage.value == "amended"

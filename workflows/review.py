@@ -17,7 +17,7 @@ cycle is recorded as a case ``<plan reference>.R<cycle>``.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from temporalio import workflow
 
@@ -25,6 +25,9 @@ with workflow.unsafe.imports_passed_through():
     from models.schemas import (
         PLAN_ENDED_STAGES,
         ClosePlan,
+        PhaseTransferDue,
+        SetPhaseTransfer,
+        UpdatePlacement,
         DecideReview,
         HoldMeeting,
         Milestone,
@@ -40,7 +43,14 @@ with workflow.unsafe.imports_passed_through():
         review_actions,
         review_reference,
     )
-    from statutory import RULES
+    from statutory import RULES, london_date
+    from statutory.phase import (
+        NCYear,
+        academic_year,
+        next_transfer,
+        parse_nc_year,
+        parse_setting_type,
+    )
     from statutory.clock import deadline
     from statutory.rules import Months
 
@@ -60,14 +70,21 @@ class ReviewWorkflow(CaseWorkflow):
 
     @workflow.init
     def __init__(self, start: StartReview) -> None:
-        anchor = start.last_review_on or start.plan_issued_on
+        held = start.last_review_on if start.resume else None
+        if held is not None:
+            # An imported plan mid-cycle: the meeting was held, the decision (or the amended
+            # plan) is still to come. The cycle's own start is not in the file; a year before
+            # the meeting stands in for it.
+            anchor = max(start.plan_issued_on, held - timedelta(days=365))
+        else:
+            anchor = start.last_review_on or start.plan_issued_on
         self.start = start
         self.case = ReviewSnapshot(
             reference=review_reference(start.plan_reference, start.cycle),
             plan_reference=start.plan_reference, cycle=start.cycle, child_id=start.child_id,
             stage=ReviewStage.AWAITING_MEETING, anchor_on=anchor,
             plan_issued_on=start.plan_issued_on, policy=start.policy, origin=start.origin,
-            version=start.version,
+            placement=start.placement, version=start.version,
         )
         due = deadline("review.review_due", anchor)
         self.case.milestones.append(Milestone(key=due.key, rule_id=due.rule.id,
@@ -78,13 +95,58 @@ class ReviewWorkflow(CaseWorkflow):
             self.case.milestones.append(Milestone(
                 key=rule.key, rule_id=rule.id, started_on=anchor,
                 due=rule.due(anchor, Months(months))))
-        if start.phase_transfer is not None:
-            pt = start.phase_transfer
-            rule = RULES[f"review.phase_transfer_due.{pt.kind}"]
-            self.case.milestones.append(Milestone(
-                key=rule.key, rule_id=rule.id, started_on=anchor,
-                due=rule.due(pt.transfer_year)))
+        transfer = start.phase_transfer or self._transfer_this_cycle(due.due)
+        if transfer is not None:
+            self._set_transfer(transfer)
+        if held is not None:
+            self._resume(held, start)
         self._init_machinery()
+
+    def _transfer_this_cycle(self, review_due: date) -> PhaseTransferDue | None:
+        """The phase transfer this cycle must be finished before: the child's next one
+        (statutory.phase) when its Reg 18(1) date comes before the review's anniversary."""
+        p = self.case.placement
+        if p is None:
+            return None
+        today = london_date(workflow.now())
+        try:
+            year = parse_nc_year(p.nc_year)
+            if year.index is None:
+                return None
+            moved_up = academic_year(today) - academic_year(p.nc_year_as_of)
+            now_in = NCYear.from_index(year.index + moved_up)
+            t = next_transfer(now_in, p.setting_type, today)
+        except ValueError:  # past Year 14, or a placement the rules do not cover
+            return None
+        if t is None or t.deadline.due > review_due:
+            return None  # the next cycle's review will carry it
+        return PhaseTransferDue(kind=t.kind, transfer_year=t.transfer_year)
+
+    def _set_transfer(self, transfer: PhaseTransferDue) -> Milestone:
+        rule = RULES[f"review.phase_transfer_due.{transfer.kind}"]
+        due = rule.due(transfer.transfer_year)
+        m = self.case.milestone(rule.key)
+        if m is None:
+            m = Milestone(key=rule.key, rule_id=rule.id, started_on=self.case.anchor_on, due=due)
+            self.case.milestones.append(m)
+        else:
+            m.rule_id, m.due, m.alerts_fired = rule.id, due, []
+        return m
+
+    def _resume(self, held: date, start: StartReview) -> None:
+        self.case.meeting_on = self.case.meeting_held_on = held
+        self._complete("review_due", held)
+        self._milestone("report_due", "review.report_due", held)
+        self._milestone("decision_due", "review.decision_due", held)
+        self.case.stage = ReviewStage.MEETING_HELD
+        if start.resume == "amending" and start.amendments_sent_on is not None:
+            sent = start.amendments_sent_on
+            self.case.decision, self.case.decided_on = "amend", sent
+            self.case.amendments_sent_on = sent
+            self._complete("decision_due", sent)
+            self._milestone("amendment_comments_due", "review.amendment_comments_due", sent)
+            self._milestone("final_amended_plan_due", "review.final_amended_plan_due", sent)
+            self.case.stage = ReviewStage.AMENDING
 
     # --- the run: one cycle, then the next -------------------------------------------------------
 
@@ -95,7 +157,13 @@ class ReviewWorkflow(CaseWorkflow):
                     f"Annual review {self.case.cycle}: {first.title.lower()} by "
                     f"{first.due.isoformat()} ({first.citation})",
                     cycle=str(self.case.cycle), origin=start.origin)
-        if start.meeting_on is not None:  # a meeting already fixed (an imported plan)
+        if start.resume:
+            self._event("review.imported_mid_cycle", self.case.anchor_on, start.actor,
+                        f"Imported after the review meeting of "
+                        f"{self.case.meeting_held_on.isoformat()}: "  # type: ignore[union-attr]
+                        + ("the final amended plan is to come" if start.resume == "amending"
+                           else "the LA's decision is to come"))
+        if start.meeting_on is not None and not start.resume:  # a meeting already fixed
             self._set_meeting(start.meeting_on, start.actor)
         await self._save()
         await self._run_clock(lambda: self.case.stage.is_open)
@@ -106,7 +174,8 @@ class ReviewWorkflow(CaseWorkflow):
         workflow.continue_as_new(start.model_copy(update={
             "cycle": self.case.cycle + 1, "last_review_on": self.case.meeting_held_on,
             "meeting_on": None, "version": self.case.version, "origin": "next_cycle",
-            "phase_transfer": None, "actor": None,
+            "phase_transfer": None, "actor": None, "placement": self.case.placement,
+            "resume": None, "amendments_sent_on": None,
         }))
 
     def _deadline_items(self):
@@ -462,6 +531,48 @@ class ReviewWorkflow(CaseWorkflow):
         assert self.case.decided_on is not None
         self._check_date(cmd.on, "The date the plan ceased",
                          after=(self.case.decided_on, "the decision to cease"))
+
+    @workflow.update(name=ReviewAction.UPDATE_PLACEMENT.value)
+    async def update_placement(self, cmd: UpdatePlacement) -> ReviewSnapshot:
+        def change() -> None:
+            self.case.placement = cmd.placement
+            self._event("review.placement_updated", self._today(), cmd.actor,
+                        f"Year group and setting recorded: year {cmd.placement.nc_year}, "
+                        f"{cmd.placement.setting_type.replace('_', ' ')}")
+
+        return await self._apply(change)
+
+    @update_placement.validator
+    def _v_update_placement(self, cmd: UpdatePlacement) -> None:
+        self._require(ReviewAction.UPDATE_PLACEMENT)
+        try:
+            parse_nc_year(cmd.placement.nc_year)
+            parse_setting_type(cmd.placement.setting_type)
+        except ValueError as exc:
+            raise Rejected(str(exc), "InvalidDate") from None
+
+    @workflow.update(name=ReviewAction.SET_PHASE_TRANSFER.value)
+    async def set_phase_transfer(self, cmd: SetPhaseTransfer) -> ReviewSnapshot:
+        def change() -> None:
+            m = self._set_transfer(cmd.transfer)
+            self._event("review.phase_transfer", self._today(), cmd.actor,
+                        f"Phase transfer in {cmd.transfer.transfer_year}: this review and any "
+                        f"amended plan are due by {m.due.isoformat()} ({m.citation})",
+                        transfer=cmd.transfer.kind, year=str(cmd.transfer.transfer_year))
+
+        return await self._apply(change)
+
+    @set_phase_transfer.validator
+    def _v_set_phase_transfer(self, cmd: SetPhaseTransfer) -> None:
+        self._require(ReviewAction.SET_PHASE_TRANSFER)
+        if cmd.transfer.transfer_year < self.case.anchor_on.year:
+            raise Rejected(f"A transfer in {cmd.transfer.transfer_year} is before this review's "
+                           f"year began ({self.case.anchor_on})", "InvalidDate")
+        m = self.case.milestone("phase_transfer_due")
+        if m is not None and m.rule_id.endswith(cmd.transfer.kind) and \
+                m.due.year == cmd.transfer.transfer_year:
+            raise Rejected(f"This review already has that phase transfer (due {m.due})",
+                           "Duplicate")
 
     @workflow.update(name=ReviewAction.CLOSE_PLAN.value)
     async def close_plan(self, cmd: ClosePlan) -> ReviewSnapshot:

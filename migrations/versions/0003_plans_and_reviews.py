@@ -35,6 +35,13 @@ def upgrade() -> None:
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('current_cycle', sa.Integer(), nullable=False),
     sa.Column('review_due', sa.Date(), nullable=True),
+    sa.Column('nc_year', sqlmodel.sql.sqltypes.AutoString(length=4), nullable=True),
+    sa.Column('nc_year_as_of', sa.Date(), nullable=True),
+    sa.Column('setting_type', sqlmodel.sql.sqltypes.AutoString(length=30), nullable=True),
+    sa.Column('setting_name', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
+    sa.Column('transfer_kind', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
+    sa.Column('transfer_year', sa.Integer(), nullable=True),
+    sa.Column('transfer_due', sa.Date(), nullable=True),
     sa.Column('ended_on', sa.Date(), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
@@ -46,6 +53,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_plan_child_id'), ['child_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_plan_review_due'), ['review_due'], unique=False)
         batch_op.create_index(batch_op.f('ix_plan_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_plan_transfer_year'), ['transfer_year'], unique=False)
 
     op.create_table('review',
     sa.Column('case_reference', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
@@ -110,6 +118,7 @@ def downgrade() -> None:
 
     op.drop_table('review')
     with op.batch_alter_table('plan', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_plan_transfer_year'))
         batch_op.drop_index(batch_op.f('ix_plan_status'))
         batch_op.drop_index(batch_op.f('ix_plan_review_due'))
         batch_op.drop_index(batch_op.f('ix_plan_child_id'))
