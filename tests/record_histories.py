@@ -229,6 +229,38 @@ async def chased_advice_case_closed(case: Case) -> None:
     await case.do("close_case", CloseCase(reason="moved_out_of_area", closed_on=case.day(81)))
 
 
+# --- annual reviews: each drives a plan's review workflow (tests/test_review_workflow.py) -------
+
+
+async def review_open_amending(plan) -> None:
+    """(k) OPEN review: meeting on time with outcomes, report in, amendments proposed; the
+    family's comment period and the 8-week amended plan are running."""
+    from models.schemas import DecideReview, OutcomeProgress, RecordDate
+    from tests.test_review_workflow import hold_on_time
+
+    await hold_on_time(plan, 300, outcomes=[
+        OutcomeProgress(outcome="Reads at age-expected level", progress="partly_achieved")])
+    await plan.go_to(310)
+    await plan.do("record_review_report", RecordDate(on=plan.day(310)))
+    await plan.go_to(320)
+    await plan.do("decide_review", DecideReview(decision="amend", decided_on=plan.day(320)))
+    await plan.go_to(325)
+
+
+async def review_cycle_maintained(plan) -> None:
+    """(l) A first cycle maintained: the run ends by continuing as new into cycle 2."""
+    from models.schemas import DecideReview, RecordDate
+    from tests.test_review_workflow import hold_on_time
+
+    await hold_on_time(plan, 330)
+    await plan.go_to(340)
+    await plan.do("record_review_report", RecordDate(on=plan.day(340)))
+    await plan.do("decide_review", DecideReview(decision="maintain", decided_on=plan.day(340)))
+    await plan.go_to(341)
+
+
+REVIEWS = {f.__name__: f for f in (review_open_amending, review_cycle_maintained)}
+
 CASES: dict[str, Callable[[Case], Awaitable[None]]] = {
     f.__name__: f
     for f in (on_time_final_plan, late_advice_closed, refused, no_plan,
@@ -252,7 +284,9 @@ async def record(names: list[str]) -> None:
             db_url = f"sqlite:///{tmp}/ehc.db"
             upgrade_database(db_url)
             async with running_worker(env, db_url, executor) as settings:
-                for name in names:
+                for name in [n for n in names if n in REVIEWS]:
+                    await record_review(env, settings, db_url, name)
+                for name in [n for n in names if n not in REVIEWS]:
                     case = await start_case(env, settings, db_url)
                     await CASES[name](case)
                     if name not in OPEN:
@@ -269,13 +303,31 @@ async def record(names: list[str]) -> None:
         await env.shutdown()
 
 
+async def record_review(env, settings, db_url: str, name: str) -> None:
+    from tests.test_review_workflow import start_plan
+    from workflows.review import ReviewWorkflow
+
+    plan = await start_plan(env, settings, db_url)
+    await REVIEWS[name](plan)
+    # The first run: through its continue-as-new, or still open.
+    history = await env.client.get_workflow_handle(
+        plan.handle.id, run_id=plan.handle.first_execution_run_id).fetch_history()
+    await Replayer(workflows=[ReviewWorkflow],
+                   data_converter=pydantic_data_converter).replay_workflow(history)
+    path = HISTORIES / f"{name}.json"
+    path.write_text(history.to_json())
+    print(f"{path}: {len(history.events)} events, {path.stat().st_size} bytes")
+    await plan.handle.terminate("recorded")
+
+
 def main() -> None:
     args = sys.argv[1:]
     force = "--force" in args
-    names = [a for a in args if a != "--force"] or list(CASES)
-    unknown = [n for n in names if n not in CASES]
+    known = {**CASES, **REVIEWS}
+    names = [a for a in args if a != "--force"] or list(known)
+    unknown = [n for n in names if n not in known]
     if unknown:
-        sys.exit(f"unknown case(s): {', '.join(unknown)}; known: {', '.join(CASES)}")
+        sys.exit(f"unknown case(s): {', '.join(unknown)}; known: {', '.join(known)}")
     kept = [n for n in names if (HISTORIES / f"{n}.json").exists() and not force]
     for n in kept:
         print(f"{HISTORIES / n}.json: kept (exists; --force overwrites, see the docstring)")

@@ -25,18 +25,21 @@ with workflow.unsafe.imports_passed_through():
 
     from models.schemas import CaseSnapshot, StartAssessment
     from workflows.assessment import AssessmentWorkflow
+    from workflows.review import ReviewWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 FILES = sorted(HISTORIES.glob("*.json"))
+# The deliberately broken versions below are of the assessment workflow.
+ASSESSMENT_FILES = [p for p in FILES if '"AssessmentWorkflow"' in p.read_text()[:4000]]
 
 
 def load(path: Path) -> WorkflowHistory:
     return WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text())
 
 
-def replayer(workflow_class: type) -> Replayer:
+def replayer(*workflow_classes: type) -> Replayer:
     """The worker's own settings: the default sandbox and the pydantic converter."""
-    return Replayer(workflows=[workflow_class], data_converter=pydantic_data_converter)
+    return Replayer(workflows=list(workflow_classes), data_converter=pydantic_data_converter)
 
 
 def broken_replayer(workflow_class: type) -> Replayer:
@@ -59,14 +62,14 @@ def test_there_are_histories_to_replay_including_open_cases():
     histories = [load(p) for p in FILES]
     for h in histories:
         started = h.events[0].workflow_execution_started_event_attributes
-        assert started.workflow_type.name == "AssessmentWorkflow"
+        assert started.workflow_type.name in ("AssessmentWorkflow", "ReviewWorkflow")
     # Open cases are what a deploy must not break: keep at least one mid-flight history.
     assert [p.stem for p, h in zip(FILES, histories) if is_open(h)]
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 async def test_saved_history_replays_on_current_code(path: Path):
-    result = await replayer(AssessmentWorkflow).replay_workflow(load(path))
+    result = await replayer(AssessmentWorkflow, ReviewWorkflow).replay_workflow(load(path))
     # replay_workflow raises on a non-determinism error by default; say so if that ever changes
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
 
@@ -102,7 +105,27 @@ class SkipsFirstSave(AssessmentWorkflow):
 
 @pytest.mark.parametrize("broken", [NotifiesBeforeSaving, SkipsFirstSave],
                          ids=lambda c: c.__name__)
-@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+@pytest.mark.parametrize("path", ASSESSMENT_FILES, ids=[p.stem for p in ASSESSMENT_FILES])
 async def test_replay_fails_on_an_incompatible_change(path: Path, broken: type):
     with pytest.raises(workflow.NondeterminismError, match="Nondeterminism error"):
         await broken_replayer(broken).replay_workflow(load(path))
+
+
+@workflow.defn(name="ReviewWorkflow")
+class ReviewSkipsFirstSave(ReviewWorkflow):
+    """The review workflow with its first save dropped: an unpatched change."""
+
+    async def _save(self) -> None:
+        if not getattr(self, "_skipped", False):
+            self._skipped = True
+            return
+        await super()._save()
+
+
+REVIEW_FILES = [p for p in FILES if p not in ASSESSMENT_FILES]
+
+
+@pytest.mark.parametrize("path", REVIEW_FILES, ids=[p.stem for p in REVIEW_FILES])
+async def test_review_replay_fails_on_an_incompatible_change(path: Path):
+    with pytest.raises(workflow.NondeterminismError, match="Nondeterminism error"):
+        await broken_replayer(ReviewSkipsFirstSave).replay_workflow(load(path))
