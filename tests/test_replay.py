@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.worker import Replayer
     from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-    from models.schemas import CaseSnapshot, StartAssessment
+    from models.schemas import CaseSnapshot, ReviewSnapshot, StartAssessment, StartReview
     from workflows.assessment import AssessmentWorkflow
     from workflows.review import ReviewWorkflow
 
@@ -114,6 +114,10 @@ async def test_replay_fails_on_an_incompatible_change(path: Path, broken: type):
 @workflow.defn(name="ReviewWorkflow")
 class ReviewSkipsFirstSave(ReviewWorkflow):
     """The review workflow with its first save dropped: an unpatched change."""
+
+    @workflow.run
+    async def run(self, start: StartReview) -> ReviewSnapshot:
+        return await super().run(start)
 
     async def _save(self) -> None:
         if not getattr(self, "_skipped", False):
