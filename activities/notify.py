@@ -16,6 +16,7 @@ from datetime import date, datetime, timezone
 from sqlmodel import Session
 from temporalio import activity
 
+from activities.case_record import workflow_id_for
 from activities.links import advice_url
 from activities.mail import Outbox, Outgoing
 from activities.rendering import render
@@ -27,16 +28,20 @@ from models.settings import Settings
 from statutory import days_overdue, london_date
 
 SUBJECTS = {
-    "advice_request": "Advice requested for EHC needs assessment {ref}: due {due}",
-    "advice_reminder": "Reminder: advice for EHC needs assessment {ref} is due {due}",
-    "advice_due_tomorrow": "Advice for EHC needs assessment {ref} is due tomorrow ({due})",
-    "advice_overdue": "Overdue: advice for EHC needs assessment {ref} was due {due}",
-    "advice_escalation_lead": "Escalation: advice for EHC needs assessment {ref} is "
+    "advice_request": "Advice requested for {process} {ref}: due {due}",
+    "advice_reminder": "Reminder: advice for {process} {ref} is due {due}",
+    "advice_due_tomorrow": "Advice for {process} {ref} is due tomorrow ({due})",
+    "advice_overdue": "Overdue: advice for {process} {ref} was due {due}",
+    "advice_escalation_lead": "Escalation: advice for {process} {ref} is "
                               "{late} days overdue",
-    "advice_escalation_adqa": "ADQA escalation: advice for EHC needs assessment {ref} is "
+    "advice_escalation_adqa": "ADQA escalation: advice for {process} {ref} is "
                               "{late} days overdue",
-    "advice_repeat": "Still overdue: advice for EHC needs assessment {ref} ({late} days)",
+    "advice_repeat": "Still overdue: advice for {process} {ref} ({late} days)",
 }
+
+
+def is_review(reference: str) -> bool:
+    return workflow_id_for(reference).startswith("review-")
 
 
 def _long(d: date | None) -> str:
@@ -86,10 +91,12 @@ class Notifier:
             "link": advice_url(self.settings, n.reference, n.advice_key)
             if person.link else None,
             "council": self.settings.council_name,
+            "is_review": is_review(n.reference),
+            "process": "annual review" if is_review(n.reference) else "EHC needs assessment",
             "send_team_email": self.settings.send_team_email,
         }
-        subject = SUBJECTS.get(n.template, "Advice for EHC needs assessment {ref}").format(
-            ref=n.reference, due=_long(n.due), late=late)
+        subject = SUBJECTS.get(n.template, "Advice for {process} {ref}").format(
+            ref=n.reference, due=_long(n.due), late=late, process=context["process"])
         sent = await self.outbox.send_once(Outgoing(
             key=f"advice:{n.reference}:{n.advice_key}:{n.step}:{person.address.lower()}",
             to_address=person.address, to_name=person.name, subject=subject,
