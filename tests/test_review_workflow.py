@@ -29,25 +29,17 @@ from models.schemas import (
     SetMeeting,
     StartReview,
 )
-from statutory import Status, london_date, london_midnight
-from tests.test_assessment_workflow import add_child, running_worker
+from statutory import Status, london_date
+from tests.test_assessment_workflow import Case, add_child, running_worker
 from workflows.review import ReviewWorkflow
 
 
-class Plan:
+class Plan(Case):
     """Drives one plan's reviews, each step on a day counted from the plan's issue (day 0)."""
 
     def __init__(self, env, handle: WorkflowHandle, day0: date, ref: str) -> None:
-        self.env, self.handle, self.day0, self.ref = env, handle, day0, ref
-
-    def day(self, n: int) -> date:
-        return self.day0 + timedelta(days=n)
-
-    async def go_to(self, n: int) -> None:
-        now = await self.env.get_current_time()
-        noon = london_midnight(self.day(n)) + timedelta(hours=12)
-        if noon > now:
-            await self.env.sleep(noon - now)
+        super().__init__(env, handle, day0)
+        self.ref = ref
 
     async def do(self, update: str, arg) -> ReviewSnapshot:
         return await self.handle.execute_update(update, arg, result_type=ReviewSnapshot)
