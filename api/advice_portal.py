@@ -52,6 +52,7 @@ from models import tables as t
 from models.directory import load_escalation
 from models.schemas import Action, AdviceItem, CaseSnapshot, RecordAdvice, ReportAdviceDelay
 from models.settings import Settings
+from statutory import RULES
 
 log = logging.getLogger("ehc.advice_portal")
 router = APIRouter(include_in_schema=False)
@@ -298,7 +299,11 @@ class Ask:
         now = today()
         return {
             "reference": self.reference, "what": self.what,
-            "citation": self.item.source.citation, "requested_on": self.item.requested_on,
+            "citation": self.item.source.citation if self.snapshot.kind == "assessment"
+            else RULES[self.item.rule_id].citation,
+            "process": "EHC needs assessment" if self.snapshot.kind == "assessment"
+            else "annual review of their EHC plan",
+            "requested_on": self.item.requested_on,
             "due": self.item.due, "overdue_days": max(0, (now - self.item.due).days),
             "expected_on": self.item.expected_on, "service": self.service, "child": self.child,
         }
