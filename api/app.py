@@ -14,7 +14,10 @@ from temporalio.client import Client
 
 from api import adqa
 from api import advice_portal
-from api import cases, directory, errors, pages
+from api import cases, directory, errors, imports, pages
+from api import reviews
+from api import cohort
+from api import linked_plans, reports
 from models.settings import Settings, get_settings
 from statutory import assessment_timescales
 from worker.client import connect
@@ -59,10 +62,15 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.state.temporal = client
     errors.install(app)
     app.include_router(cases.router)
+    app.include_router(reviews.router)
+    app.include_router(cohort.router)
     app.include_router(pages.router)
     app.include_router(directory.router)
     app.include_router(adqa.router)
     app.include_router(advice_portal.router)
+    app.include_router(imports.router)
+    app.include_router(linked_plans.router)
+    app.include_router(reports.router)
     mount_assets(app)
 
     @app.get("/api/timescales/assessment", tags=["timescales"],

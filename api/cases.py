@@ -493,8 +493,12 @@ async def _act(client: Client, session: Session, reference: str,
         raise ApiError(409, f"Case {reference} is closed ({row.stage}); no further actions can "
                        "be taken", "case_closed")
     workflow_id = workflow_id_for(reference)
+    review = workflow_id.startswith("review-")
+    _check_kind(reference, action, review)
     handle = client.get_workflow_handle(workflow_id)
-    kind = ReviewSnapshot if workflow_id.startswith("review-") else CaseSnapshot
+    if review and (row is None or row.is_open):
+        await _check_current_cycle(handle, reference)
+    kind = ReviewSnapshot if review else CaseSnapshot
     try:
         case = await handle.execute_update(action.value, payload, result_type=kind)
         return case.view(today())
@@ -514,14 +518,57 @@ async def _act(client: Client, session: Session, reference: str,
         raise
 
 
-def _step(path: str, action: Action, model: type[BaseModel], summary: str) -> None:
+REVIEW_STEPS = {a.value for a in ReviewAction}
+ASSESSMENT_STEPS = {a.value for a in Action}
+
+
+def _check_kind(reference: str, action: Action | ReviewAction, review: bool) -> None:
+    """An assessment's step sent to a review cycle, or a review's to an assessment, is refused
+    with a 422 that says so, before it reaches a workflow that has no such update. (Advice
+    steps have the same names in both.)"""
+    if review and action.value not in REVIEW_STEPS:
+        raise ApiError(422, f"{reference} is an annual review cycle, not an assessment, so "
+                       f"'{action.value}' (a step of an assessment) cannot be taken on it. The "
+                       f"review's steps allowed now are its allowed_actions (GET "
+                       f"/api/cases/{reference})", "not_an_assessment")
+    if not review and action.value not in ASSESSMENT_STEPS:
+        raise ApiError(422, f"{reference} is not an annual review cycle, so '{action.value}' "
+                       "(a step of an annual review) cannot be taken on it. A review cycle's "
+                       "reference is its plan's followed by .R and the cycle's number, e.g. "
+                       "EHC-7QK2-M4TD.R1 (GET /api/plans/<plan reference> lists them)",
+                       "not_a_review")
+
+
+async def _check_current_cycle(handle, reference: str) -> None:
+    """A plan's review workflow holds one cycle at a time and would apply a step meant for an
+    earlier (or a mistyped, later) cycle to the current one: refuse those."""
+    try:
+        live = await handle.query("snapshot", result_type=ReviewSnapshot)
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            return  # no workflow: the update below says so
+        raise
+    if live.reference == reference:
+        return
+    cycle = int(reference.rpartition(".R")[2])
+    if cycle < live.cycle:
+        raise ApiError(409, f"Review {reference} is over; the plan's current review is "
+                       f"{live.reference}: take the step there", "case_closed")
+    raise ApiError(404, f"Plan {live.plan_reference} has no review {reference} yet; its "
+                   f"current review is {live.reference}", "unknown_case")
+
+
+def _step(path: str, action: Action | ReviewAction, model: type[BaseModel], summary: str,
+          on: APIRouter | None = None) -> None:
+    """A POST route for one action, on ``on`` (this router by default), run by ``_act``."""
+
     async def endpoint(reference: str, body: model, session: SessionDep,  # type: ignore[valid-type]
                        client: ClientDep) -> CaseView:
         return await _act(client, session, reference, action, body)
 
     endpoint.__name__ = action.value
     endpoint.__annotations__["body"] = model  # resolved now: it is a variable, not a name
-    router.add_api_route(f"/cases/{{reference}}/{path}", endpoint, methods=["POST"],
+    (router if on is None else on).add_api_route(f"/cases/{{reference}}/{path}", endpoint, methods=["POST"],
                          response_model=CaseView, summary=summary)
 
 
@@ -538,7 +585,8 @@ async def request_advice(reference: str, body: RequestAdvice, session: SessionDe
                          client: ClientDep, settings: SettingsDep) -> CaseView:
     try:
         config = load_escalation(settings)
-        items = [resolve_request(session, config, req) for req in body.items]
+        items = [resolve_request(session, config, req, child_id=getattr(
+            session.get(t.Case, reference), "child_id", None)) for req in body.items]
     except DirectoryError as exc:
         raise ApiError(422, str(exc), "invalid_input") from None
     except ConfigError as exc:

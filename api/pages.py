@@ -1,5 +1,6 @@
 """Web pages (GOV.UK Design System, server-rendered, no JavaScript needed): the case list, a
-case page, and the directory of who owes advice with its forms.
+case page (an assessment or a review cycle), the plans and their reviews, and the directory of
+who owes advice with its forms.
 
 The directory's forms go through the same request models and functions as its JSON API
 (``api/directory.py``): a form is turned into the API's body, so the rules and their messages
@@ -14,9 +15,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 from typing import Annotated, Callable
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session
@@ -24,6 +26,7 @@ from sqlmodel import Session
 from activities.rendering import render
 from api import cases
 from api import directory as d
+from api import reviews
 from api.cases import SessionDep
 from models import tables as t
 from models.directory import (
@@ -124,7 +127,9 @@ async def case_page(reference: str, request: Request) -> HTMLResponse:
             client = cases.get_client(request)  # 503: the live state is needed
         case = await cases.read_case(reference, session, client)
         owed_by = _owed_by(session, case.view.case.advice)
-    return page(request, "pages/case.html", nav="cases", c=case, owed_by=owed_by)
+    review = case.view.case.kind == "review"
+    return page(request, "pages/case.html", nav="plans" if review else "cases", c=case,
+                owed_by=owed_by, action_paths=reviews.ACTION_PATHS if review else {})
 
 
 def _owed_by(session, advice) -> dict[str, str]:
@@ -143,6 +148,97 @@ def _owed_by(session, advice) -> dict[str, str]:
         elif a.ladder is not None and a.ladder.steps:
             out[a.key] = "No service named: nobody is emailed about it"
     return out
+
+
+# --- plans and their annual reviews ---------------------------------------------------------------
+
+PLANS_PAGE_SIZE = 50
+PLAN_STATUS_LABELS = {"active": "Active", "ceased": "Ceased", "closed": "Closed", "all": "All"}
+PLAN_FILTER_FIELDS = {"status": "status", "due_before": "due-before-day",
+                      "transfer_year": "transfer-year"}
+
+
+def _date_from_parts(label: str, day: str, month: str, year: str) -> date | None:
+    """A GOV.UK date input's three fields as a date; None when all are empty."""
+    parts = {"day": day.strip(), "month": month.strip(), "year": year.strip()}
+    if not any(parts.values()):
+        return None
+    missing = [k for k, v in parts.items() if not v]
+    if missing:
+        raise ValueError(f"{label} must include a {' and '.join(missing)}")
+    try:
+        if len(parts["year"]) != 4:
+            raise ValueError
+        return date(int(parts["year"]), int(parts["month"]), int(parts["day"]))
+    except ValueError:
+        raise ValueError(f"{label} must be a real date, for example 15 2 2027") from None
+
+
+@router.get("/plans", response_class=HTMLResponse)
+def plans_page(
+    request: Request, session: SessionDep,
+    status: str = "active",
+    due_day: Annotated[str, Query(alias="due_before-day")] = "",
+    due_month: Annotated[str, Query(alias="due_before-month")] = "",
+    due_year: Annotated[str, Query(alias="due_before-year")] = "",
+    transfer_year: str = "",
+    overdue: str = "",
+    with_child: str = "",
+    page_number: Annotated[str, Query(alias="page")] = "1",
+) -> HTMLResponse:
+    """The plans, soonest review first, filtered by a GET form (so a filtered list can be
+    bookmarked or shared) and paginated. Names only if asked for, and then as initials."""
+    values = {"status": status, "due_day": due_day, "due_month": due_month,
+              "due_year": due_year, "transfer_year": transfer_year.strip(),
+              "overdue": overdue == "yes", "with_child": with_child == "yes"}
+    problems: dict[str, str] = {}
+    if status not in PLAN_STATUS_LABELS:
+        problems["status"] = "Select active, ceased, closed or all plans"
+        status = "active"
+    try:
+        due_before = _date_from_parts("Review due before", due_day, due_month, due_year)
+    except ValueError as exc:
+        problems["due_before"], due_before = str(exc), None
+    year: int | None = None
+    if values["transfer_year"]:
+        text = values["transfer_year"]
+        if text.isdigit() and 2014 <= int(text) <= 2100:
+            year = int(text)
+        else:
+            problems["transfer_year"] = "Phase transfer year must be a year, for example 2027"
+    number = int(page_number) if page_number.isdigit() and int(page_number) > 0 else 1
+    result = reviews.list_plans(
+        session, status, due_before, year,  # type: ignore[arg-type]
+        bool(values["overdue"]), bool(values["with_child"]),
+        limit=PLANS_PAGE_SIZE, offset=(number - 1) * PLANS_PAGE_SIZE)
+    pages = max(1, -(-result.total // PLANS_PAGE_SIZE))
+
+    def href(n: int) -> str:
+        query = {k: v for k, v in request.query_params.items() if k != "page"}
+        return "/plans?" + urlencode({**query, "page": n})
+
+    errors, field_errors = error_view(problems, PLAN_FILTER_FIELDS)
+    return page(request, "pages/plans.html", 422 if problems else 200, nav="plans",
+                values=values, errors=errors, field_errors=field_errors, result=result,
+                statuses=PLAN_STATUS_LABELS, today=cases.today(), page_number=number,
+                pages=pages, previous=href(number - 1) if number > 1 else None,
+                next=href(number + 1) if number < pages else None,
+                first=(number - 1) * PLANS_PAGE_SIZE + 1)
+
+
+@router.get("/plans/{reference}", response_class=HTMLResponse)
+async def plan_page(reference: str, request: Request) -> HTMLResponse:
+    settings = request.app.state.settings
+    with cases.session_for(settings.db_url) as session:
+        row = session.get(t.Plan, reference)
+        if row is None:
+            return page(request, "pages/plan.html", 404, nav="plans",
+                        missing=reviews.unknown_plan(reference).message)
+        client = request.app.state.temporal
+        if client is None and row.status == "active":
+            client = cases.get_client(request)  # 503: the current review's live state
+        plan = await reviews.read_plan(reference, session, client)
+    return page(request, "pages/plan.html", nav="plans", p=plan, today=cases.today())
 
 
 # --- the directory: forms -------------------------------------------------------------------------

@@ -245,3 +245,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     from cli import digest  # ehc digest send | schedule
 
     digest.add_commands(sub)
+
+    from cli import importer  # ehc import plans
+
+    importer.add_commands(sub)
+    __import__("cli.phase_transfer").phase_transfer.add_commands(sub)  # ehc phase-transfer

@@ -83,9 +83,38 @@ def default_service(session: Session, source: AdviceSource) -> t.Service | None:
     ).order_by(t.Service.name)).first()
 
 
-def resolve_request(session: Session, config: LadderConfig, req: AdviceRequest) -> AdviceRequest:
+def social_worker_for(session: Session, child_id: str) -> t.Contact | None:
+    """The owner of the child's open looked-after, child protection or child in need plan (in
+    that order), if they are an active contact in an active social care service. A plan whose
+    owner has left is passed over for the next kind."""
+    priority = ("looked_after", "child_protection", "child_in_need")
+    rows = session.exec(select(t.LinkedPlan, t.Contact, t.Service).where(
+        t.LinkedPlan.child_id == child_id,
+        t.LinkedPlan.ended_on.is_(None),  # type: ignore[union-attr]
+        t.LinkedPlan.kind.in_(priority),  # type: ignore[attr-defined]
+        t.Contact.id == t.LinkedPlan.owner_contact_id,
+        t.Service.id == t.Contact.service_id,
+        t.Contact.active, t.Service.active, t.Service.agency == "social_care",
+    )).all()
+    by_kind = {plan.kind: contact for plan, contact, _ in rows}
+    return next((by_kind[k] for k in priority if k in by_kind), None)
+
+
+def resolve_request(session: Session, config: LadderConfig, req: AdviceRequest, *,
+                    child_id: str | None = None) -> AdviceRequest:
     """The request with its service (the default for its kind when none is named) and the
-    ladder that will chase it. Raises ``DirectoryError`` naming what to fix."""
+    ladder that will chase it. Raises ``DirectoryError`` naming what to fix.
+
+    Social care advice asked without a contact goes to the child's social worker when
+    ``child_id`` is given and the child has an open looked-after, CP or CIN plan
+    (``social_worker_for``): the plan's owner and their service, unless the request names a
+    different service, which is then respected."""
+    if (child_id and req.source == AdviceSource.SOCIAL_CARE and not req.contact_id
+            and not req.reuse_existing):
+        owner = social_worker_for(session, child_id)
+        if owner is not None and req.service_id in (None, owner.service_id):
+            req = req.model_copy(update={"contact_id": owner.id,
+                                         "service_id": owner.service_id})
     service: t.Service | None = None
     if req.service_id:
         service = session.get(t.Service, req.service_id)
@@ -100,14 +129,20 @@ def resolve_request(session: Session, config: LadderConfig, req: AdviceRequest) 
             raise DirectoryError(f"{service.name!r} is a {AGENCY_LABELS[service.agency]} "
                                  f"service; {req.source.label} comes from a "
                                  f"{AGENCY_LABELS[agency]} service")
-    elif not req.reuse_existing:
-        service = default_service(session, req.source)
+    elif not req.reuse_existing and not req.contact_id:
+        service = default_service(session, req.source)  # a named person brings their service
     if req.contact_id:
         contact = session.get(t.Contact, req.contact_id)
         if contact is None or not contact.active:
             raise DirectoryError(f"No active contact has the id {req.contact_id!r}")
         if service is None:
             service = session.get(t.Service, contact.service_id)
+            agency = AGENCY_FOR_SOURCE.get(req.source)
+            if service is not None and agency is not None and service.agency != agency:
+                raise DirectoryError(f"{contact.name} works in {service.name!r}, a "
+                                     f"{AGENCY_LABELS[service.agency]} service; "
+                                     f"{req.source.label} comes from a "
+                                     f"{AGENCY_LABELS[agency]} service")
         elif contact.service_id != service.id:
             raise DirectoryError(f"{contact.name} does not work in {service.name!r}")
     override = Ladder.model_validate(service.ladder) if service and service.ladder else None

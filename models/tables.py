@@ -288,3 +288,35 @@ class Review(SQLModel, table=True):
     cease_consulted_on: date | None = None
     ceased_on: date | None = None
     outcomes: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+# --- the child's other plans (action 3.2) ---------------------------------------------------------
+
+from sqlalchemy import Index, text  # noqa: E402 - kept beside the one table that needs them
+
+LINKED_PLAN_KINDS = ("early_help", "child_in_need", "child_protection", "looked_after")
+
+
+class LinkedPlan(SQLModel, table=True):
+    """One of the child's other plans: Early Help, Child in Need, Child Protection, or the
+    looked-after "Our Children" plan (care plan / PEP). Its owner is a contact in the directory
+    (for CIN, CP and LAC, a social worker), so social care advice goes to them and reviews can
+    be combined. Ended, never deleted: ``ended_on`` is null while the plan is open, and a child
+    has at most one open plan of each kind."""
+
+    __table_args__ = (
+        Index("uq_linkedplan_open_kind", "child_id", "kind", unique=True,
+              sqlite_where=text("ended_on IS NULL"),
+              postgresql_where=text("ended_on IS NULL")),
+    )
+    id: str = Field(default_factory=_uid, primary_key=True, max_length=32)
+    child_id: str = Field(foreign_key="child.id", index=True, max_length=32)
+    kind: str = Field(max_length=20)  # one of LINKED_PLAN_KINDS
+    owner_contact_id: str = Field(foreign_key="contact.id", index=True, max_length=32)
+    # The plan's id in the council's social care system (Mosaic, LCS, ...), if given.
+    other_system_reference: str | None = Field(default=None, max_length=60)
+    started_on: date
+    ended_on: date | None = None
+    next_review_on: date | None = None  # that plan's own next review, for combining
+    note: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=_now)

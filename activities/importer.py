@@ -1,0 +1,517 @@
+"""Bringing a council's existing EHC plans in: ``ehc import plans FILE.csv`` and
+``POST /api/imports/plans`` both call ``import_plans``.
+
+1. The file is validated first (``models.plan_import.validate_file``). A file with errors
+   imports nothing, unless the caller asks for the bad rows to be skipped.
+2. Each good row's child is found or added (``resolve_children``): matched on the council's
+   person id (``Child.council_reference``), else on given name, family name and date of birth
+   (any case). One pass, in file order, in one process, so two rows of the same child never
+   make two records.
+3. Each plan's review workflow (``review-<plan reference>``) is started through
+   ``PlanStarter.start``, ``concurrency`` at a time, in the state its row describes
+   (``plan_start``). Starting is idempotent by plan reference: a plan already in the system
+   (running or ended) is reported ``already_imported`` and not touched, so an interrupted
+   import can simply be run again.
+
+Nothing here logs or prints a child's name, date of birth or person id; results name plans by
+reference and file line only. ``RowIssue.value`` (in the validation report) may hold personal
+data: show it to the person fixing the file, never log it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from datetime import date, timedelta
+from typing import Callable, Iterable, Literal, Sequence
+
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.plans import PlanStarter, fifth_birthday
+from models import tables as t
+from models.db import engine_for
+from models.plan_import import (
+    ImportReport,
+    PlanRow,
+    ReviewStage,
+    RowError,
+    RowWarning,
+    SettingType as FileSettingType,
+    Source,
+    validate_file,
+)
+from models.schemas import Placement, PhaseTransferDue, ReviewPolicy, StartReview
+from models.settings import Settings
+from statutory import Transfer, next_transfer, phase_transfer_deadline, review_window_opens
+from statutory.clock import deadline
+from workflows.review import workflow_id_for_plan
+
+log = logging.getLogger("ehc.import")
+
+IMPORT_CONCURRENCY = 32  # workflow starts in flight at once
+CHILD_REFERENCE_MAX = 40  # Child.council_reference (the file allows 50)
+SETTING_NAME_MAX = 120  # Placement.setting_name and Plan.setting_name (the file allows 200)
+_CHUNK = 500  # rows per database query / commit
+
+Progress = Callable[[int, int], None]
+
+
+class TemporalUnavailable(Exception):
+    """Temporal cannot be reached: nothing was imported."""
+
+
+# --- what comes out ------------------------------------------------------------------------------
+
+
+class TransferOut(BaseModel):
+    """The phase transfer the imported cycle must be finished before (Reg 18(1))."""
+
+    kind: Literal["school", "post16"]
+    transfer_year: int
+    due: date
+    source: Literal["next_transfer", "year_group"] = Field(
+        description="next_transfer: the row's column; year_group: worked out from nc_year and "
+        "setting_type (statutory.phase.next_transfer) because the column was empty")
+
+
+class RowResult(BaseModel):
+    """What happened to one valid row. Names plans by reference and line only."""
+
+    line: int
+    plan_reference: str
+    workflow_id: str
+    outcome: Literal["created", "already_imported", "failed"]
+    child: Literal["added", "matched"]
+    phase_transfer: TransferOut | None = None
+    notes: list[str] = Field([], description="choices the import made, and differences from "
+                             "the plan already held; nothing personal")
+    message: str | None = Field(None, description="why a row failed")
+
+
+class ImportSummary(BaseModel):
+    rows: int = Field(description="data rows in the file")
+    valid: int = Field(description="rows without errors")
+    imported: int = Field(description="plans whose review workflow this import started")
+    already_imported: int = Field(description="plans already in the system: left as they are")
+    skipped: int = Field(description="rows with errors, left out")
+    failed: int = Field(description="valid rows whose workflow could not be started: run the "
+                        "import again")
+    errors: int
+    warnings: int
+    children_added: int
+    children_matched: int
+    dry_run: bool = False
+    seconds: float = 0.0
+
+
+class ImportResult(BaseModel):
+    report: ImportReport
+    results: list[RowResult] = []
+    summary: ImportSummary
+    blocked: bool = Field(description="the file has errors, so nothing was imported")
+
+    @property
+    def ok(self) -> bool:
+        """Every valid row is in (created now or before), and nothing stopped the import."""
+        return not self.blocked and self.summary.failed == 0
+
+
+# --- one row: the review workflow's input --------------------------------------------------------
+
+
+def _anniversary(anchor: date) -> date:
+    return deadline("review.review_due", anchor).due
+
+
+def _review_held_by(row: PlanRow, today: date) -> date:
+    """The day this cycle's review meeting is (or was) held, as far as the row says: the last
+    meeting for a review still in progress, the meeting arranged, or else the latest day the
+    review can be held on time (an overdue one: from today)."""
+    if row.last_review_stage in (ReviewStage.AWAITING_DECISION, ReviewStage.AMENDING):
+        assert row.last_review_on is not None
+        return row.last_review_on
+    if row.next_meeting_on is not None:
+        return row.next_meeting_on
+    return max(_anniversary(row.review_anchor), today)
+
+
+def placement_for(row: PlanRow, today: date) -> tuple[Placement | None, str | None]:
+    """The row's year group and setting, as of ``today``, for the review (which works out the
+    later cycles' phase transfers from it, and the plan record shows it), and a note when the
+    year group and setting type give no transfer though they should. None when the row has no
+    year group (a child under 2, a young person of 19 or over): ``Placement`` needs one.
+
+    ``setting_type`` 'other' and year group 'EY' are passed as they are: ``statutory.phase``
+    has no transfer for them, and the workflow treats that as none."""
+    if row.nc_year is None:
+        return None, None
+    placement = Placement(nc_year=row.nc_year, nc_year_as_of=today,
+                          setting_type=row.setting_type.value,
+                          setting_name=row.setting_name[:SETTING_NAME_MAX])
+    if row.setting_type is FileSettingType.OTHER or row.nc_year == "EY":
+        return placement, None
+    try:
+        next_transfer(row.nc_year, row.setting_type.value, today)
+    except ValueError as exc:
+        return placement, f"no phase transfer can be worked out from the year group: {exc}"
+    return placement, None
+
+
+def _year_group_transfer(row: PlanRow, today: date) -> Transfer | None:
+    if row.nc_year in (None, "EY") or row.setting_type is FileSettingType.OTHER:
+        return None
+    try:
+        return next_transfer(row.nc_year, row.setting_type.value, today)
+    except ValueError:
+        return None
+
+
+def choose_phase_transfer(row: PlanRow, today: date) -> tuple[TransferOut | None, list[str]]:
+    """The phase transfer this (first imported) cycle must be finished before, and notes.
+
+    Which transfer: the row's ``next_transfer`` when it is given, else the one the year group
+    and setting type give (``statutory.phase.next_transfer``). The column wins because the
+    council knows what the year group cannot (a three-tier area, a special school the child
+    leaves at Year 6, a young person staying in the sixth form); an empty column is worked out
+    because Reg 18 is a hard duty and "empty" may mean "not known" (the safe side, as in
+    ``statutory.phase``).
+
+    Whether it is this cycle's: when this cycle's review meeting falls in the transfer's Reg 18
+    window (12 months before the move) or later, that meeting is the phase-transfer review and
+    the cycle must end (plan amended) by 15 February / 31 March. A meeting before the window
+    opens leaves the transfer to the next cycle. The meeting date is the one held (a review in
+    progress), the one arranged, or else the anniversary (the latest it can be on time).
+    """
+    notes: list[str] = []
+    computed = _year_group_transfer(row, today)
+    if row.next_transfer is not None:
+        pt = row.next_transfer
+        kind, year, source = pt.kind, pt.year, "next_transfer"
+        opens, move = date(year - 1, 9, 1), date(year, 9, 1)
+        if computed is not None and (computed.kind, computed.transfer_year) != (kind, year):
+            notes.append(f"next_transfer {pt} differs from the year group's "
+                         f"({computed.from_phase.value}->{computed.to_phase.value} "
+                         f"{computed.transfer_year}); the column is used")
+    elif computed is not None:
+        kind, year, source = computed.kind, computed.transfer_year, "year_group"
+        opens, move = review_window_opens(computed), computed.move_date
+    else:
+        return None, notes
+    due = phase_transfer_deadline(kind, year).due
+    if move <= today:
+        notes.append(f"the transfer of {year} has already happened (1 September {year}); "
+                     "not set")
+        return None, notes
+    if _review_held_by(row, today) < opens:  # a later cycle's: this meeting is before the window
+        if source == "next_transfer" and (computed is None or (
+                computed.kind, computed.transfer_year) != (kind, year)):
+            notes.append(f"next_transfer {row.next_transfer} is for a later review cycle, "
+                         "which works its transfer out from the year group and setting type: "
+                         "set this transfer on the plan when that cycle starts")
+        return None, notes
+    return TransferOut(kind=kind, transfer_year=year, due=due, source=source), notes
+
+
+def plan_start(row: PlanRow, child_id: str, settings: Settings,
+               today: date) -> tuple[StartReview, TransferOut | None, list[str]]:
+    """The review workflow's input for one row, the phase transfer chosen, and notes."""
+    notes: list[str] = []
+    placement, problem = placement_for(row, today)
+    if problem:
+        notes.append(problem)
+    if placement is not None and len(row.setting_name) > SETTING_NAME_MAX:
+        notes.append(f"setting_name is longer than {SETTING_NAME_MAX} characters; the plan "
+                     f"keeps the first {SETTING_NAME_MAX}")
+    transfer, transfer_notes = choose_phase_transfer(row, today)
+    notes.extend(transfer_notes)
+    # Under-fives (CoP 9.178): the row's cycle, else the council's; only while under five.
+    months = row.under_five_cycle_months or settings.under_five_review_months
+    five = fifth_birthday(row.date_of_birth)
+    under_five_until = five if months and five > today else None
+    resume = None
+    if row.last_review_stage is ReviewStage.AWAITING_DECISION:
+        resume = "awaiting_decision"
+    elif row.last_review_stage is ReviewStage.AMENDING:
+        resume = "amending"
+    start = StartReview(
+        plan_reference=row.plan_reference, child_id=child_id,
+        plan_issued_on=row.plan_issued_on, last_review_on=row.last_review_on, cycle=1,
+        under_five_until=under_five_until,
+        policy=ReviewPolicy(due_soon_days=settings.due_soon_days,
+                            under_five_months=months if under_five_until
+                            else settings.under_five_review_months),
+        meeting_on=row.next_meeting_on, placement=placement,
+        phase_transfer=PhaseTransferDue(kind=transfer.kind, transfer_year=transfer.transfer_year)
+        if transfer else None,
+        origin="import", resume=resume,
+        amendments_sent_on=row.amendments_sent_on if resume == "amending" else None,
+    )
+    return start, transfer, notes
+
+
+# --- the children --------------------------------------------------------------------------------
+
+
+def _name_key(given: str, family: str, born: date) -> tuple[str, str, date]:
+    return given.strip().casefold(), family.strip().casefold(), born
+
+
+def _chunks(items: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def resolve_children(db_url: str, rows: Sequence[PlanRow]) -> list[tuple[str, bool, str | None]]:
+    """Find or add each row's child: ``(child_id, added, note)`` per row, in order.
+
+    A child is matched on ``council_person_id`` (``Child.council_reference``), else on given
+    name, family name and date of birth in any case (compared with ``casefold`` in Python, so
+    ``ZOË`` matches ``Zoë``, which SQL's ``lower`` does not do on SQLite). A name match that
+    holds another person id is a different child. A matched record without a person id gets
+    the row's. Rows are resolved one after another, so the same child twice in a file is one
+    record; a concurrent writer taking a person id first makes the pass start again, finding
+    it."""
+    engine = engine_for(db_url)
+    for attempt in range(3):
+        try:
+            return _resolve_children(engine, rows)
+        except IntegrityError:  # a person id added meanwhile by someone else: look again
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _resolve_children(engine, rows: Sequence[PlanRow]) -> list[tuple[str, bool, str | None]]:
+    out: list[tuple[str, bool, str | None]] = []
+    with Session(engine, expire_on_commit=False) as s:
+        by_pid: dict[str, t.Child] = {}
+        pids = sorted({r.council_person_id for r in rows if r.council_person_id})
+        for chunk in _chunks(pids):
+            for c in s.exec(select(t.Child).where(t.Child.council_reference.in_(chunk))):  # type: ignore[union-attr]
+                by_pid[c.council_reference] = c  # type: ignore[index]
+        by_name: dict[tuple[str, str, date], list[t.Child]] = defaultdict(list)
+        for chunk in _chunks(sorted({r.date_of_birth for r in rows})):
+            for c in s.exec(select(t.Child).where(t.Child.date_of_birth.in_(chunk))  # type: ignore[attr-defined]
+                            .order_by(t.Child.created_at, t.Child.id)):
+                by_name[_name_key(c.given_name, c.family_name, c.date_of_birth)].append(c)
+        pending = 0
+        for row in rows:
+            pid = row.council_person_id
+            key = _name_key(row.given_name, row.family_name, row.date_of_birth)
+            note = None
+            child = by_pid.get(pid) if pid else None
+            if child is not None:
+                if _name_key(child.given_name, child.family_name, child.date_of_birth) != key:
+                    note = ("matched on council_person_id to a child record whose name or date "
+                            "of birth differs from the row's: check the child record")
+            else:
+                child = next((c for c in by_name.get(key, ())
+                              if pid is None or c.council_reference in (None, pid)), None)
+                if child is not None and pid and child.council_reference is None:
+                    child.council_reference = pid  # the council's id, learnt now
+                    by_pid[pid] = child
+                    s.add(child)
+                    pending += 1
+            added = child is None
+            if child is None:
+                child = t.Child(given_name=row.given_name.strip(),
+                                family_name=row.family_name.strip(),
+                                date_of_birth=row.date_of_birth, council_reference=pid)
+                s.add(child)
+                by_name[key].append(child)
+                if pid:
+                    by_pid[pid] = child
+                pending += 1
+            out.append((child.id, added, note))
+            if pending >= _CHUNK:
+                s.commit()
+                pending = 0
+        s.commit()
+    return out
+
+
+def _differences(db_url: str, pairs: list[tuple[RowResult, PlanRow, str]]) -> None:
+    """Notes on plans already held whose record differs from the row (the import changes
+    nothing; the correction is made on the plan). Only what is not personal is named."""
+    engine = engine_for(db_url)
+    with Session(engine) as s:
+        for chunk in _chunks(pairs):
+            refs = [row.plan_reference for _, row, _ in chunk]
+            held = {p.reference: p for p in s.exec(
+                select(t.Plan).where(t.Plan.reference.in_(refs)))}  # type: ignore[attr-defined]
+            for result, row, child_id in chunk:
+                plan = held.get(row.plan_reference)
+                if plan is None:
+                    continue  # its workflow has not recorded it yet
+                if plan.child_id != child_id:
+                    result.notes.append("the plan already held is for a different child record "
+                                        "than this row's: check the plan and the child")
+                if plan.issued_on != row.plan_issued_on:
+                    result.notes.append(f"the plan already held was issued on "
+                                        f"{plan.issued_on.isoformat()}, the row says "
+                                        f"{row.plan_issued_on.isoformat()}; not changed")
+                if plan.setting_type and plan.setting_type != row.setting_type.value:
+                    result.notes.append(f"the plan already held has setting_type "
+                                        f"{plan.setting_type}, the row says "
+                                        f"{row.setting_type.value}; not changed")
+                if plan.setting_name and plan.setting_name != row.setting_name[:SETTING_NAME_MAX]:
+                    result.notes.append("the plan already held names another setting than the "
+                                        "row; not changed")
+
+
+# --- the import ----------------------------------------------------------------------------------
+
+
+def _storable(report: ImportReport) -> ImportReport:
+    """Errors for what validates but the database cannot hold (a person id over 40)."""
+    extra = [RowError(line=r.line, column="council_person_id", value=r.council_person_id,
+                      message=f"council_person_id is longer than {CHILD_REFERENCE_MAX} "
+                      "characters, which the child record cannot hold. Shorten it, or leave it "
+                      "empty.")
+             for r in report.rows
+             if r.council_person_id and len(r.council_person_id) > CHILD_REFERENCE_MAX]
+    if not extra:
+        return report
+    bad = {e.line for e in extra}
+    errors = sorted([*report.errors, *extra], key=lambda e: (e.line or 0))
+    return report.model_copy(update={"errors": errors,
+                                     "rows": [r for r in report.rows if r.line not in bad]})
+
+
+async def check_temporal(client: Client, timeout: float = 5.0) -> None:
+    """Raise ``TemporalUnavailable`` unless Temporal answers now."""
+    try:
+        ok = await client.service_client.check_health(timeout=timedelta(seconds=timeout))
+    except Exception as exc:  # RPCError, or a connection that was never made
+        raise TemporalUnavailable(f"Temporal is not reachable: {exc}") from None
+    if not ok:
+        raise TemporalUnavailable("Temporal is running but not serving workflows")
+
+
+async def _exists(client: Client, workflow_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+        return True
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+
+
+_LOST = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
+
+
+async def import_plans(
+    source: Source,
+    *,
+    settings: Settings,
+    today: date,
+    client: Client | None = None,
+    skip_bad_rows: bool = False,
+    dry_run: bool = False,
+    concurrency: int = IMPORT_CONCURRENCY,
+    progress: Progress | None = None,
+    starter: PlanStarter | None = None,
+) -> ImportResult:
+    """Validate ``source`` (what ``validate_file`` takes), then import its plans.
+
+    Nothing is imported when the file has errors (``blocked``), unless ``skip_bad_rows``:
+    then the valid rows are. ``dry_run`` validates only. ``today`` is the council's date
+    (``london_date``), for validation and the year groups. ``progress(done, total)`` is called
+    as each plan is started. Raises ``TemporalUnavailable`` (before anything is written) when
+    Temporal does not answer."""
+    started_at = time.monotonic()
+    report = _storable(await asyncio.to_thread(validate_file, source, today=today))
+    rows = report.rows
+    blocked = bool(report.errors) and (not skip_bad_rows or not rows)
+
+    def summary(results: list[RowResult], **extra) -> ImportSummary:
+        return ImportSummary(
+            rows=report.total, valid=len(rows),
+            imported=sum(r.outcome == "created" for r in results),
+            already_imported=sum(r.outcome == "already_imported" for r in results),
+            skipped=0 if blocked else report.total - len(rows),
+            failed=sum(r.outcome == "failed" for r in results),
+            errors=len(report.errors), warnings=len(report.warnings),
+            children_added=sum(r.child == "added" for r in results),
+            children_matched=sum(r.child == "matched" for r in results),
+            seconds=round(time.monotonic() - started_at, 3), **extra)
+
+    if blocked or dry_run or not rows:
+        return ImportResult(report=report, summary=summary([], dry_run=dry_run),
+                            blocked=blocked)
+    if client is None:
+        raise ValueError("import_plans needs a Temporal client unless dry_run")
+    await check_temporal(client)
+    children = await asyncio.to_thread(resolve_children, settings.db_url, rows)
+    starter = starter or PlanStarter(client, settings)
+    results: list[RowResult | None] = [None] * len(rows)
+    done = 0
+    lost: str | None = None
+    queue = iter(range(len(rows)))
+
+    async def one(i: int) -> RowResult:
+        nonlocal lost
+        row = rows[i]
+        child_id, added, child_note = children[i]
+        result = RowResult(line=row.line, plan_reference=row.plan_reference,
+                           workflow_id=workflow_id_for_plan(row.plan_reference),
+                           outcome="created", child="added" if added else "matched",
+                           notes=[child_note] if child_note else [])
+        try:
+            start, result.phase_transfer, notes = plan_start(row, child_id, settings, today)
+            result.notes.extend(notes)
+        except ValueError as exc:  # a row the review cannot take (pydantic); not expected
+            result.outcome, result.message = "failed", f"{type(exc).__name__}: {exc}"
+            return result
+        if lost is not None:
+            result.outcome, result.message = "failed", f"not tried: {lost}"
+            return result
+        try:
+            if await _exists(client, result.workflow_id):
+                result.outcome = "already_imported"
+            else:
+                await starter.start(start)
+        except WorkflowAlreadyStartedError:  # an ended plan, or started by someone meanwhile
+            result.outcome = "already_imported"
+        except RPCError as exc:
+            if exc.status in _LOST:
+                lost = "Temporal became unreachable during the import; run it again"
+            result.outcome, result.message = "failed", f"{exc.status.name}: {exc.message}"
+        except Exception as exc:  # noqa: BLE001 - reported per row; the others go on
+            result.outcome, result.message = "failed", f"{type(exc).__name__}: {exc}"
+        return result
+
+    async def runner() -> None:
+        nonlocal done
+        for i in queue:  # shared: each runner takes the next row
+            results[i] = await one(i)
+            done += 1
+            if progress is not None:
+                progress(done, len(rows))
+
+    await asyncio.gather(*(runner() for _ in range(max(1, min(concurrency, len(rows))))))
+    final = [r for r in results if r is not None]
+    again = [(r, rows[i], children[i][0]) for i, r in enumerate(final)
+             if r.outcome == "already_imported"]
+    if again:
+        await asyncio.to_thread(_differences, settings.db_url, again)
+    out = ImportResult(report=report, results=final, summary=summary(final), blocked=False)
+    s = out.summary
+    log.info("plans import: %d rows, %d imported, %d already imported, %d skipped, %d failed "
+             "in %.1fs", s.rows, s.imported, s.already_imported, s.skipped, s.failed, s.seconds)
+    return out
+
+
+def issue_lines(report: ImportReport) -> list[str]:
+    """The report as the docs show it: ``error   Line 3, column: message`` (never a value)."""
+    return [f"{'error' if isinstance(i, RowError) else 'warning':<7} {i}"
+            for i in sorted([*report.errors, *report.warnings],
+                            key=lambda i: (i.line or 0, isinstance(i, RowWarning)))]
