@@ -249,4 +249,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     from cli import importer  # ehc import plans
 
     importer.add_commands(sub)
-    __import__("cli.phase_transfer").phase_transfer.add_commands(sub)  # ehc phase-transfer
+
+    from cli import phase_transfer  # ehc phase-transfer list | bring-forward
+
+    phase_transfer.add_commands(sub)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timezone
 
-from sqlalchemy import JSON, Column, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -291,8 +291,6 @@ class Review(SQLModel, table=True):
 
 
 # --- the child's other plans (action 3.2) ---------------------------------------------------------
-
-from sqlalchemy import Index, text  # noqa: E402 - kept beside the one table that needs them
 
 LINKED_PLAN_KINDS = ("early_help", "child_in_need", "child_protection", "looked_after")
 
