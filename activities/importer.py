@@ -49,7 +49,14 @@ from models.plan_import import (
 )
 from models.schemas import Placement, PhaseTransferDue, ReviewPolicy, StartReview
 from models.settings import Settings
-from statutory import Transfer, next_transfer, phase_transfer_deadline, review_window_opens
+from statutory import (
+    Transfer,
+    next_transfer,
+    phase_transfer_deadline,
+    review_window_opens,
+    transfer_move_date,
+    transfer_window_opens,
+)
 from statutory.clock import deadline
 from workflows.review import workflow_id_for_plan
 
@@ -194,7 +201,7 @@ def choose_phase_transfer(row: PlanRow, today: date) -> tuple[TransferOut | None
     if row.next_transfer is not None:
         pt = row.next_transfer
         kind, year, source = pt.kind, pt.year, "next_transfer"
-        opens, move = date(year - 1, 9, 1), date(year, 9, 1)
+        opens, move = transfer_window_opens(year), transfer_move_date(year)
         if computed is not None and (computed.kind, computed.transfer_year) != (kind, year):
             notes.append(f"next_transfer {pt} differs from the year group's "
                          f"({computed.from_phase.value}->{computed.to_phase.value} "

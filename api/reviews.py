@@ -45,6 +45,7 @@ from models.schemas import (
     ReviewSnapshot,
     SetMeeting,
     SetPhaseTransfer,
+    SetPost16Move,
     UpdatePlacement,
     review_reference,
 )
@@ -107,6 +108,9 @@ _review_step("placement", ReviewAction.UPDATE_PLACEMENT, UpdatePlacement,
 _review_step("phase-transfer", ReviewAction.SET_PHASE_TRANSFER, SetPhaseTransfer,
              "Bring a phase-transfer review forward: this cycle must end by 15 February or "
              "31 March of the transfer year (Reg 18(1))")
+_review_step("post16-move", ReviewAction.SET_POST16_MOVE, SetPost16Move,
+             "Record a move to another post-16 institution at another time of year: this cycle "
+             "must end at least 5 months before it (Reg 18(2))")
 
 # The advice steps are the assessment's routes (api.cases): the same update names.
 ADVICE_ACTIONS = (ReviewAction.REQUEST_ADVICE, ReviewAction.RECORD_ADVICE,

@@ -200,13 +200,16 @@ def _ended_on(review: t.Review, today: date) -> date | None:
 def _done_cycles(session: Session, plans: Iterable[str], today: date
                  ) -> dict[str, list[tuple[str, date, date]]]:
     """For each plan, its cycles that carried a phase transfer and ended: (cycle reference,
-    the transfer's deadline, the day the cycle ended)."""
+    the transfer's deadline, the day the cycle ended). A cycle whose meeting came before the
+    transfer's review window carried it on to the next cycle (its milestone no longer
+    applies), so it does not count."""
     out: dict[str, list[tuple[str, date, date]]] = {}
     for chunk in _chunks(sorted(plans)):
         rows = session.exec(
             select(t.Review, t.Milestone.due)
             .join(t.Milestone, t.Milestone.case_reference == t.Review.case_reference)
             .where(t.Milestone.key == "phase_transfer_due",
+                   t.Milestone.applicable == True,  # noqa: E712 (SQL, not Python)
                    t.Review.plan_reference.in_(chunk))  # type: ignore[attr-defined]
         ).all()
         for review, due in rows:

@@ -499,6 +499,7 @@ class ReviewAction(str, Enum):
     CLOSE_PLAN = "close_plan"
     UPDATE_PLACEMENT = "update_placement"
     SET_PHASE_TRANSFER = "set_phase_transfer"
+    SET_POST16_MOVE = "set_post16_move"
 
 
 REVIEW_ALLOWED: dict[ReviewStage, tuple[ReviewAction, ...]] = {
@@ -523,7 +524,7 @@ REVIEW_ALLOWED: dict[ReviewStage, tuple[ReviewAction, ...]] = {
 def review_actions(stage: ReviewStage) -> list[ReviewAction]:
     if not stage.is_open:
         return []
-    extra = [ReviewAction.SET_PHASE_TRANSFER] if stage in (
+    extra = [ReviewAction.SET_PHASE_TRANSFER, ReviewAction.SET_POST16_MOVE] if stage in (
         ReviewStage.AWAITING_MEETING, ReviewStage.MEETING_SET, ReviewStage.MEETING_HELD) else []
     return [*REVIEW_ALLOWED[stage], *extra, ReviewAction.UPDATE_PLACEMENT,
             ReviewAction.CLOSE_PLAN]
@@ -588,6 +589,9 @@ class StartReview(BaseModel):
     amendments_sent_on: date | None = Field(
         None, description="with resume='amending': when the proposed amendments were sent")
     version: int = Field(0, description="the seq of the plan's last event, across cycles")
+    transfer_done: PhaseTransferDue | None = Field(
+        None, description="the phase transfer the previous cycle's review dealt with (Reg 18): "
+        "this cycle does not take it on again")
     origin: Literal["assessment", "import", "next_cycle"] = "assessment"
     actor: str | None = None
 
@@ -669,6 +673,15 @@ class SetPhaseTransfer(_ActionInput):
     """Bring a phase-transfer review forward: this cycle must end by the transfer's date."""
 
     transfer: PhaseTransferDue
+
+
+class SetPost16Move(_ActionInput):
+    """A move from one post-16 institution to another at a time other than the phase transfer:
+    this cycle's review (and any amended plan) must be done at least 5 months before it
+    (Reg 18(2))."""
+
+    moves_on: date = Field(description="the day the young person starts at the new "
+                           "post-16 institution")
 
 
 class ClosePlan(_ActionInput):

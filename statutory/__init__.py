@@ -30,6 +30,8 @@ from statutory.phase import (
     parse_setting_type,
     post16_move_deadline,
     review_window_opens,
+    transfer_move_date,
+    transfer_window_opens,
     within_transfer_review_window,
 )
 from statutory.rules import RULES, ExceptionKind, Rule
@@ -59,6 +61,8 @@ __all__ = [
     "post16_move_deadline",
     "review_timescales",
     "review_window_opens",
+    "transfer_move_date",
+    "transfer_window_opens",
     "status_on",
     "within_transfer_review_window",
 ]

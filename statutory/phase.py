@@ -462,7 +462,7 @@ def next_transfer(
         else:
             end = last
             note = _LEAVER_NOTE
-    move = date(academic_year(today) + (_INDEX[end] - idx) + 1, 9, 1)
+    move = transfer_move_date(academic_year(today) + (_INDEX[end] - idx) + 1)
     return Transfer(
         kind=kind,
         from_phase=from_phase,
@@ -476,10 +476,22 @@ def next_transfer(
     )
 
 
+def transfer_move_date(transfer_year: int) -> date:
+    """The day a phase transfer happens: the start of the academic year, taken as 1 September
+    (the same convention as ``academic_year``)."""
+    return date(transfer_year, 9, 1)
+
+
+def transfer_window_opens(transfer_year: int) -> date:
+    """The first day on which the child is "within 12 months of" a transfer in
+    ``transfer_year`` (Reg 18(1)): 12 calendar months before the move, the first day of the
+    child's last year before it. A review meeting from this day on is the phase transfer
+    review; one before it is not."""
+    return add_months(transfer_move_date(transfer_year), -12)
+
+
 def review_window_opens(transfer: Transfer) -> date:
-    """The first day on which the child is "within 12 months of" the transfer (Reg 18(1)): 12
-    calendar months before the move (for a 1 September move, the first day of the child's last
-    year before it)."""
+    """``transfer_window_opens`` for a worked-out transfer."""
     return add_months(transfer.move_date, -12)
 
 

@@ -10,6 +10,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from temporalio.api.workflowservice.v1 import ListOpenWorkflowExecutionsRequest
+from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 # One payload key for the whole run, in the environment so worker subprocesses share it.
@@ -36,6 +39,39 @@ async def ts_env():
     )
     yield env
     await env.shutdown()
+
+
+async def end_open_workflows(client: Client) -> int:
+    """Terminate every workflow still running on ``client``'s server; return how many.
+
+    The tests share one time-skipping server. A workflow a test leaves open (a plan, or the
+    review an assessment starts when its final plan is issued) keeps timers there, and once its
+    worker has gone a timer that falls due holds the server's clock still, so a later test's
+    ``env.sleep`` times out. The test server cannot search (``ListWorkflowExecutions``), but it
+    lists open workflows."""
+    ended = 0
+    for _ in range(100):  # re-list from the start: terminating invalidates a page token
+        page = await client.workflow_service.list_open_workflow_executions(
+            ListOpenWorkflowExecutionsRequest(namespace=client.namespace, maximum_page_size=500))
+        if not page.executions:
+            return ended
+        for execution in page.executions:
+            try:
+                await client.get_workflow_handle(execution.execution.workflow_id).terminate(
+                    "test over")
+                ended += 1
+            except RPCError:  # ended meanwhile
+                pass
+    raise RuntimeError("workflows kept running after 100 rounds of terminating them")
+
+
+@pytest.fixture(autouse=True)
+async def _end_open_workflows(request):
+    """After each test that used a Temporal server, end whatever it left running."""
+    yield
+    for name in ("ts_env", "dev_env"):
+        if name in request.fixturenames:
+            await end_open_workflows(request.getfixturevalue(name).client)
 
 
 @pytest.fixture(scope="session")

@@ -161,7 +161,8 @@ async def test_a_case_through_every_step_over_http(dev_env, db_url, executor):
         assert (review.kind, review.stage, review.is_open) == ("review", "awaiting_meeting", True)
         cycle = await ok(await http.get(f"/api/cases/{ref}.R1"))
         assert cycle["view"]["case"]["kind"] == "review" and cycle["view"]["allowed_actions"] \
-            == ["set_meeting", "set_phase_transfer", "update_placement", "close_plan"]
+            == ["set_meeting", "set_phase_transfer", "set_post16_move",
+               "update_placement", "close_plan"]
         assert [e["seq"] for e in case["timeline"]] == list(range(1, len(case["timeline"]) + 1))
         assert any(e["actor"] == "caseworker 7" for e in case["timeline"])
 

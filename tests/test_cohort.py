@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from datetime import date, timedelta
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from api.cohort import bring_forward
 from cli.main import main
@@ -37,50 +37,29 @@ from models.db import engine_for
 from models.schemas import ClosePlan, DecideReview, Placement, RecordDate, UpdatePlacement
 from statutory import london_date, london_midnight
 from statutory.phase import NCYear
-from tests.conftest import settings_for
+from tests.conftest import end_open_workflows, settings_for
 from tests.test_api import serve_api
 from tests.test_assessment_workflow import running_worker
-from tests.test_review_workflow import Plan, _started, hold_on_time, start_plan
+from tests.test_review_workflow import Plan, hold_on_time, start_plan
 
 NAMES = ("Amelia", "Testchild")  # tests.test_assessment_workflow.add_child's child
 
 
-async def end_plans(env=None) -> None:
-    """Terminate every plan started with ``start_plan`` (it records them in ``_started``).
-
-    With ``env`` (called while the test's worker still runs), an hour of workflow time passes
-    first, so that the work the last update set off (a new cycle's first task, the record
-    activity) is finished, not cut off by the worker stopping: a task cut off that way could
-    hold the time-skipping clock still for the next test (seen with a cycle that continued as
-    new on the test's last update)."""
-    if env is not None:
-        await env.sleep(timedelta(hours=1))
-    while _started:
-        handle = _started.pop()
-        try:
-            await handle.terminate("test over")
-        except Exception:  # already ended (a closed plan)
-            pass
-
-
 @asynccontextmanager
 async def plans_worker(env, db_url: str, executor):
-    """A worker for one test's plans; the plans are ended before it stops, pass or fail."""
+    """A worker for one test's plans; the plans are ended before it stops, pass or fail.
+
+    An hour of workflow time passes first, so that the work the last update set off (a new
+    cycle's first task, the record activity) is finished, not cut off by the worker stopping:
+    a task cut off that way could hold the time-skipping clock still for the next test (seen
+    with a cycle that continued as new on the test's last update). ``conftest`` ends anything
+    still open after every test as well."""
     async with running_worker(env, db_url, executor) as settings:
         try:
             yield settings
         finally:
-            await end_plans(env)
-
-
-@pytest.fixture(autouse=True)
-async def _end_open_plans():
-    """Terminate every plan this test started, whatever happened: an open plan whose timer
-    fires with no worker left would hold the time-skipping clock still for the tests after it.
-    Each test's plans are normally ended already, while its worker still ran (``plans_worker``),
-    so that no task was left half-done when the worker stopped."""
-    yield
-    await end_plans()
+            await env.sleep(timedelta(hours=1))
+            await end_open_workflows(env.client)
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -233,7 +212,9 @@ async def test_the_cohort_of_a_year_and_bringing_its_reviews_forward(
         # 15 February deadline on the review (its anniversary, 1 October Y, is later).
         y6 = await go(placement=where("6", t0, "primary", "Oakfield Primary"))
         # Year 6, but the plan was issued on 1 December two years before Y: its review is
-        # due on 1 December Y-1, before 15 February, so there is nothing to bring forward.
+        # due on 1 December Y-1, inside the transfer's Reg 18(1) window (from 1 September
+        # Y-1), so that review deals with the transfer: it carries the deadline, and stays
+        # due on 1 December, before it. Nothing to bring forward.
         y6_early = await go(plan_issued_on=date(year - 2, 12, 1),
                             placement=where("6", t0, "primary"))
         # Placements recorded after the plans started: the reviews do not carry the transfer.
@@ -283,7 +264,7 @@ async def test_the_cohort_of_a_year_and_bringing_its_reviews_forward(
             ("N2", "early_years", "school", feb15, "Reg 2(1)(a); Reg 18(1)(b)")
         assert (en2.carries_transfer, en2.status) == (False, "not_brought_forward")
         assert (early.carries_transfer, early.review_due, early.status) == \
-            (False, date(year - 1, 12, 1), "on_track")
+            (True, date(year - 1, 12, 1), "on_track")
         assert cohort.counts == {"not_brought_forward": 2, "overdue": 0, "at_risk": 0,
                                  "on_track": 2, "done": 0}
         assert cohort.total == 4
@@ -355,7 +336,7 @@ async def test_the_cohort_of_a_year_and_bringing_its_reviews_forward(
         # The workflows carry the deadline now; the others were not touched.
         assert await transfer_due(n2) == feb15
         assert await transfer_due(y11) == mar31
-        assert await transfer_due(y6_early) is None
+        assert await transfer_due(y6_early) == feb15
         assert {p.ref: (await p.snapshot()).version for p in (y6, y6_early)} == before
         snap = await n2.snapshot()
         assert snap.view(t0).deadlines and any(
@@ -369,7 +350,7 @@ async def test_the_cohort_of_a_year_and_bringing_its_reviews_forward(
         assert statuses(again) == {y6.ref: "on_track", y6_early.ref: "on_track",
                                    n2.ref: "on_track", y11.ref: "on_track"}
         assert {e.plan_reference for e in again.entries if e.carries_transfer} == \
-            {y6.ref, n2.ref, y11.ref}
+            {y6.ref, y6_early.ref, n2.ref, y11.ref}
 
         # --- a second run finds nothing to do: the function, then the command ------------------
         versions = {p.ref: (await p.snapshot()).version for p in (n2, y11)}
@@ -450,6 +431,58 @@ async def test_statuses_as_the_deadlines_come_and_go(ts_env, sqlite_url, executo
         await settle(sqlite_url, amending.ref, lambda r: r.current_cycle == 2)
         assert statuses(cohort_of(sqlite_url, year, on_time.day(at_risk_from)))[
             amending.ref] == "overdue"
+
+
+async def test_a_transfer_is_reviewed_once_and_an_early_meeting_carries_it(
+        ts_env, sqlite_url, executor):
+    """Reg 18(1): the review "within 12 months of" the move deals with the transfer. A cycle
+    whose review falls due in that window carries it; once a cycle has dealt with it the next
+    does not impose the same 15 February again; a meeting held before the window opens is not
+    that review, so the transfer is carried on to the next cycle and does not count as done."""
+    t0 = await to_next_october(ts_env)
+    async with plans_worker(ts_env, sqlite_url, executor) as settings:
+        go = lambda **kw: start_plan(ts_env, settings, sqlite_url, **kw)  # noqa: E731
+        # Year 6 now: moves in September t0.year + 1; the window opened on 1 September t0.year.
+        reviewed = await go(placement=where("6", t0, "primary"))
+        # Year 5 now: moves in September t0.year + 2; its window opens on 1 September
+        # t0.year + 1, and its review falls due on 11 September t0.year + 1, inside it.
+        early = await go(placement=where("5", t0, "primary"),
+                         plan_issued_on=t0 - timedelta(days=20))
+        assert await transfer_due(reviewed) == date(t0.year + 1, 2, 15)
+        assert await transfer_due(early) == date(t0.year + 2, 2, 15)
+
+        await hold_on_time(reviewed, 60)
+        await reviewed.go_to(70)
+        await reviewed.do("decide_review", DecideReview(decision="maintain",
+                                                        decided_on=reviewed.day(70)))
+        # The early plan's meeting is in June t0.year + 1, before its window opens.
+        meeting = (date(t0.year + 1, 6, 10) - t0).days
+        await hold_on_time(early, meeting)
+        await early.go_to(meeting + 5)
+        await early.do("decide_review", DecideReview(decision="maintain",
+                                                     decided_on=early.day(meeting + 5)))
+        await early.go_to(meeting + 6)
+        await settle(sqlite_url, early.ref, lambda r: r.current_cycle == 2)
+        await settle(sqlite_url, reviewed.ref, lambda r: r.current_cycle == 2)
+
+        second = await reviewed.snapshot()
+        assert second.cycle == 2 and second.milestone("phase_transfer_due") is None
+        carried = await early.snapshot()
+        assert carried.cycle == 2
+        assert carried.milestone("phase_transfer_due").due == date(t0.year + 2, 2, 15)
+        with Session(engine_for(sqlite_url)) as s:
+            r1, done = (s.exec(select(t.Milestone).where(
+                t.Milestone.case_reference == f"{p.ref}.R1",
+                t.Milestone.key == "phase_transfer_due")).one() for p in (early, reviewed))
+            kinds = [e.kind for e in s.exec(select(t.CaseEvent).where(
+                t.CaseEvent.case_reference == f"{early.ref}.R1"))]
+        assert (r1.applicable, r1.done_on) == (False, None)
+        assert "review.phase_transfer_carried" in kinds
+        assert (done.applicable, done.done_on) == (True, reviewed.day(70))
+
+        today = early.day(meeting + 6)
+        assert statuses(cohort_of(sqlite_url, t0.year + 2, today)) == {early.ref: "on_track"}
+        assert statuses(cohort_of(sqlite_url, t0.year + 1, today)) == {reviewed.ref: "done"}
 
 
 # --- the API and the page, over HTTP -------------------------------------------------------------

@@ -5,7 +5,7 @@ HTTP against the dev server.
 
 Each test gives the example's plan references its own prefix (``EHC-004127`` becomes
 ``T1A2B3-004127``): the Temporal servers live for the whole session, and a plan reference is
-a workflow id there. Every workflow a test starts is terminated when it ends."""
+a workflow id there. ``conftest`` ends every workflow a test leaves running."""
 
 from __future__ import annotations
 
@@ -47,26 +47,6 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "examples" / "plans.csv"
 WITH_ERRORS = ROOT / "docs" / "examples" / "plans-with-errors.csv"
 TODAY = date(2026, 11, 23)  # the day both examples describe (docs/import.md)
-
-_started: list[tuple[Client, str]] = []
-
-
-@pytest.fixture(autouse=True)
-async def _end_imported_plans():
-    """Terminate every plan a test started: an open review whose timer fires after the worker
-    has gone would hold the time-skipping server's clock still for the tests after it."""
-    yield
-    while _started:
-        client, workflow_id = _started.pop()
-        try:
-            await client.get_workflow_handle(workflow_id).terminate("test over")
-        except RPCError:  # already ended, or never started
-            pass
-
-
-def track(client: Client, *refs: str) -> None:
-    _started.extend((client, f"review-{ref}") for ref in refs)
-
 
 def prefixed(path: Path) -> tuple[str, str]:
     """The file's text with its own plan-reference prefix, and the prefix."""
@@ -144,7 +124,6 @@ async def test_the_example_starts_one_review_per_plan_in_the_state_its_row_descr
     settings = settings_for(db_url, f"imp-{uuid.uuid4().hex[:8]}")
     text, prefix = prefixed(EXAMPLE)
     refs = [f"{prefix}-{n}" for n in EXPECTED]
-    track(ts_env.client, *refs)
     progress: list[tuple[int, int]] = []
     async with build_worker(ts_env.client, settings, executor):
         result = await import_plans(text, settings=settings, client=ts_env.client, today=TODAY,
@@ -258,7 +237,6 @@ async def test_a_file_with_errors_imports_nothing_unless_the_bad_rows_are_skippe
 
         # Skipping the bad rows imports the good one (line 13) and reports the rest.
         text, prefix = prefixed(WITH_ERRORS)
-        track(ts_env.client, f"{prefix}-005012")
         skipped = await import_plans(text, settings=settings, client=ts_env.client,
                                      today=TODAY, skip_bad_rows=True)
         s = skipped.summary
@@ -422,7 +400,6 @@ async def test_the_command_line_imports_reports_and_exits_with_the_right_status(
     text, prefix = prefixed(EXAMPLE)
     good = tmp_path / "plans.csv"
     good.write_text(text, "utf-8")
-    track(dev_env.client, *(f"{prefix}-{n}" for n in EXPECTED))
     async with build_worker(dev_env.client, settings, executor):
         first = await ehc("import", "plans", str(good), "--today", "2026-11-23")
         assert first.returncode == 0, first.stdout + first.stderr
@@ -445,7 +422,6 @@ async def test_the_command_line_imports_reports_and_exits_with_the_right_status(
         text2, prefix2 = prefixed(WITH_ERRORS)
         partial = tmp_path / "partial.csv"
         partial.write_text(text2, "utf-8")
-        track(dev_env.client, f"{prefix2}-005012")
         skip = await ehc("import", "plans", str(partial), "--today", "2026-11-23",
                          "--skip-bad-rows")
         assert skip.returncode == 0, skip.stdout + skip.stderr
@@ -512,7 +488,6 @@ async def test_the_api_imports_an_upload_refuses_a_bad_file_and_needs_temporal(
         dev_env, db_url, executor):
     settings = settings_for(db_url, f"api-{uuid.uuid4().hex[:8]}")
     prefix = "T" + uuid.uuid4().hex[:5].upper()
-    track(dev_env.client, *(f"{prefix}-{n}" for n in (1, 2, 3)))
 
     async def upload(http: httpx.AsyncClient, content: bytes, **form: str) -> httpx.Response:
         return await http.post("/api/imports/plans", files={"file": ("plans.csv", content,

@@ -142,6 +142,8 @@ async def test_a_review_cycle_through_every_step_over_http(dev_env, db_url, exec
                       422, "meeting_on", "YYYY-MM-DD")
         await problem(await http.post(f"{base}/meeting", json={"meeting_on": day(-5)}),
                       422, "before this review's year began")
+        await problem(await http.post(f"{base}/post16-move", json={"moves_on": day(-5)}),
+                      422, "not after this review's year began")
         await problem(await http.post(f"{base}/review-decision", json={
             "decision": "keep", "decided_on": day(280)}), 422, "decision")
         # an assessment's step on a review cycle, a review's step on an assessment

@@ -27,6 +27,7 @@ from models.schemas import (
     ReviewPolicy,
     ReviewSnapshot,
     SetMeeting,
+    SetPost16Move,
     StartReview,
 )
 from statutory import Status, london_date
@@ -53,22 +54,6 @@ class Plan(Case):
         return next(d for d in view.deadlines if d.key == key).status
 
 
-_started: list[WorkflowHandle] = []
-
-
-@pytest.fixture(autouse=True)
-async def _end_open_plans():
-    """Terminate each test's plans: an open plan whose timer fires with no worker left holds
-    the time-skipping server's clock still for the tests after it."""
-    yield
-    while _started:
-        handle = _started.pop()
-        try:
-            await handle.terminate("test over")
-        except Exception:  # already ended
-            pass
-
-
 async def start_plan(env, settings, db_url, **start) -> Plan:
     now = await env.get_current_time()
     day0 = london_date(now)
@@ -79,7 +64,6 @@ async def start_plan(env, settings, db_url, **start) -> Plan:
         StartReview(plan_reference=ref, child_id=add_child(db_url), **start),
         id=f"review-{ref}", task_queue=settings.task_queue,
     )
-    _started.append(handle)
     return Plan(env, handle, day0, ref)
 
 
@@ -292,6 +276,32 @@ async def test_phase_transfer_and_under_five_deadlines(ts_env, sqlite_url, execu
         assert dues["under_five_review_due"] == _add_months(now, 4)
         p = await recorded_plan(sqlite_url, plan.ref)
     assert p.review_due == min(dues.values())
+
+
+async def test_a_post16_move_at_another_time_needs_its_review_5_months_before(
+        ts_env, sqlite_url, executor):
+    """Reg 18(2): a move from one post-16 institution to another, other than the phase
+    transfer, needs the review and any amended plan at least 5 months before it."""
+    async with running_worker(ts_env, sqlite_url, executor) as settings:
+        plan = await start_plan(ts_env, settings, sqlite_url)
+        year = plan.day(0).year + 2
+        await rejected(plan, "set_post16_move", SetPost16Move(moves_on=plan.day(-1)),
+                       "not after this review's year began")
+        snap = await plan.do("set_post16_move", SetPost16Move(moves_on=date(year, 1, 6)))
+        m = snap.milestone("post16_move_due")
+        assert (m.due, m.citation) == (date(year - 1, 8, 6), "Reg 18(2)")
+        await rejected(plan, "set_post16_move", SetPost16Move(moves_on=date(year, 1, 6)),
+                       "already has that move")
+        await hold_on_time(plan, 60)
+        await plan.go_to(70)
+        await plan.do("decide_review", DecideReview(decision="maintain",
+                                                    decided_on=plan.day(70)))
+        await plan.go_to(71)
+        assert (await plan.snapshot()).milestone("post16_move_due") is None  # R2 owes nothing
+    row, = rows(sqlite_url, t.Milestone, case_reference=f"{plan.ref}.R1", key="post16_move_due")
+    assert (row.due, row.done_on) == (date(year - 1, 8, 6), plan.day(70))
+    kinds = [e.kind for e in rows(sqlite_url, t.CaseEvent, case_reference=f"{plan.ref}.R1")]
+    assert "review.post16_move" in kinds
 
 
 def _add_months(d: date, n: int) -> date:

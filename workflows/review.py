@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         ClosePlan,
         PhaseTransferDue,
         SetPhaseTransfer,
+        SetPost16Move,
         UpdatePlacement,
         DecideReview,
         HoldMeeting,
@@ -50,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         next_transfer,
         parse_nc_year,
         parse_setting_type,
+        transfer_window_opens,
     )
     from statutory.clock import deadline
     from statutory.rules import Months
@@ -103,8 +105,12 @@ class ReviewWorkflow(CaseWorkflow):
         self._init_machinery()
 
     def _transfer_this_cycle(self, review_due: date) -> PhaseTransferDue | None:
-        """The phase transfer this cycle must be finished before: the child's next one
-        (statutory.phase) when its Reg 18(1) date comes before the review's anniversary."""
+        """The phase transfer this cycle's review must deal with: the child's next one
+        (statutory.phase) when the review falls due within its Reg 18(1) window ("within 12
+        months of" the move) or later, unless the previous cycle's review already dealt with
+        it. A review due before the window leaves the transfer to the next cycle. The importer
+        (activities.importer.choose_phase_transfer) applies the same rule to a plan's first
+        imported cycle."""
         p = self.case.placement
         if p is None:
             return None
@@ -118,9 +124,18 @@ class ReviewWorkflow(CaseWorkflow):
             t = next_transfer(now_in, p.setting_type, today)
         except ValueError:  # past Year 14, or a placement the rules do not cover
             return None
-        if t is None or t.deadline.due > review_due:
+        if t is None or transfer_window_opens(t.transfer_year) > review_due:
             return None  # the next cycle's review will carry it
-        return PhaseTransferDue(kind=t.kind, transfer_year=t.transfer_year)
+        transfer = PhaseTransferDue(kind=t.kind, transfer_year=t.transfer_year)
+        return None if transfer == self.start.transfer_done else transfer
+
+    def _transfer(self) -> tuple[PhaseTransferDue, Milestone] | None:
+        """This cycle's phase transfer, read back from its milestone."""
+        m = self.case.milestone("phase_transfer_due")
+        if m is None:
+            return None
+        kind = "post16" if m.rule_id.endswith(".post16") else "school"
+        return PhaseTransferDue(kind=kind, transfer_year=m.due.year), m
 
     def _set_transfer(self, transfer: PhaseTransferDue) -> Milestone:
         rule = RULES[f"review.phase_transfer_due.{transfer.kind}"]
@@ -171,11 +186,13 @@ class ReviewWorkflow(CaseWorkflow):
         if self.case.stage in PLAN_ENDED_STAGES:
             return self.case
         assert self.case.meeting_held_on is not None
+        found = self._transfer()
+        done = found[0] if found is not None and found[1].done_on is not None else None
         workflow.continue_as_new(start.model_copy(update={
             "cycle": self.case.cycle + 1, "last_review_on": self.case.meeting_held_on,
             "meeting_on": None, "version": self.case.version, "origin": "next_cycle",
             "phase_transfer": None, "actor": None, "placement": self.case.placement,
-            "resume": None, "amendments_sent_on": None,
+            "resume": None, "amendments_sent_on": None, "transfer_done": done,
         }))
 
     def _deadline_items(self):
@@ -231,10 +248,27 @@ class ReviewWorkflow(CaseWorkflow):
             m.done_on = on
 
     def _end_cycle(self, stage: ReviewStage, on: date) -> None:
+        """End this cycle, and with it the phase transfer its review dealt with. A meeting
+        held before the transfer's Reg 18(1) window is not the phase transfer review: the
+        transfer stays for the next cycle, and this cycle no longer counts it."""
         self.case.stage = stage
         self.case.closed_on = on
         if stage not in PLAN_ENDED_STAGES:
-            self._complete("phase_transfer_due", on)
+            self._complete("post16_move_due", on)
+        found = self._transfer()
+        if stage in PLAN_ENDED_STAGES or found is None or found[1].done_on is not None:
+            return
+        transfer, m = found
+        held = self.case.meeting_held_on
+        if held is not None and held >= transfer_window_opens(transfer.transfer_year):
+            m.done_on = on
+            return
+        m.applicable = False
+        self._event("review.phase_transfer_carried", on, None,
+                    f"The meeting ({held}) came before the phase transfer review window opened "
+                    f"({transfer_window_opens(transfer.transfer_year)}, Reg 18(1)): the next "
+                    f"review deals with the transfer of {transfer.transfer_year}",
+                    year=str(transfer.transfer_year))
 
     # --- the meeting -----------------------------------------------------------------------------
 
@@ -572,6 +606,34 @@ class ReviewWorkflow(CaseWorkflow):
         if m is not None and m.rule_id.endswith(cmd.transfer.kind) and \
                 m.due.year == cmd.transfer.transfer_year:
             raise Rejected(f"This review already has that phase transfer (due {m.due})",
+                           "Duplicate")
+
+    @workflow.update(name=ReviewAction.SET_POST16_MOVE.value)
+    async def set_post16_move(self, cmd: SetPost16Move) -> ReviewSnapshot:
+        def change() -> None:
+            d = deadline("review.post16_move_due", cmd.moves_on)
+            m = self.case.milestone(d.key)
+            if m is None:
+                self.case.milestones.append(Milestone(key=d.key, rule_id=d.rule.id,
+                                                      started_on=self._today(), due=d.due))
+            else:
+                m.due, m.alerts_fired = d.due, []
+            self._event("review.post16_move", self._today(), cmd.actor,
+                        f"Moving to another post-16 institution on {cmd.moves_on.isoformat()}: "
+                        f"this review and any amended plan are due by {d.due.isoformat()} "
+                        f"({d.rule.citation})", moves_on=cmd.moves_on.isoformat())
+
+        return await self._apply(change)
+
+    @set_post16_move.validator
+    def _v_set_post16_move(self, cmd: SetPost16Move) -> None:
+        self._require(ReviewAction.SET_POST16_MOVE)
+        if cmd.moves_on <= self.case.anchor_on:
+            raise Rejected(f"The move on {cmd.moves_on} is not after this review's year began "
+                           f"({self.case.anchor_on})", "InvalidDate")
+        m = self.case.milestone("post16_move_due")
+        if m is not None and m.due == deadline("review.post16_move_due", cmd.moves_on).due:
+            raise Rejected(f"This review already has that move (review due {m.due})",
                            "Duplicate")
 
     @workflow.update(name=ReviewAction.CLOSE_PLAN.value)
