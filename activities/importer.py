@@ -402,16 +402,6 @@ async def check_temporal(client: Client, timeout: float = 5.0) -> None:
         raise TemporalUnavailable("Temporal is running but not serving workflows")
 
 
-async def _exists(client: Client, workflow_id: str) -> bool:
-    try:
-        await client.get_workflow_handle(workflow_id).describe()
-        return True
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-
-
 _LOST = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
 
 
@@ -482,11 +472,8 @@ async def import_plans(
             result.outcome, result.message = "failed", f"not tried: {lost}"
             return result
         try:
-            if await _exists(client, result.workflow_id):
-                result.outcome = "already_imported"
-            else:
-                await starter.start(start)
-        except WorkflowAlreadyStartedError:  # an ended plan, or started by someone meanwhile
+            await starter.start(start, existing_ok=False)
+        except WorkflowAlreadyStartedError:  # running or ended: the plan is in already
             result.outcome = "already_imported"
         except RPCError as exc:
             if exc.status in _LOST:

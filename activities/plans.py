@@ -41,11 +41,15 @@ class PlanStarter:
             child = s.get(t.Child, child_id)
             return child.date_of_birth if child else None
 
-    async def start(self, start: StartReview) -> str:
+    async def start(self, start: StartReview, *, existing_ok: bool = True) -> str:
+        """Start the plan's review workflow. A plan that already has one (running or ended)
+        keeps it: with ``existing_ok`` that is success, otherwise it raises
+        ``WorkflowAlreadyStartedError`` (the import reports it as already imported)."""
         handle = await self.client.start_workflow(
             ReviewWorkflow.run, start, id=workflow_id_for_plan(start.plan_reference),
             task_queue=self.settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING if existing_ok
+            else WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
         return handle.id

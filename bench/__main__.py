@@ -1,11 +1,16 @@
-"""``python -m bench [--cases N] [--concurrency C] [--repeats R] [--db sqlite|postgres]``:
-the assessment throughput benchmark (docs/benchmarks.md)."""
+"""``python -m bench [--cases N] [--concurrency C] [--repeats R] [--db sqlite|postgres]``: the
+assessment throughput benchmark; ``python -m bench import [--plans N] ...``: importing a
+council's caseload (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
 import sys
 
-from bench.assessment_throughput import main
-
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["import"]:
+        from bench.import_plans import main as import_main
+
+        sys.exit(import_main(sys.argv[2:]))
+    from bench.assessment_throughput import main
+
     sys.exit(main(sys.argv[1:]))

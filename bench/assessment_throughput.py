@@ -162,10 +162,10 @@ def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, wait: float 
 def temporal_dev_server(folder: Path, persist: bool = False):
     """``temporal server start-dev`` on free ports, keeping its state in a SQLite file as
     ``ehc up`` does (``persist``), or in memory."""
-    from cli.system import temporal_binary
+    from cli.system import temporal_binary, temporal_file_store
 
     port = free_port()
-    store = ["--db-filename", str(folder / "temporal.db")] if persist else []
+    store = temporal_file_store(folder / "temporal.db") if persist else []
     with open(folder / "temporal.log", "wb") as server_log:
         proc = subprocess.Popen(
             [temporal_binary(), "server", "start-dev", "--headless", *store, "--ip",
@@ -738,15 +738,19 @@ def main(argv: list[str]) -> int:
         return 0
     opts = parse(argv)
     summary = asyncio.run(benchmark(opts))
+    save_results(f"assessment-{opts.db}", summary, markdown(summary))
+    return 0
+
+
+def save_results(name: str, summary: dict, table: str) -> None:
+    """The summary as JSON on stdout, and with its markdown table in ``bench/results/``."""
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    base = RESULTS / f"assessment-{opts.db}-{stamp}"
+    base = RESULTS / f"{name}-{stamp}"
     base.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
-    table = markdown(summary)
     base.with_suffix(".md").write_text(table + "\n")
     print(json.dumps(summary, indent=2))
     log("\n" + table + f"\n\n(saved to {base.relative_to(ROOT)}.json and .md)")
-    return 0
 
 
 if __name__ == "__main__":

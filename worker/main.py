@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import compileall
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -24,10 +26,27 @@ WORKFLOWS = [AssessmentWorkflow, ReviewWorkflow, AdqaDigestWorkflow]
 log = logging.getLogger("ehc.worker")
 
 
+def cache_workflow_bytecode() -> None:
+    """Write the bytecode of the ``workflows`` package, if it is not there already.
+
+    Temporal's sandbox imports a workflow's module afresh for every workflow run (its global
+    state isolation). Python reads that module's cached bytecode when it exists, but
+    ``PYTHONDONTWRITEBYTECODE`` (set on this project's build machine, and in many container
+    images) stops it ever being written. Then every run compiles the source again, which took
+    a third of the worker's CPU when importing 20,000 plans (docs/benchmarks.md). An install
+    that cannot write there goes on without the cache."""
+    try:
+        compileall.compile_dir(Path(__file__).resolve().parent.parent / "workflows",
+                               quiet=2, maxlevels=0)
+    except OSError:  # a read-only install
+        pass
+
+
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor,
                  **options) -> Worker:
     """The worker for this project's workflows and activities; ``options`` go to
     ``temporalio.worker.Worker`` (e.g. ``max_cached_workflows=0`` to replay every task)."""
+    cache_workflow_bytecode()
     recorder = CaseRecorder(settings.db_url)
     notifier = Notifier(settings)
     return Worker(
