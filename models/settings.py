@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "ehc-cases"
     temporal_ui_port: int = 8233
+    worker_cache: int = Field(
+        1000, ge=0, description="workflows a worker keeps in memory between their tasks "
+        "(Temporal's sticky cache). 0 keeps none: every task replays its workflow's history, "
+        "which costs CPU but sidesteps the stalled polling seen while importing 20,000 plans "
+        "(docs/benchmarks.md)")
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -58,7 +58,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
                     DigestSender(settings).send_adqa_digest],
         activity_executor=executor,
         max_concurrent_activities=16,
-        **options,
+        **{"max_cached_workflows": settings.worker_cache, **options},
     )
 
 
