@@ -188,6 +188,7 @@ async def benchmark(opts: argparse.Namespace) -> dict:
         "temporal_store": opts.temporal_store,
         "db": opts.db,
         "concurrency": opts.concurrency,
+        "worker_cache": os.environ.get("EHC_WORKER_CACHE", "default"),
         "children_added": s.children_added,
         "seconds": {"started": round(started, 1), "recorded": round(recorded, 1),
                     "settled": round(settled, 1), "again": round(again_s, 1)},
@@ -208,7 +209,8 @@ async def benchmark(opts: argparse.Namespace) -> dict:
 def markdown(r: dict) -> str:
     sec, rate = r["seconds"], r["plans_per_second"]
     return "\n".join([
-        f"| {r['plans']} plans, {r['temporal_store']} store, {r['db']} | |",
+        f"| {r['plans']} plans, {r['temporal_store']} store, {r['db']}, worker cache "
+        f"{r['worker_cache']} | |",
         "|---|---:|",
         f"| all started (the command returns) | {sec['started']} s ({rate['started']} plans/s) |",
         f"| all recorded in the case database | {sec['recorded']} s ({rate['recorded']} plans/s) |",
