@@ -16,6 +16,8 @@ from activities.rendering import render
 from models import tables as t
 from models.db import engine_for
 from models.schemas import PLAN_ENDED_STAGES, CaseSnapshot, Event, ReviewSnapshot, ReviewStage
+from statutory import RULES
+from statutory.clock import excusing_exceptions
 
 
 def workflow_id_for(reference: str) -> str:
@@ -35,7 +37,8 @@ class CaseRecorder:
     def record_case(self, case: CaseSnapshot, events: list[Event]) -> None:
         with Session(self.engine) as s, s.begin():
             row = self._case_row(s, case, workflow_id_for(case.reference),
-                                 case.request_date, case.request_source.value)
+                                 case.request_date, case.request_source.value,
+                                 caseworker_id=case.caseworker_id)
             if row.version < case.version:
                 row.plan_decided_on = case.plan_decided_on
                 self._write_snapshot(s, row, case)
@@ -60,10 +63,13 @@ class CaseRecorder:
                               source_case_reference=case.plan_reference
                               if case.origin == "assessment" else None,
                               workflow_id=f"review-{case.plan_reference}", version=-1)
+                if case.origin == "assessment":  # the caseworker who ran the assessment
+                    assessment = s.get(t.Case, case.plan_reference)
+                    plan.caseworker_id = assessment.caseworker_id if assessment else None
                 s.add(plan)
                 s.flush()
             row = self._case_row(s, case, plan.workflow_id, case.anchor_on, "review",
-                                 kind="review")
+                                 kind="review", caseworker_id=plan.caseworker_id)
             if row.version < case.version:
                 self._write_snapshot(s, row, case)
                 review = s.get(t.Review, case.reference)
@@ -99,14 +105,14 @@ class CaseRecorder:
     # --- the shared parts ------------------------------------------------------------------------
 
     def _case_row(self, s: Session, case, workflow_id: str, started: date, source: str,
-                  kind: str = "assessment") -> t.Case:
+                  kind: str = "assessment", caseworker_id: str | None = None) -> t.Case:
         row = s.exec(
             select(t.Case).where(t.Case.reference == case.reference).with_for_update()
         ).first()
         if row is None:
             row = t.Case(reference=case.reference, kind=kind, child_id=case.child_id,
                          workflow_id=workflow_id, stage=case.stage.value, request_date=started,
-                         request_source=source, version=-1)
+                         request_source=source, version=-1, caseworker_id=caseworker_id)
             s.add(row)
             s.flush()
         return row
@@ -127,11 +133,17 @@ class CaseRecorder:
         row.policy = case.policy.model_dump()
         row.version = case.version
         row.updated_at = datetime.now(timezone.utc)
+        row.setting_name = (case.placement.setting_name if case.placement else None) \
+            if isinstance(case, ReviewSnapshot) else case.setting_name
         ref = case.reference
 
+        held: dict = {}
+
         def upsert(model, key_field: str, items: list, **extra) -> None:
-            existing = {getattr(r, key_field): r for r in s.exec(
-                select(model).where(model.case_reference == ref))}
+            if model not in held:
+                held[model] = {getattr(r, key_field): r for r in s.exec(
+                    select(model).where(model.case_reference == ref))}
+            existing = held[model]
             for item in items:
                 values = {**item.model_dump(), **extra}
                 current = existing.get(values[key_field])
@@ -141,9 +153,16 @@ class CaseRecorder:
                     for k, v in values.items():
                         setattr(current, k, v)
 
-        upsert(t.Milestone, "key", case.milestones, kind="milestone")
-        upsert(t.Milestone, "key", case.settings_consulted, kind="setting")
-        upsert(t.AdviceItem, "key", case.advice)
+        def excused(item, started: date, advice_key: str | None = None) -> dict:
+            return {"excused": bool(excusing_exceptions(
+                RULES[item.rule_id], started, item.due, case.exceptions, advice_key=advice_key))}
+
+        for m in case.milestones:
+            upsert(t.Milestone, "key", [m], kind="milestone", **excused(m, m.started_on))
+        for m in case.settings_consulted:
+            upsert(t.Milestone, "key", [m], kind="setting", **excused(m, m.started_on))
+        for a in case.advice:
+            upsert(t.AdviceItem, "key", [a], **excused(a, a.requested_on, a.key))
         upsert(t.CaseException, "id", case.exceptions)
 
         have = set(s.exec(select(t.Letter.kind).where(t.Letter.case_reference == ref)))

@@ -8,11 +8,11 @@ from datetime import date
 
 from pathlib import Path
 
-from fastapi import FastAPI, Query
+from fastapi import Depends, FastAPI, Query
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
-from api import adqa
+from api import adqa, auth
 from api import advice_portal
 from api import cases, directory, errors, imports, pages
 from api import reviews
@@ -57,10 +57,15 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         "read its deadlines. Every date carries the regulation it comes from.",
         version="0.1.0",
         lifespan=lifespan,
+        # Every route: who may use it (api/auth.py POLICY), checked before the route runs.
+        dependencies=[Depends(auth.authorize)],
     )
     app.state.settings = settings
     app.state.temporal = client
     errors.install(app)
+    auth.install(app)
+    app.include_router(auth.router)
+    app.include_router(auth.api)
     app.include_router(cases.router)
     app.include_router(reviews.router)
     app.include_router(cohort.router)

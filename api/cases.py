@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.case_record import REVIEW_FIELDS, workflow_id_for
+from api.auth import current_actor, current_staff
 from api.errors import REJECTION_STATUS, ApiError
 from models import tables as t
 from models.db import session_for
@@ -117,7 +118,13 @@ class StartAssessmentIn(BaseModel):
         description="optional: your own reference for this request (capitals, digits, '-'); "
         "sending the same request again with it is safe",
     )
-    actor: str | None = Field(None, max_length=120)
+    setting_name: str | None = Field(
+        None, max_length=120, description="the child's school or setting now, if any")
+    caseworker_id: str | None = Field(
+        None, max_length=32, description="the caseworker (staff account id) to give the case "
+        "to; default: you, if you are a caseworker")
+    actor: str | None = Field(None, max_length=120, description="ignored when signed in: the "
+                              "case records the signed-in account")
 
     @model_validator(mode="after")
     def _dates(self) -> StartAssessmentIn:
@@ -429,6 +436,7 @@ def _find_child(session: Session, child: ChildIn) -> t.Child | None:
 async def start_assessment(body: StartAssessmentIn, session: SessionDep, client: ClientDep,
                            settings: SettingsDep) -> StartedOut:
     reference = body.case_reference or new_reference()
+    caseworker_id = _caseworker_for(session, body.caseworker_id)
     child, created = _find_or_add_child(session, body.child)
     # Claim the child for this request in one conditional write: of two requests racing for
     # the same child, one wins and the other gets a 409, so there are never two open cases.
@@ -458,7 +466,9 @@ async def start_assessment(body: StartAssessmentIn, session: SessionDep, client:
             StartAssessment(reference=reference, child_id=child.id,
                             request_date=body.request_date,
                             request_source=body.request_source, policy=policy,
-                            actor=body.actor),
+                            actor=current_actor() or body.actor,
+                            setting_name=(body.setting_name or "").strip() or None,
+                            caseworker_id=caseworker_id),
             id=workflow_id_for(reference),
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -480,6 +490,19 @@ async def start_assessment(body: StartAssessmentIn, session: SessionDep, client:
     )
 
 
+def _caseworker_for(session: Session, wanted: str | None) -> str | None:
+    """The account a new case is given to: the one named (it must be an active account that
+    can hold cases), else whoever is starting it when they are a caseworker."""
+    if wanted:
+        user = session.get(t.StaffUser, wanted)
+        if user is None or not user.active:
+            raise ApiError(422, f"caseworker_id {wanted!r} is not an active staff account: "
+                           "choose one from GET /api/caseworkers", "invalid_input")
+        return user.id
+    staff = current_staff()
+    return staff.id if staff is not None and staff.role == "caseworker" else None
+
+
 # --- the steps ------------------------------------------------------------------------------------
 
 
@@ -499,6 +522,9 @@ async def _act(client: Client, session: Session, reference: str,
     if review and (row is None or row.is_open):
         await _check_current_cycle(handle, reference)
     kind = ReviewSnapshot if review else CaseSnapshot
+    actor = current_actor()  # a signed-in account is who took the step, whatever the body says
+    if actor is not None and "actor" in type(payload).model_fields:
+        payload = payload.model_copy(update={"actor": actor})
     try:
         case = await handle.execute_update(action.value, payload, result_type=kind)
         return case.view(today())

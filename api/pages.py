@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from markupsafe import Markup, escape
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session
 
@@ -94,10 +95,16 @@ def fmt_size(size: int | None) -> str:
 
 
 def page(request: Request, name: str, status: int = 200, **context: object) -> HTMLResponse:
+    """A page, with what every page needs: who is signed in (for the navigation and the
+    sign-out button) and their session's CSRF token for every form that posts."""
     settings = request.app.state.settings
+    staff = getattr(request.state, "staff", None)
+    token = staff.csrf_token if staff is not None and staff.csrf_token else ""
+    csrf_input = Markup(f'<input type="hidden" name="csrf_token" value="{escape(token)}">')
     return HTMLResponse(render(
         name, council_name=settings.council_name, day=fmt_day, when=fmt_when, size=fmt_size,
-        agency_labels=AGENCY_LABELS, recipient_labels=RECIPIENT_LABELS, **context,
+        agency_labels=AGENCY_LABELS, recipient_labels=RECIPIENT_LABELS, staff=staff,
+        csrf_input=csrf_input, csrf_token=token, **context,
     ), status_code=status)
 
 

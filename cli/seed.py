@@ -10,6 +10,8 @@ the web forms, in one transaction: all of it or none of it.
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
@@ -91,6 +93,43 @@ def seed_demo(db_url: str) -> bool:
             session.rollback()
             return False
     return True
+
+
+# Demo staff accounts, one of each role, for a system with no accounts yet.
+DEMO_STAFF: list[tuple[str, str, str]] = [
+    ("Alex Caseworker", "caseworker@northbridge.example", "caseworker"),
+    ("Morgan Manager", "manager@northbridge.example", "manager"),
+    ("Sam Administrator", "admin@northbridge.example", "admin"),
+]
+
+
+def seed_demo_staff(db_url: str, password_file: Path) -> list[tuple[str, str, str]]:
+    """Demo accounts (one per role) if there are no staff accounts at all, each with its own
+    random password, written to ``password_file`` (mode 0600) for the person running the demo.
+    Returns the accounts added as (email, role, password); none when any account exists."""
+    import secrets
+
+    from models.staff import StaffError, create_user
+
+    with session_for(db_url) as session:
+        if session.exec(select(t.StaffUser.id).limit(1)).first() is not None:
+            return []
+        added = []
+        try:
+            for name, email, role in DEMO_STAFF:
+                password = "-".join(secrets.token_urlsafe(6) for _ in range(3))
+                create_user(session, email=email, name=name, role=role, password=password)
+                added.append((email, role, password))
+        except StaffError:  # another process seeded them at the same moment
+            return []
+    password_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("# Demo staff accounts made by `ehc up` (fictional; change or deactivate them "
+                "before real use)\n")
+        for email, role, password in added:
+            f.write(f"{role:<11} {email:<34} {password}\n")
+    return added
 
 
 def _cmd_seed_demo(args: argparse.Namespace) -> None:

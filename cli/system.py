@@ -123,10 +123,15 @@ def _cmd_up(args: argparse.Namespace) -> None:
     data = settings.data_dir.resolve()
     data.mkdir(parents=True, exist_ok=True)
     upgrade_database(settings.db_url)
-    from cli.seed import seed_demo  # a demo directory, only when the directory is empty
+    # A demo directory and demo accounts, only when there are none.
+    from cli.seed import seed_demo, seed_demo_staff
 
     if seed_demo(settings.db_url):
         print("added a demo directory (fictional services, .example addresses)", flush=True)
+    accounts = data / "demo-accounts.txt"
+    if seed_demo_staff(settings.db_url, accounts):
+        print(f"added demo staff accounts (caseworker, manager, admin); their passwords are in "
+              f"{accounts}", flush=True)
     t_host, _, t_port = settings.temporal_address.rpartition(":")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     procs: list[tuple[str, subprocess.Popen]] = []
@@ -186,7 +191,8 @@ def _cmd_up(args: argparse.Namespace) -> None:
         base = f"http://{settings.api_host}:{settings.api_port}"
         print(
             "\nThe EHC system is running:\n"
-            f"  web pages        {base}/\n"
+            f"  web pages        {base}/  (sign in: see {accounts} for the demo "
+            "accounts, or add one with `ehc users add`)\n"
             f"  API docs         {base}/docs\n"
             f"  Temporal Web UI  http://{t_host or '127.0.0.1'}:{settings.temporal_ui_port}/\n"
             f"  Temporal server  {settings.temporal_address} (state in {data / 'temporal.db'})\n"
@@ -264,3 +270,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     from cli import phase_transfer  # ehc phase-transfer list | bring-forward
 
     phase_transfer.add_commands(sub)
+
+    from cli import users  # ehc users add | list | set-password
+
+    users.add_commands(sub)

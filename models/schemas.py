@@ -146,6 +146,10 @@ class StartAssessment(BaseModel):
     request_source: RequestSource = RequestSource.PARENT
     policy: AssessmentPolicy = AssessmentPolicy()
     actor: str | None = None
+    setting_name: str | None = Field(None, max_length=120)  # the child's school or setting
+    # The staff account the case is given to when it starts (a manager may reassign it later:
+    # that is the record's, ``case.caseworker_id``, not the workflow's).
+    caseworker_id: str | None = None
 
 
 # --- the case -------------------------------------------------------------------------------
@@ -234,6 +238,8 @@ class CaseSnapshot(BaseModel):
     request_date: date
     request_source: RequestSource
     policy: AssessmentPolicy
+    setting_name: str | None = None  # the child's school or setting, if the request names one
+    caseworker_id: str | None = None  # who it was given to when it started (StartAssessment)
     plan_decided_on: date | None = None
     closed_on: date | None = None
     close_reason: str | None = None

@@ -32,6 +32,16 @@ class Settings(BaseSettings):
     api_port: int = 8000
     public_base_url: str = "http://localhost:8000"
 
+    # Staff sessions (api/auth.py).
+    session_idle_minutes: int = Field(
+        60, ge=5, le=720, description="a signed-in browser is signed out after this long "
+        "without a request")
+    session_max_hours: float = Field(
+        10, gt=0, le=24, description="and after this long in any case (a working day)")
+    cookie_secure: bool | None = Field(
+        None, description="send the session cookie over HTTPS only; empty: when "
+        "public_base_url starts with https://")
+
     smtp_host: str = "localhost"
     smtp_port: int = 1025
     smtp_username: str | None = None

@@ -51,10 +51,21 @@ class Case(SQLModel, table=True):
     policy: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     version: int = 0
     updated_at: datetime = Field(default_factory=_now)
+    # The child's school or setting: the one the request names (assessment) or the plan's
+    # (review). For the managers' lists, filtered by school.
+    setting_name: str | None = Field(default=None, max_length=120, index=True)
+    # The caseworker who holds the case (a staff account). Set by the API when the case starts
+    # and when a manager reassigns it; the workflow's recorder never writes it.
+    caseworker_id: str | None = Field(default=None, max_length=32, index=True)
 
 
 class Milestone(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("case_reference", "key"),)
+    __table_args__ = (
+        UniqueConstraint("case_reference", "key"),
+        # What is still to be done, by due date: the late and due-soon lists.
+        Index("ix_milestone_open_due", "due", sqlite_where=text("done_on IS NULL"),
+              postgresql_where=text("done_on IS NULL")),
+    )
     id: int | None = Field(default=None, primary_key=True)
     case_reference: str = Field(foreign_key="case.reference", index=True, max_length=REF)
     key: str = Field(max_length=80)
@@ -65,10 +76,17 @@ class Milestone(SQLModel, table=True):
     done_on: date | None = None
     applicable: bool = True
     alerts_fired: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # An exception that has not been withdrawn excuses this deadline (statutory.clock
+    # .excusing_exceptions, worked out by the recorder at each save): counted apart.
+    excused: bool = False
 
 
 class AdviceItem(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("case_reference", "key"),)
+    __table_args__ = (
+        UniqueConstraint("case_reference", "key"),
+        Index("ix_adviceitem_open_due", "due", sqlite_where=text("received_on IS NULL"),
+              postgresql_where=text("received_on IS NULL")),
+    )
     id: int | None = Field(default=None, primary_key=True)
     case_reference: str = Field(foreign_key="case.reference", index=True, max_length=REF)
     key: str = Field(max_length=80)
@@ -85,6 +103,7 @@ class AdviceItem(SQLModel, table=True):
     ladder: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     submission_id: str | None = Field(default=None, max_length=32)
     expected_on: date | None = None
+    excused: bool = False  # as Milestone.excused (a Reg 8(2) exception, or the case's)
 
 
 class CaseException(SQLModel, table=True):
@@ -267,6 +286,7 @@ class Plan(SQLModel, table=True):
     ended_on: date | None = None
     version: int = 0
     updated_at: datetime = Field(default_factory=_now)
+    caseworker_id: str | None = Field(default=None, max_length=32, index=True)  # as Case's
 
 
 class Review(SQLModel, table=True):
@@ -318,3 +338,62 @@ class LinkedPlan(SQLModel, table=True):
     next_review_on: date | None = None  # that plan's own next review, for combining
     note: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=_now)
+
+
+# --- staff: accounts, sessions, API tokens ---------------------------------------------------------
+
+# Each role can do what the one before it can, and more (api/auth.py): caseworkers run cases
+# and reviews; managers also see every late item, the statistics and the reports, and change
+# the directory; administrators also manage staff accounts and import caseloads.
+ROLES = ("caseworker", "manager", "admin")
+
+
+class StaffUser(SQLModel, table=True):
+    """A member of council staff who signs in. Professionals outside the SEND team do not have
+    accounts: they use the signed link in each advice request."""
+
+    id: str = Field(default_factory=_uid, primary_key=True, max_length=32)
+    email: str = Field(max_length=254, unique=True)  # kept lower-case
+    name: str = Field(max_length=120)
+    role: str = Field(max_length=20)  # one of ROLES
+    password_hash: str = Field(max_length=200)  # argon2id (argon2-cffi)
+    active: bool = True
+    failed_sign_ins: int = 0
+    locked_until: datetime | None = None
+    created_at: datetime = Field(default_factory=_now)
+    last_signed_in_at: datetime | None = None
+
+
+class StaffSession(SQLModel, table=True):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is kept here, so
+    a copy of the database signs nobody in. Ended by signing out, by the account being
+    deactivated, or by ``expires_at`` / idle time."""
+
+    id: str = Field(primary_key=True, max_length=64)  # sha256(token), hex
+    user_id: str = Field(foreign_key="staffuser.id", index=True, max_length=32)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=_now)
+    last_seen_at: datetime = Field(default_factory=_now)
+    expires_at: datetime
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for the API (a council's BI team, scripts), acting as its account with
+    that account's role. Shown once when made; only its SHA-256 is kept."""
+
+    id: str = Field(default_factory=_uid, primary_key=True, max_length=32)
+    user_id: str = Field(foreign_key="staffuser.id", index=True, max_length=32)
+    name: str = Field(max_length=120)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=_now)
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class AdqaRecommendation(SQLModel, table=True):
+    """The ADQA group's recommendations for a quarter, kept with its quarterly report."""
+
+    quarter: str = Field(primary_key=True, max_length=7)  # "2026-Q3"
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    updated_by: str | None = Field(default=None, max_length=120)
+    updated_at: datetime = Field(default_factory=_now)

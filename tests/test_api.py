@@ -15,33 +15,19 @@ from datetime import date, timedelta
 
 import httpx
 import pytest
-import uvicorn
 from sqlmodel import Session, func, select
 
-from api.app import create_app
 from api.cases import today
 from models import tables as t
 from models.db import engine_for
-from tests.conftest import free_port, settings_for
+from tests.conftest import settings_for
+from tests.http import serve_app
 from worker.main import build_worker
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@asynccontextmanager
-async def serve_api(settings, client):
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, client=client), host="127.0.0.1",
-                                           port=free_port(), log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            yield http
-    finally:
-        server.should_exit = True
-        await task
+serve_api = serve_app  # the app over real HTTP, signed in as an administrator
 
 
 @asynccontextmanager
@@ -164,7 +150,11 @@ async def test_a_case_through_every_step_over_http(dev_env, db_url, executor):
             == ["set_meeting", "set_phase_transfer", "set_post16_move",
                "update_placement", "close_plan"]
         assert [e["seq"] for e in case["timeline"]] == list(range(1, len(case["timeline"]) + 1))
-        assert any(e["actor"] == "caseworker 7" for e in case["timeline"])
+        # The signed-in account is recorded as who took each step, not what the body says.
+        me = await ok(await http.get("/api/me"))
+        decided = next(e for e in case["timeline"] if e["kind"] == "decision.assess")
+        assert decided["actor"] == f"{me['name']} <{me['email']}>"
+        assert not any(e["actor"] == "caseworker 7" for e in case["timeline"])
 
         listed = await ok(await http.get("/api/cases", params={"open": "false"}))
         assert any(c["reference"] == ref and c["stage"] == "final_issued" for c in listed)

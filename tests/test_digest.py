@@ -33,6 +33,7 @@ from activities.digest import (
     step_label,
 )
 from api.app import create_app
+from tests.http import staff_headers
 from api.cases import today
 from models import tables as t
 from models.db import engine_for
@@ -587,8 +588,8 @@ def test_the_worker_runs_the_digest():
 @asynccontextmanager
 async def web(db_url):
     app = create_app(settings_for(db_url, "digest-web"), client=None)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://test") as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                 headers=staff_headers(db_url, "manager")) as http:
         yield http
 
 

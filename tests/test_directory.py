@@ -13,10 +13,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from sqlmodel import Session, func, select
 
-from api.app import create_app
 from api.cases import today
 from cli.main import main as ehc
 from cli.seed import DEMO_ADQA, DEMO_SERVICES, seed_demo
@@ -24,6 +22,7 @@ from models import tables as t
 from models.db import engine_for
 from models.ladder import Ladder
 from tests.conftest import free_port, settings_for
+from tests.http import serve_app
 
 API = "/api/directory"
 
@@ -33,20 +32,8 @@ async def serve(db_url: str, **settings_extra):
     # No Temporal: point the app at a port nothing listens on, so it gives up at once.
     settings = settings_for(db_url, "directory", temporal_address=f"127.0.0.1:{free_port()}",
                             **settings_extra)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, client=None), host="127.0.0.1",
-                                           port=free_port(), log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            yield http
-    finally:
-        server.should_exit = True
-        await task
+    async with serve_app(settings, None) as http:
+        yield http
 
 
 async def ok(response: httpx.Response, status: int = 200):

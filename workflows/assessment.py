@@ -68,6 +68,8 @@ class AssessmentWorkflow(CaseWorkflow):
             request_date=start.request_date,
             request_source=start.request_source,
             policy=start.policy,
+            setting_name=start.setting_name,
+            caseworker_id=start.caseworker_id,
             milestones=[
                 Milestone(key=key, rule_id=dates[key].rule.id, started_on=start.request_date,
                           due=dates[key].due)

@@ -1,0 +1,344 @@
+"""Staff accounts, their sessions and API tokens: the rules, once, for the web pages, the JSON
+API and the ``ehc users`` command.
+
+- Passwords are hashed with argon2id (``argon2-cffi``, its RFC 9106 defaults) and rehashed on
+  sign-in when those defaults change. A password is at least ``MIN_PASSWORD`` characters
+  (NCSC: length, not composition rules); nothing else is imposed.
+- Five wrong passwords in a row lock the account for ``LOCK_MINUTES``; the message never says
+  whether the address has an account.
+- A session is a random token in a cookie; the database keeps only its SHA-256, with the CSRF
+  token of that session, its absolute expiry and when it was last seen (idle time-out).
+- An API token is ``ehc_`` and 43 random characters, shown once; only its SHA-256 is kept.
+- Roles are ranked (``ROLES``): each can do what the one before it can.
+
+Nothing here logs a password, a token or a hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from models import tables as t
+
+ROLES = t.ROLES
+ROLE_RANK = {role: i for i, role in enumerate(ROLES, start=1)}
+ROLE_LABELS = {"caseworker": "Caseworker", "manager": "Manager", "admin": "Administrator"}
+MIN_PASSWORD = 12
+MAX_PASSWORD = 256
+MAX_FAILURES = 5
+LOCK_MINUTES = 15
+TOKEN_PREFIX = "ehc_"
+TOUCH_SECONDS = 60  # last_seen_at / last_used_at are written at most this often
+
+_hasher = PasswordHasher()
+# Checked against when the address has no account, so both answers take as long.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class StaffError(Exception):
+    """A request about accounts that cannot be done; the message says what to fix."""
+
+    def __init__(self, status: int, message: str, code: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code, self.field = status, message, code, field
+
+
+@dataclass(frozen=True)
+class Staff:
+    """Who is making a request, once signed in (a session) or by API token."""
+
+    id: str
+    email: str
+    name: str
+    role: str
+    via: str  # "session" | "token"
+    session_id: str | None = None
+    csrf_token: str | None = None
+
+    def can(self, role: str) -> bool:
+        return ROLE_RANK[self.role] >= ROLE_RANK[role]
+
+    @property
+    def actor(self) -> str:
+        """How the case record names them as the one who took a step."""
+        return f"{self.name} <{self.email}>"[:120]
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:  # SQLite hands back naive UTC
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def normal_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+
+def check_password_rules(password: str, field: str = "password") -> None:
+    if len(password or "") < MIN_PASSWORD:
+        raise StaffError(422, f"Enter a password of at least {MIN_PASSWORD} characters. A few "
+                         "unrelated words make a long password easy to remember.",
+                         "weak_password", field)
+    if len(password) > MAX_PASSWORD:
+        raise StaffError(422, f"Enter a password of at most {MAX_PASSWORD} characters",
+                         "invalid_input", field)
+
+
+def check_role(role: str) -> str:
+    if role not in ROLE_RANK:
+        raise StaffError(422, f"Choose a role: one of {', '.join(ROLES)}", "invalid_input",
+                         "role")
+    return role
+
+
+def create_user(s: Session, *, email: str, name: str, role: str, password: str) -> t.StaffUser:
+    """Add an account (and commit). A clash of addresses, ignoring case, is a 409."""
+    from api.directory import EMAIL_PATTERN  # one shape check for every address
+
+    email = normal_email(email)
+    name = (name or "").strip()
+    if not EMAIL_PATTERN.fullmatch(email):
+        raise StaffError(422, "Enter an email address in the right format, like "
+                         "name@council.gov.uk", "invalid_input", "email")
+    if not name or len(name) > 120:
+        raise StaffError(422, "Enter the person's full name (at most 120 characters)",
+                         "invalid_input", "name")
+    check_role(role)
+    check_password_rules(password)
+    if s.exec(select(t.StaffUser).where(func.lower(t.StaffUser.email) == email)).first():
+        raise StaffError(409, f"There is already an account for {email}", "duplicate_account",
+                         "email")
+    user = t.StaffUser(email=email, name=name, role=role, password_hash=_hasher.hash(password))
+    s.add(user)
+    try:
+        s.commit()
+    except IntegrityError:
+        s.rollback()
+        raise StaffError(409, f"There is already an account for {email}", "duplicate_account",
+                         "email") from None
+    s.refresh(user)
+    return user
+
+
+def get_user(s: Session, user_id: str) -> t.StaffUser:
+    user = s.get(t.StaffUser, user_id)
+    if user is None:
+        raise StaffError(404, f"No account has the id {user_id!r}", "unknown_account")
+    return user
+
+
+def _active_admins(s: Session, other_than: str) -> int:
+    return len(s.exec(select(t.StaffUser.id).where(
+        t.StaffUser.role == "admin", t.StaffUser.active, t.StaffUser.id != other_than)).all())
+
+
+def update_user(s: Session, user: t.StaffUser, *, name: str | None = None,
+                role: str | None = None, active: bool | None = None) -> t.StaffUser:
+    """Change an account's name, role or whether it can sign in (and commit). The last active
+    administrator cannot be demoted or deactivated: someone must be able to manage accounts.
+    Deactivating an account ends its sessions and revokes its API tokens."""
+    if name is not None:
+        name = name.strip()
+        if not name or len(name) > 120:
+            raise StaffError(422, "Enter the person's full name (at most 120 characters)",
+                             "invalid_input", "name")
+        user.name = name
+    losing_admin = user.role == "admin" and user.active and (
+        (role is not None and role != "admin") or active is False)
+    if losing_admin and _active_admins(s, user.id) == 0:
+        raise StaffError(409, "This is the only active administrator: make another account an "
+                         "administrator first", "last_admin", "role" if role else "active")
+    if role is not None:
+        user.role = check_role(role)
+    if active is not None:
+        user.active = active
+        if not active:
+            end_sessions(s, user.id, commit=False)
+            for token in s.exec(select(t.ApiToken).where(t.ApiToken.user_id == user.id,
+                                                         t.ApiToken.revoked_at.is_(None))):  # type: ignore[union-attr]
+                token.revoked_at = now()
+                s.add(token)
+        else:
+            user.failed_sign_ins, user.locked_until = 0, None
+    s.add(user)
+    s.commit()
+    s.refresh(user)
+    return user
+
+
+def set_password(s: Session, user: t.StaffUser, password: str, *,
+                 end_other_sessions_than: str | None = None) -> None:
+    """A new password (and commit). Every session of the account ends but the one named."""
+    check_password_rules(password)
+    user.password_hash = _hasher.hash(password)
+    user.failed_sign_ins, user.locked_until = 0, None
+    s.add(user)
+    end_sessions(s, user.id, keep=end_other_sessions_than, commit=False)
+    s.commit()
+
+
+def verify_password(user: t.StaffUser, password: str) -> bool:
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+class SignInFailed(StaffError):
+    def __init__(self, message: str = "Enter a correct email address and password") -> None:
+        super().__init__(401, message, "sign_in_failed", "email")
+
+
+def authenticate_password(s: Session, email: str, password: str) -> t.StaffUser:
+    """The account these credentials open, or ``SignInFailed``. Counts failures and locks."""
+    user = s.exec(select(t.StaffUser).where(
+        func.lower(t.StaffUser.email) == normal_email(email))).first()
+    if user is None or not user.active:
+        _slow_no()
+        raise SignInFailed()
+    locked = _aware(user.locked_until)
+    if locked is not None and locked > now():
+        raise SignInFailed(f"This account is locked after {MAX_FAILURES} wrong passwords. Try "
+                           f"again after {LOCK_MINUTES} minutes, or ask an administrator to "
+                           "set a new password")
+    if not verify_password(user, password or ""):
+        user.failed_sign_ins += 1
+        if user.failed_sign_ins >= MAX_FAILURES:
+            user.locked_until = now() + timedelta(minutes=LOCK_MINUTES)
+            user.failed_sign_ins = 0
+        s.add(user)
+        s.commit()
+        raise SignInFailed()
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    user.failed_sign_ins, user.locked_until = 0, None
+    user.last_signed_in_at = now()
+    s.add(user)
+    s.commit()
+    return user
+
+
+def _slow_no() -> None:
+    """Spend what a real check spends, so an unknown address is not told apart by time."""
+    try:
+        _hasher.verify(_DUMMY_HASH, "not the password")
+    except VerificationError:
+        pass
+
+
+# --- sessions -----------------------------------------------------------------------------------
+
+
+def start_session(s: Session, user: t.StaffUser, hours: float) -> tuple[str, t.StaffSession]:
+    """A new session for the account (and commit); returns the cookie's token and the row."""
+    token = secrets.token_urlsafe(32)
+    row = t.StaffSession(id=digest(token), user_id=user.id,
+                         csrf_token=secrets.token_urlsafe(32),
+                         expires_at=now() + timedelta(hours=hours))
+    s.add(row)
+    s.commit()
+    return token, row
+
+
+def session_staff(s: Session, token: str, idle_minutes: float) -> Staff | None:
+    """Who the session cookie belongs to, if it is still good; marks it seen."""
+    row = s.get(t.StaffSession, digest(token))
+    if row is None:
+        return None
+    moment = now()
+    seen = _aware(row.last_seen_at)
+    if _aware(row.expires_at) <= moment or seen + timedelta(minutes=idle_minutes) <= moment:  # type: ignore[operator]
+        s.delete(row)
+        s.commit()
+        return None
+    user = s.get(t.StaffUser, row.user_id)
+    if user is None or not user.active:
+        return None
+    if (moment - seen).total_seconds() > TOUCH_SECONDS:  # type: ignore[operator]
+        row.last_seen_at = moment
+        s.add(row)
+        s.commit()
+    return Staff(id=user.id, email=user.email, name=user.name, role=user.role, via="session",
+                 session_id=row.id, csrf_token=row.csrf_token)
+
+
+def end_session(s: Session, session_id: str) -> None:
+    row = s.get(t.StaffSession, session_id)
+    if row is not None:
+        s.delete(row)
+        s.commit()
+
+
+def end_sessions(s: Session, user_id: str, *, keep: str | None = None,
+                 commit: bool = True) -> None:
+    for row in s.exec(select(t.StaffSession).where(t.StaffSession.user_id == user_id)):
+        if row.id != keep:
+            s.delete(row)
+    if commit:
+        s.commit()
+
+
+# --- API tokens ---------------------------------------------------------------------------------
+
+
+def create_token(s: Session, user: t.StaffUser, name: str) -> tuple[str, t.ApiToken]:
+    name = (name or "").strip()
+    if not name or len(name) > 120:
+        raise StaffError(422, "Enter a name for the token that says what uses it, like "
+                         "'BI team dashboard' (at most 120 characters)", "invalid_input", "name")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = t.ApiToken(user_id=user.id, name=name, token_hash=digest(token))
+    s.add(row)
+    s.commit()
+    s.refresh(row)
+    return token, row
+
+
+def token_staff(s: Session, token: str) -> Staff | None:
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    row = s.exec(select(t.ApiToken).where(t.ApiToken.token_hash == digest(token))).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    user = s.get(t.StaffUser, row.user_id)
+    if user is None or not user.active:
+        return None
+    moment = now()
+    used = _aware(row.last_used_at)
+    if used is None or (moment - used).total_seconds() > TOUCH_SECONDS:
+        row.last_used_at = moment
+        s.add(row)
+        s.commit()
+    return Staff(id=user.id, email=user.email, name=user.name, role=user.role, via="token")
+
+
+def revoke_token(s: Session, token_id: str, *, user_id: str | None = None) -> t.ApiToken:
+    """Revoke a token (and commit); ``user_id`` limits it to that account's own tokens."""
+    row = s.get(t.ApiToken, token_id)
+    if row is None or (user_id is not None and row.user_id != user_id):
+        raise StaffError(404, f"No API token has the id {token_id!r}", "unknown_token")
+    if row.revoked_at is None:
+        row.revoked_at = now()
+        s.add(row)
+        s.commit()
+    return row
