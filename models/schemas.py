@@ -600,6 +600,10 @@ class StartReview(BaseModel):
         "this cycle does not take it on again")
     origin: Literal["assessment", "import", "next_cycle"] = "assessment"
     actor: str | None = None
+    imported_on: date | None = Field(
+        None, description="set by the plans import: the day it was run. The import writes the "
+        "cycle's first record itself (models.review_cycle.first_record as of that day); the "
+        "workflow holds the same and does not save it again. None: the workflow saves it")
 
 
 class OutcomeProgress(BaseModel):

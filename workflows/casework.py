@@ -37,8 +37,8 @@ with workflow.unsafe.imports_passed_through():
         ReportAdviceDelay,
         RequestAdvice,
     )
-    from statutory import RULES, london_date
-    from statutory.clock import london_midnight
+    from models.alerts import ALERT_LADDER, alert_day, fire, ladder, next_event  # noqa: F401
+    from statutory import london_date
 
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 SEND_ADVICE_NOTICE = "send_advice_notice"
@@ -46,10 +46,9 @@ SEND_ADVICE_NOTICE = "send_advice_notice"
 NOTICE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
                            maximum_interval=timedelta(minutes=10))
 
-# The alerts of milestones (and of advice requested without an escalation ladder), in days
-# from the due date: due_soon (policy.due_soon_days before) and overdue. Advice requested with
-# a ladder (models.ladder) is chased by its ladder instead; both run on the one clock.
-ALERT_LADDER: tuple[tuple[str, int | None], ...] = (("due_soon", None), ("overdue", 1))
+# The alerts of milestones (and of advice requested without an escalation ladder) are
+# models.alerts.ALERT_LADDER (re-exported here). Advice requested with a ladder
+# (models.ladder) is chased by its ladder instead; both run on the one clock.
 
 
 class Rejected(ApplicationError):
@@ -169,14 +168,7 @@ class CaseWorkflow:
         await self._save()
 
     def _ladder(self, item: Milestone | AdviceItem) -> list[tuple[str, datetime]]:
-        soon = self.case.policy.due_soon_days
-        steps = []
-        for name, offset in ALERT_LADDER:
-            if name in item.alerts_fired:
-                continue
-            days = -soon if offset is None else offset
-            steps.append((name, london_midnight(item.due + timedelta(days=days))))
-        return steps
+        return ladder(item, self.case.policy.due_soon_days)
 
     def _next_alert(self) -> datetime | None:
         moments: list[datetime] = []
@@ -195,35 +187,16 @@ class CaseWorkflow:
             if isinstance(item, AdviceItem) and item.ladder is not None:
                 notices.extend(self._climb(item, now))
                 continue
-            passed = [(name, at) for name, at in self._ladder(item) if at <= now]
-            if not passed:
-                continue
-            # Steps overtaken by a later one (a backdated item) are marked, not announced.
-            for name, _ in passed:
-                item.alerts_fired.append(name)
-            name, at = passed[-1]
-            what = (f"Advice ({item.label or item.source.label})" if isinstance(item, AdviceItem)
-                    else RULES[item.rule_id].title)
-            on, late = self._alert_day(at, now)
-            self._event(f"deadline.{name}", on, None,
-                        f"{what} {'is due soon' if name == 'due_soon' else 'is overdue'} "
-                        f"(due {item.due.isoformat()}){late}",
-                        deadline=item.key, due=item.due.isoformat(),
-                        **({"advice": advice_key} if advice_key else {}))
+            event = fire(self.case, item, advice_key, now)  # due soon, overdue
+            if event is not None:
+                self._pending.append(event)
         if self._pending:
             await self._save()
         for notice in notices:
             self._chase(notice)
 
     def _alert_day(self, at: datetime, now: datetime) -> tuple[date, str]:
-        """The day to record an alert on, and a note if it comes late. An alert fires at its
-        moment; one whose day had already gone when it fired (the case or the advice entered
-        backdated, or no worker running for a day) is recorded on the day it was noticed, and
-        says so, so a timeline never shows a 'due soon' dated before a step entered later."""
-        day, today = london_date(at), london_date(now)
-        if day >= today:
-            return day, ""
-        return today, f"; noted {today.isoformat()}, its day ({day.isoformat()}) had passed"
+        return alert_day(at, now)
 
     # --- chasing advice: the escalation ladder ------------------------------------------------
 
@@ -331,9 +304,8 @@ class CaseWorkflow:
     # --- persistence ---------------------------------------------------------------------
 
     def _event(self, kind: str, on: date, actor: str | None, summary: str, **data: str) -> None:
-        self.case.version += 1
-        self._pending.append(Event(seq=self.case.version, kind=kind, on=on, at=workflow.now(),
-                                   actor=actor, summary=summary, data=data))
+        self._pending.append(next_event(self.case, kind, on, workflow.now(), actor, summary,
+                                        data))
 
     async def _save(self) -> None:
         async with self._saving:
