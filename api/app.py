@@ -18,6 +18,7 @@ from api import cases, directory, errors, imports, pages
 from api import reviews
 from api import cohort
 from api import linked_plans, reports
+from api import worklist
 from models.settings import Settings, get_settings
 from statutory import assessment_timescales
 from worker.client import connect
@@ -76,6 +77,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.include_router(imports.router)
     app.include_router(linked_plans.router)
     app.include_router(reports.router)
+    app.include_router(worklist.router)
+    app.include_router(worklist.pages)
     mount_assets(app)
 
     @app.get("/api/timescales/assessment", tags=["timescales"],

@@ -34,7 +34,7 @@ from statutory.phase import (
     transfer_window_opens,
     within_transfer_review_window,
 )
-from statutory.rules import RULES, ExceptionKind, Rule
+from statutory.rules import RULES, Actor, ExceptionKind, Rule
 
 __all__ = [
     "RULES",
@@ -44,6 +44,7 @@ __all__ = [
     "NCYear",
     "Phase",
     "Rule",
+    "Actor",
     "SettingType",
     "Status",
     "Transfer",

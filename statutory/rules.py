@@ -191,6 +191,15 @@ class Trigger(str, Enum):
     POST16_MOVE = "post16_move_date"
 
 
+class Actor(str, Enum):
+    """Who must act for a deadline to be met (the "who acts" column of the law's tables)."""
+
+    LA = "la"  # the local authority: its SEND team
+    ADVISOR = "advisor"  # whoever the advice was asked of (Reg 8(1))
+    SETTING = "setting"  # the school or college: consulted (s.39), or arranging a review
+    FAMILY = "family"  # a period the family has to comment: theirs to use, never "late"
+
+
 @dataclass(frozen=True)
 class Rule:
     id: str  # unique, namespaced: "assessment.final_plan_due"
@@ -202,6 +211,7 @@ class Rule:
     statutory: bool = True  # False for a local target or guidance
     excusable_by: frozenset[ExceptionKind] = field(default_factory=frozenset)
     note: str = ""
+    acts: Actor = Actor.LA
 
     def due(self, trigger_value: date | int, offset: Offset | None = None) -> date:
         """The due date for this rule's trigger. ``offset`` replaces the table's offset where
@@ -223,7 +233,7 @@ _RULES: tuple[Rule, ...] = (
     Rule(
         "assessment.advice_due", "advice_due", "Advice due from the advisor",
         Trigger.ADVICE_REQUESTED, Weeks(6), "Reg 8(1)",
-        excusable_by=ADVICE_EXCEPTIONS,
+        excusable_by=ADVICE_EXCEPTIONS, acts=Actor.ADVISOR,
         note="Six weeks from the date the advisor received the request. Exceptions: Reg 8(2).",
     ),
     Rule(
@@ -242,7 +252,7 @@ _RULES: tuple[Rule, ...] = (
     Rule(
         "assessment.draft_comments_due", "draft_comments_due",
         "Family's comments on the draft plan",
-        Trigger.DRAFT_SERVED, Days(15), "Reg 13(1)",
+        Trigger.DRAFT_SERVED, Days(15), "Reg 13(1)", acts=Actor.FAMILY,
         note="At least 15 days from service of the draft; the final plan cannot be issued "
         "before then unless the family has responded.",
     ),
@@ -250,6 +260,7 @@ _RULES: tuple[Rule, ...] = (
         "assessment.setting_response_due", "setting_response_due",
         "School or college's response to consultation",
         Trigger.SETTING_CONSULTED, Days(15), "CFA 2014 ss.39-40; CoP 9.83",
+        acts=Actor.SETTING,
     ),
     Rule(
         "assessment.final_plan_due", "final_plan_due", "Final EHC plan issued",
@@ -278,17 +289,18 @@ _RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "review.invitations_due", "invitations_due", "Invitations to the review meeting sent",
-        Trigger.MEETING, Weeks(-2), "Reg 20(1)-(3)",
-        note="At least two weeks' notice of the meeting.",
+        Trigger.MEETING, Weeks(-2), "Reg 20(1)-(3)", acts=Actor.SETTING,
+        note="At least two weeks' notice of the meeting, from the setting that arranges it "
+        "(the LA where there is none, Reg 21).",
     ),
     Rule(
         "review.advice_circulated_due", "advice_circulated_due",
         "Advice and reports circulated",
-        Trigger.MEETING, Weeks(-2), "Reg 20(4)",
+        Trigger.MEETING, Weeks(-2), "Reg 20(4)", acts=Actor.SETTING,
     ),
     Rule(
         "review.report_due", "report_due", "Review report sent",
-        Trigger.MEETING, Weeks(2), "Reg 20(7)-(8)",
+        Trigger.MEETING, Weeks(2), "Reg 20(7)-(8)", acts=Actor.SETTING,
     ),
     Rule(
         "review.decision_due", "decision_due", "LA's decision to maintain, amend or cease",
@@ -299,7 +311,7 @@ _RULES: tuple[Rule, ...] = (
     Rule(
         "review.amendment_comments_due", "amendment_comments_due",
         "Family's comments on proposed amendments",
-        Trigger.AMENDMENTS_SENT, Days(15), "Reg 22(2)",
+        Trigger.AMENDMENTS_SENT, Days(15), "Reg 22(2)", acts=Actor.FAMILY,
     ),
     Rule(
         "review.final_amended_plan_due", "final_amended_plan_due", "Final amended plan issued",

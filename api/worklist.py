@@ -1,0 +1,327 @@
+"""The managers' lists: what is late now and what falls due in the next N days, across every
+open case (``models.worklist``), as JSON, as CSV and as the page ``/late``. Managers only (the
+policy in ``api/auth.py``). Also who holds a case: the caseworkers, and a manager giving a case
+or a plan to another caseworker.
+
+The JSON and the page take the same filters, checked by the same model (``Filters``), so a
+filtered list on the page can be downloaded as CSV with the same query string.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from typing import Annotated, Iterator
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, StreamingResponse
+from pydantic import BaseModel, Field, ValidationError
+from sqlmodel import select
+
+from api.cases import SessionDep, today
+from api.errors import ApiError
+from models import tables as t
+from models.directory import AGENCY_LABELS
+from models.schemas import OPEN_REVIEW_STAGES, OPEN_STAGES
+from models.worklist import (
+    MAX_PAGE_SIZE,
+    PARTY_LABELS,
+    SORTS,
+    Filters,
+    Which,
+    WorkItem,
+    WorkPage,
+    iter_items,
+    query,
+)
+
+router = APIRouter(prefix="/api", tags=["worklist"])
+pages = APIRouter(include_in_schema=False)
+
+DEFAULT_DAYS = 14
+MAX_DAYS = 366
+CSV_COLUMNS = ["case_reference", "case_kind", "stage", "item", "key", "title", "citation",
+               "statutory", "due", "days_overdue", "days_left", "party", "owed_by",
+               "service_name", "contact_name", "caseworker_name", "school", "excused", "chased"]
+STAGES = [s.value for s in sorted(OPEN_STAGES, key=lambda s: s.value)] + \
+    [s.value for s in sorted(OPEN_REVIEW_STAGES, key=lambda s: s.value)]
+
+
+def _filters(**given) -> Filters:
+    try:
+        return Filters(**{k: v for k, v in given.items() if v not in (None, "")})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ApiError(422, f"{first['loc'][0]}: {first['msg']}", "invalid_input") from None
+
+
+def _work(session, which: Which, on: date | None, days: int, filters: Filters, sort: str,
+          page: int, page_size: int) -> WorkPage:
+    if sort not in SORTS:
+        raise ApiError(422, f"sort must be one of {', '.join(SORTS)}", "invalid_input")
+    return query(session, which, on or today(), days=days, filters=filters, sort=sort,
+                 page=page, page_size=page_size)
+
+
+def _common(
+    stage: str | None = None, case_kind: str | None = None, agency: str | None = None,
+    service_id: str | None = None, caseworker_id: str | None = None, school: str | None = None,
+    min_days_overdue: int | None = None, max_days_overdue: int | None = None,
+    include_excused: bool = False,
+) -> Filters:
+    return _filters(stage=stage, case_kind=case_kind, agency=agency, service_id=service_id,
+                    caseworker_id=caseworker_id, school=school,
+                    min_days_overdue=min_days_overdue, max_days_overdue=max_days_overdue,
+                    include_excused=include_excused)
+
+
+SortQ = Annotated[str, Query(description="; ".join(f"{k}: {v}" for k, v in SORTS.items()))]
+PageQ = Annotated[int, Query(ge=1)]
+SizeQ = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+DaysQ = Annotated[int, Query(ge=0, le=MAX_DAYS, description="due within this many days of "
+                             "today, today included")]
+
+
+@router.get("/worklist/late", response_model=WorkPage,
+            summary="Everything late now: every open deadline past its due day")
+def late(session: SessionDep, today_: Annotated[date | None, Query(alias="today")] = None,
+         stage: str | None = None, case_kind: str | None = None, agency: str | None = None,
+         service_id: str | None = None, caseworker_id: str | None = None,
+         school: str | None = None, min_days_overdue: int | None = None,
+         max_days_overdue: int | None = None, include_excused: bool = False,
+         sort: SortQ = "due", page: PageQ = 1, page_size: SizeQ = 50) -> WorkPage:
+    filters = _common(stage, case_kind, agency, service_id, caseworker_id, school,
+                      min_days_overdue, max_days_overdue, include_excused)
+    return _work(session, "late", today_, 0, filters, sort, page, page_size)
+
+
+@router.get("/worklist/due-soon", response_model=WorkPage,
+            summary="Everything due in the next N days (today included) and not yet done")
+def due_soon(session: SessionDep, today_: Annotated[date | None, Query(alias="today")] = None,
+             days: DaysQ = DEFAULT_DAYS, stage: str | None = None,
+             case_kind: str | None = None, agency: str | None = None,
+             service_id: str | None = None, caseworker_id: str | None = None,
+             school: str | None = None, include_excused: bool = False, sort: SortQ = "due",
+             page: PageQ = 1, page_size: SizeQ = 50) -> WorkPage:
+    filters = _common(stage, case_kind, agency, service_id, caseworker_id, school,
+                      include_excused=include_excused)
+    return _work(session, "due_soon", today_, days, filters, sort, page, page_size)
+
+
+def _csv(session, which: Which, on: date, days: int, filters: Filters, sort: str,
+         name: str) -> StreamingResponse:
+    if sort not in SORTS:
+        raise ApiError(422, f"sort must be one of {', '.join(SORTS)}", "invalid_input")
+
+    def lines() -> Iterator[str]:
+        buf = io.StringIO()
+        out = csv.DictWriter(buf, CSV_COLUMNS, extrasaction="ignore")
+        out.writeheader()
+        for item in iter_items(session, which, on, days=days, filters=filters, sort=sort):
+            out.writerow(item.model_dump(mode="json"))
+            if buf.tell() > 64 * 1024:
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+        yield buf.getvalue()
+        session.close()
+
+    return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{name}-{on.isoformat()}.csv"'})
+
+
+@router.get("/worklist/late.csv", summary="The late list as CSV (every row, same filters)",
+            response_class=StreamingResponse,
+            responses={200: {"content": {"text/csv": {}}}})
+def late_csv(session: SessionDep, today_: Annotated[date | None, Query(alias="today")] = None,
+             stage: str | None = None, case_kind: str | None = None,
+             agency: str | None = None, service_id: str | None = None,
+             caseworker_id: str | None = None, school: str | None = None,
+             min_days_overdue: int | None = None, max_days_overdue: int | None = None,
+             include_excused: bool = False, sort: SortQ = "due") -> StreamingResponse:
+    filters = _common(stage, case_kind, agency, service_id, caseworker_id, school,
+                      min_days_overdue, max_days_overdue, include_excused)
+    return _csv(session, "late", today_ or today(), 0, filters, sort, "late")
+
+
+@router.get("/worklist/due-soon.csv", summary="The due-soon list as CSV",
+            response_class=StreamingResponse,
+            responses={200: {"content": {"text/csv": {}}}})
+def due_soon_csv(session: SessionDep,
+                 today_: Annotated[date | None, Query(alias="today")] = None,
+                 days: DaysQ = DEFAULT_DAYS, stage: str | None = None,
+                 case_kind: str | None = None, agency: str | None = None,
+                 service_id: str | None = None, caseworker_id: str | None = None,
+                 school: str | None = None, include_excused: bool = False,
+                 sort: SortQ = "due") -> StreamingResponse:
+    filters = _common(stage, case_kind, agency, service_id, caseworker_id, school,
+                      include_excused=include_excused)
+    return _csv(session, "due_soon", today_ or today(), days, filters, sort, "due-soon")
+
+
+# --- who holds a case ----------------------------------------------------------------------------
+
+
+class Caseworker(BaseModel):
+    id: str
+    name: str
+    email: str
+    role: str
+
+
+class Assignment(BaseModel):
+    caseworker_id: str | None = Field(description="the account to give it to; null: nobody")
+
+
+def caseworkers(session) -> list[t.StaffUser]:
+    """Active accounts that can hold cases (caseworkers and managers), by name."""
+    return list(session.exec(select(t.StaffUser).where(
+        t.StaffUser.active, t.StaffUser.role.in_(("caseworker", "manager")))  # type: ignore[attr-defined]
+        .order_by(t.StaffUser.name)).all())
+
+
+@router.get("/caseworkers", response_model=list[Caseworker], tags=["accounts"],
+            summary="Who can hold cases")
+def list_caseworkers(session: SessionDep) -> list[Caseworker]:
+    return [Caseworker.model_validate(u, from_attributes=True) for u in caseworkers(session)]
+
+
+def _holder(session, caseworker_id: str | None) -> str | None:
+    if caseworker_id is None:
+        return None
+    user = session.get(t.StaffUser, caseworker_id)
+    if user is None or not user.active or user.role not in ("caseworker", "manager"):
+        raise ApiError(422, f"caseworker_id {caseworker_id!r} is not an active caseworker or "
+                       "manager: choose one from GET /api/caseworkers", "invalid_input")
+    return user.id
+
+
+@router.put("/cases/{reference}/caseworker", tags=["cases"],
+            summary="Give an assessment to another caseworker (managers)")
+def assign_case(reference: str, body: Assignment, session: SessionDep) -> dict:
+    row = session.get(t.Case, reference)
+    if row is None:
+        raise ApiError(404, f"No case has the reference {reference!r}; check the reference",
+                       "unknown_case")
+    if row.kind == "review":
+        plan = session.get(t.Review, reference).plan_reference  # type: ignore[union-attr]
+        raise ApiError(422, f"{reference} is a review cycle: give its plan to another "
+                       f"caseworker instead (PUT /api/plans/{plan}/caseworker)", "not_a_case")
+    row.caseworker_id = _holder(session, body.caseworker_id)
+    session.add(row)
+    session.commit()
+    return {"reference": reference, "caseworker_id": row.caseworker_id}
+
+
+@router.put("/plans/{reference}/caseworker", tags=["reviews"],
+            summary="Give a plan and its reviews to another caseworker (managers)")
+def assign_plan(reference: str, body: Assignment, session: SessionDep) -> dict:
+    plan = session.get(t.Plan, reference)
+    if plan is None:
+        raise ApiError(404, f"No plan has the reference {reference!r}; check the reference",
+                       "unknown_plan")
+    holder = _holder(session, body.caseworker_id)
+    plan.caseworker_id = holder
+    session.add(plan)
+    for cycle in session.exec(select(t.Case).where(t.Case.workflow_id == plan.workflow_id)):
+        cycle.caseworker_id = holder  # every cycle, so the lists and statistics agree
+        session.add(cycle)
+    session.commit()
+    return {"reference": reference, "caseworker_id": holder}
+
+
+# --- the page ------------------------------------------------------------------------------------
+
+LIST_FIELDS = {"stage": "stage", "case_kind": "case-kind", "agency": "agency",
+               "service_id": "service", "caseworker_id": "caseworker", "school": "school",
+               "min_days_overdue": "min-days", "max_days_overdue": "max-days", "days": "days",
+               "sort": "sort"}
+VIEWS = {"late": "Late now", "due_soon": "Due soon"}
+
+
+def _int(problems: dict, name: str, text: str, low: int = 0, high: int = 100000) -> int | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or not low <= int(text) <= high:
+        problems[name] = f"Enter a whole number from {low} to {high}"
+        return None
+    return int(text)
+
+
+@pages.get("/late", response_class=HTMLResponse)
+def late_page(
+    request: Request, session: SessionDep, view: str = "late", stage: str = "",
+    case_kind: str = "", agency: str = "", service_id: str = "", caseworker_id: str = "",
+    school: str = "", min_days_overdue: str = "", max_days_overdue: str = "", days: str = "",
+    include_excused: str = "", sort: str = "due", page_number: Annotated[
+        str, Query(alias="page")] = "1", today_: Annotated[str, Query(alias="today")] = "",
+) -> HTMLResponse:
+    from api.pages import error_view, page
+
+    problems: dict[str, str] = {}
+    which: Which = "due_soon" if view == "due_soon" else "late"
+    on = today()
+    if today_:
+        try:
+            on = date.fromisoformat(today_)
+        except ValueError:
+            problems["today"] = "The day must be written as YYYY-MM-DD"
+    window = _int(problems, "days", days, 0, MAX_DAYS)
+    window = DEFAULT_DAYS if window is None else window
+    low = _int(problems, "min_days_overdue", min_days_overdue)
+    high = _int(problems, "max_days_overdue", max_days_overdue)
+    if low is not None and high is not None and high < low:
+        problems["max_days_overdue"] = "The most days overdue must be at least the fewest"
+    if sort not in SORTS:
+        problems["sort"], sort = "Choose how to sort the list", "due"
+    values = {"view": which, "stage": stage, "case_kind": case_kind, "agency": agency,
+              "service_id": service_id, "caseworker_id": caseworker_id, "school": school,
+              "min_days_overdue": min_days_overdue, "max_days_overdue": max_days_overdue,
+              "days": str(window), "include_excused": include_excused == "yes", "sort": sort}
+    filters = Filters()
+    if not problems:
+        try:
+            filters = Filters(**{k: v for k, v in dict(
+                stage=stage, case_kind=case_kind, agency=agency, service_id=service_id,
+                caseworker_id=caseworker_id, school=school, min_days_overdue=low,
+                max_days_overdue=high if which == "late" else None,
+                include_excused=include_excused == "yes").items() if v not in (None, "")})
+        except ValidationError as exc:
+            for err in exc.errors():
+                problems[str(err["loc"][0])] = "Choose one of the options"
+    number = int(page_number) if page_number.isdigit() and int(page_number) > 0 else 1
+    size = 50
+    result = query(session, which, on, days=window, filters=filters, sort=sort, page=number,
+                   page_size=size) if not problems else WorkPage(
+        which=which, today=on, total=0, page=1, page_size=size, items=[])
+    count = -(-result.total // size) or 1
+    params = {k: v for k, v in request.query_params.items() if k != "page" and v}
+
+    def href(n: int) -> str:
+        return "/late?" + urlencode({**params, "page": n})
+
+    def sort_href(key: str) -> str:
+        return "/late?" + urlencode({**params, "sort": key})
+
+    csv_params = {k: ("true" if k == "include_excused" else v) for k, v in params.items()
+                  if k != "view" and (k != "days" or which == "due_soon")}
+    csv_href = ("/api/worklist/due-soon.csv?" if which == "due_soon"
+                else "/api/worklist/late.csv?") + urlencode(csv_params)
+    errors, field_errors = error_view(problems, LIST_FIELDS)
+    services = session.exec(select(t.Service).order_by(t.Service.name)).all()
+    return page(request, "pages/late.html", 422 if problems else 200, nav="late",
+                result=result, values=values, errors=errors, field_errors=field_errors,
+                views=VIEWS, stages=STAGES, parties=PARTY_LABELS, agency_names=AGENCY_LABELS,
+                services=services, caseworkers=caseworkers(session), sorts=SORTS,
+                page_number=number, pages=count, first=(number - 1) * size + 1,
+                previous=href(number - 1) if number > 1 else None,
+                next=href(number + 1) if number < count else None, sort_href=sort_href,
+                csv_href=csv_href, view_href=lambda v: "/late?" + urlencode(
+                    {**{k: x for k, x in params.items() if k not in ("view", "sort")},
+                     "view": v}))
+
+
+__all__ = ["router", "pages", "WorkItem"]
