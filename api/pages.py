@@ -115,14 +115,6 @@ def see_other(url: str) -> RedirectResponse:
 # --- cases ----------------------------------------------------------------------------------------
 
 
-@router.get("/", response_class=HTMLResponse)
-def home(request: Request) -> HTMLResponse:
-    settings = request.app.state.settings
-    with cases.session_for(settings.db_url) as session:
-        rows = cases.list_cases(session, open_only=False, limit=200)
-    return page(request, "pages/cases.html", nav="cases", cases=rows, today=cases.today())
-
-
 @router.get("/cases/{reference}", response_class=HTMLResponse)
 async def case_page(reference: str, request: Request) -> HTMLResponse:
     settings = request.app.state.settings

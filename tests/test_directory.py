@@ -494,7 +494,7 @@ async def test_directory_pages_render(db_url):
         assert missing.status_code == 404 and "There is no service at this address" in \
             missing.text
         # the restyled case list still works (cases come from the database)
-        cases = await http.get("/")
+        cases = await http.get("/cases")
         assert cases.status_code == 200 and "No cases yet" in cases.text
         assert "govuk-template" in cases.text
 
@@ -1143,7 +1143,7 @@ async def test_the_case_page_in_govuk_style_with_its_emails(db_url):
         assert "Request for an assessment received" in html and "caseworker 7" in html
         assert "None: the case is closed." in html
 
-        listing = await http.get("/")
+        listing = await http.get("/cases")
         assert listing.status_code == 200
         assert f'<a class="govuk-link" href="/cases/{ref}">{ref}</a>' in listing.text
         assert tag(listing.text, "govuk-tag--grey", "Closed")

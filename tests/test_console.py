@@ -1,0 +1,116 @@
+"""The caseworkers' pages over real HTTP, with a worker on the Temporal dev server: a signed-in
+caseworker starts an assessment with the form (which refuses what the API refuses, changing
+nothing), finds it among their cases with its next deadline, and a manager gives it to someone
+else."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+
+from sqlmodel import select
+
+from api.cases import today
+from models import tables as t
+from models.db import session_for
+from tests.conftest import settings_for
+from tests.http import add_staff, serve_app
+from tests.test_api import wait_for_record
+from tests.test_auth import client_like, csrf_of, sign_in
+from worker.main import build_worker
+
+
+def date_parts(prefix: str, day) -> dict[str, str]:
+    return {f"{prefix}-day": str(day.day), f"{prefix}-month": str(day.month),
+            f"{prefix}-year": str(day.year)}
+
+
+async def test_a_caseworker_starts_an_assessment_with_the_form(dev_env, sqlite_url, executor):
+    settings = settings_for(sqlite_url, f"console-{uuid.uuid4().hex[:8]}")
+    me, _ = add_staff(sqlite_url, "caseworker", email="asha@council.example", name="Asha Patel")
+    other, _ = add_staff(sqlite_url, "caseworker", email="ben@council.example", name="Ben Cole")
+    add_staff(sqlite_url, "manager", email="boss@council.example", name="Morgan Boss")
+    received = today() - timedelta(days=50)
+    family = f"Example{uuid.uuid4().hex[:6]}"
+    async with build_worker(dev_env.client, settings, executor):
+        async with serve_app(settings, dev_env.client, role=None) as anonymous:
+            async with client_like(anonymous) as browser:
+                await sign_in(browser, "asha@council.example")
+                mine = await browser.get("/")
+                assert mine.status_code == 200 and "You hold no open cases" in mine.text
+                form = await browser.get("/assessments/new")
+                assert form.status_code == 200 and 'name="request_source"' in form.text
+                csrf = csrf_of(form.text)
+
+                # Every problem at once, by its field, and nothing started.
+                r = await browser.post("/assessments/new", data={
+                    "csrf_token": csrf, "given_name": "", "family_name": family,
+                    **date_parts("date_of_birth", received + timedelta(days=3)),
+                    "request_date-day": "31", "request_date-month": "2",
+                    "request_date-year": str(received.year)})
+                assert r.status_code == 422
+                html = r.text
+                assert "There is a problem" in html
+                assert "Enter the child&#39;s given name" in html
+                assert "Date the request was received must be a real date" in html
+                assert "Select who made the request" in html
+                assert 'href="#request-date-day"' in html
+                with session_for(sqlite_url) as s:
+                    assert s.exec(select(t.Child).where(t.Child.family_name == family)).first() \
+                        is None
+
+                # The API's own date rules, by the date they are about.
+                r = await browser.post("/assessments/new", data={
+                    "csrf_token": csrf, "given_name": "Sam", "family_name": family,
+                    **date_parts("date_of_birth", received + timedelta(days=3)),
+                    **date_parts("request_date", received), "request_source": "parent"})
+                assert r.status_code == 422
+                assert "is after request_date" in r.text and 'href="#date-of-birth-day"' in r.text
+
+                good = {"csrf_token": csrf, "given_name": "Sam", "family_name": family,
+                        **date_parts("date_of_birth", received.replace(year=received.year - 9)),
+                        **date_parts("request_date", received), "request_source": "school",
+                        "setting_name": "Oak Primary School"}
+                r = await browser.post("/assessments/new", data=good)
+                assert r.status_code == 303, r.text
+                ref = re.fullmatch(r"/cases/(EHC-[0-9A-Z]{4}-[0-9A-Z]{4})\?started=1",
+                                   r.headers["location"]).group(1)
+                await wait_for_record(sqlite_url, ref)
+                with session_for(sqlite_url) as s:
+                    row = s.get(t.Case, ref)
+                    assert (row.caseworker_id, row.setting_name) == (me, "Oak Primary School")
+                    assert row.request_source == "school"
+
+                page = await browser.get(f"/cases/{ref}")
+                assert page.status_code == 200 and ref in page.text
+                mine = await browser.get("/")
+                assert ref in mine.text and "Oak Primary School" in mine.text
+                decision_due = received + timedelta(weeks=6)
+                assert f"Decision whether to assess: {decision_due.day} " in mine.text
+
+                # The same child again: the API's 409, on the form.
+                r = await browser.post("/assessments/new", data=good)
+                assert r.status_code == 409 and "already has an open assessment" in r.text
+                assert ref in r.text
+
+            # A manager gives the case to Ben; it leaves Asha's list and joins his.
+            async with client_like(anonymous) as manager:
+                await sign_in(manager, "boss@council.example")
+                csrf = csrf_of((await manager.get("/late")).text)
+                r = await manager.put(f"/api/cases/{ref}/caseworker",
+                                      json={"caseworker_id": other},
+                                      headers={"X-CSRF-Token": csrf})
+                assert r.status_code == 200, r.text
+                r = await manager.put(f"/api/cases/{ref}/caseworker",
+                                      json={"caseworker_id": "nobody"},
+                                      headers={"X-CSRF-Token": csrf})
+                assert r.status_code == 422 and "GET /api/caseworkers" in r.json()["detail"]
+                late = await manager.get("/late", params={"caseworker_id": other})
+                assert ref in late.text and "Ben Cole" in late.text  # its decision is late
+            async with client_like(anonymous) as asha:
+                await sign_in(asha, "asha@council.example")
+                assert ref not in (await asha.get("/")).text
+                r = await asha.put(f"/api/cases/{ref}/caseworker", json={"caseworker_id": me},
+                                   headers={"X-CSRF-Token": "x"})
+                assert r.status_code == 403
