@@ -18,7 +18,7 @@ from api import cases, directory, errors, imports, pages
 from api import reviews
 from api import cohort
 from api import linked_plans, reports
-from api import casework_pages, worklist
+from api import action_forms, casework_pages, worklist
 from models.settings import Settings, get_settings
 from statutory import assessment_timescales
 from worker.client import connect
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.include_router(reviews.router)
     app.include_router(cohort.router)
     app.include_router(casework_pages.router)
+    app.include_router(action_forms.router)
     app.include_router(pages.router)
     app.include_router(directory.router)
     app.include_router(adqa.router)

@@ -126,9 +126,23 @@ async def case_page(reference: str, request: Request) -> HTMLResponse:
             client = cases.get_client(request)  # 503: the live state is needed
         case = await cases.read_case(reference, session, client)
         owed_by = _owed_by(session, case.view.case.advice)
+        holder = session.get(t.StaffUser, row.caseworker_id) if row and row.caseworker_id \
+            else None
+    from api.action_forms import STEPS  # the forms import this module
+
     review = case.view.case.kind == "review"
+    steps = {a: STEPS[a][1] for a in case.view.allowed_actions if a in STEPS}
+    if "request_advice" in case.view.allowed_actions:
+        steps = {"request_advice": "Request advice (Regs 6, 8)", **steps}
+    done = request.query_params.get("done")
+    notice = "The case has started: its deadlines are below" if \
+        request.query_params.get("started") else (
+            f"Saved: {STEPS[done][1][0].lower()}{STEPS[done][1][1:]}" if done in STEPS else
+            "Saved: advice requested" if done == "request_advice" else None)
     return page(request, "pages/case.html", nav="plans" if review else "cases", c=case,
-                owed_by=owed_by, action_paths=reviews.ACTION_PATHS if review else {})
+                owed_by=owed_by, action_paths=reviews.ACTION_PATHS if review else {},
+                steps=steps, notice=notice, holder=holder,
+                school=row.setting_name if row else None)
 
 
 def _owed_by(session, advice) -> dict[str, str]:

@@ -14,7 +14,7 @@ from sqlmodel import select
 from api.cases import today
 from models import tables as t
 from models.db import session_for
-from tests.conftest import settings_for
+from tests.conftest import settings_for, wait_until
 from tests.http import add_staff, serve_app
 from tests.test_api import wait_for_record
 from tests.test_auth import client_like, csrf_of, sign_in
@@ -114,3 +114,85 @@ async def test_a_caseworker_starts_an_assessment_with_the_form(dev_env, sqlite_u
                 r = await asha.put(f"/api/cases/{ref}/caseworker", json={"caseworker_id": me},
                                    headers={"X-CSRF-Token": "x"})
                 assert r.status_code == 403
+
+
+async def test_the_steps_of_a_case_through_its_forms(dev_env, sqlite_url, executor,
+                                                     smtp_server):
+    """Each step's form asks what the API asks; the workflow's own refusals come back on the
+    form and change nothing; done steps show on the case page."""
+    settings = settings_for(sqlite_url, f"console-{uuid.uuid4().hex[:8]}",
+                            smtp_port=smtp_server.port)
+    add_staff(sqlite_url, "caseworker", email="asha@council.example", name="Asha Patel")
+    from cli.seed import seed_demo
+
+    seed_demo(sqlite_url)  # the directory the advice requests go to
+    received = today() - timedelta(days=30)
+    async with build_worker(dev_env.client, settings, executor):
+        async with serve_app(settings, dev_env.client, role=None) as anonymous:
+            async with client_like(anonymous) as browser:
+                await sign_in(browser, "asha@council.example")
+                csrf = csrf_of((await browser.get("/assessments/new")).text)
+                r = await browser.post("/assessments/new", data={
+                    "csrf_token": csrf, "given_name": "Ali", "family_name": uuid.uuid4().hex[:8],
+                    **date_parts("date_of_birth", received.replace(year=received.year - 7)),
+                    **date_parts("request_date", received), "request_source": "parent"})
+                ref = r.headers["location"].split("/")[2].split("?")[0]
+                await wait_for_record(sqlite_url, ref)
+                case = await browser.get(r.headers["location"])
+                assert "The case has started" in case.text
+                assert f'href="/cases/{ref}/act/decide_to_assess"' in case.text
+                assert f'href="/cases/{ref}/act/serve_draft"' not in case.text  # not yet
+
+                form = await browser.get(f"/cases/{ref}/act/decide_to_assess")
+                assert form.status_code == 200 and 'name="decision"' in form.text
+                assert 'name="decided_on-day"' in form.text and 'name="actor"' not in form.text
+                r = await browser.post(f"/cases/{ref}/act/decide_to_assess",
+                                       data={"csrf_token": csrf})
+                assert r.status_code == 422 and "Select decision" in r.text
+                assert "Enter the date of the decision" in r.text
+                # A date before the request: the workflow's validator refuses it.
+                before = received - timedelta(days=2)
+                r = await browser.post(f"/cases/{ref}/act/decide_to_assess", data={
+                    "csrf_token": csrf, "decision": "assess", **date_parts("decided_on", before)})
+                assert r.status_code == 422 and "before" in r.text and "request" in r.text
+                with session_for(sqlite_url) as s:
+                    assert s.get(t.Case, ref).stage == "awaiting_decision"
+                on = received + timedelta(days=10)
+                r = await browser.post(f"/cases/{ref}/act/decide_to_assess", data={
+                    "csrf_token": csrf, "decision": "assess", **date_parts("decided_on", on)})
+                assert r.status_code == 303 and r.headers["location"].endswith(
+                    "?done=decide_to_assess")
+                # Out of order now: the form is not offered.
+                again = await browser.get(f"/cases/{ref}/act/decide_to_assess")
+                assert again.status_code == 409 and "cannot be done at this stage" in again.text
+
+                form = await browser.get(f"/cases/{ref}/act/request_advice")
+                assert form.status_code == 200
+                assert 'value="health" checked' in form.text and "Community Paediatrics" in form.text
+                r = await browser.post(f"/cases/{ref}/act/request_advice", data={
+                    "csrf_token": csrf, "sources": ["health", "education"],
+                    **date_parts("requested_on", on + timedelta(days=1))})
+                assert r.status_code == 303, r.text
+                case = await browser.get(r.headers["location"])
+                assert "Saved: advice requested" in case.text
+                assert "Advice: medical advice" in case.text
+                assert "Owed by" in case.text and "Asha Patel" in case.text
+
+                form = await browser.get(f"/cases/{ref}/act/record_advice")
+                assert '<option value="health">' in form.text
+                r = await browser.post(f"/cases/{ref}/act/record_advice", data={
+                    "csrf_token": csrf, "key": "health",
+                    **date_parts("received_on", on + timedelta(days=5))})
+                assert r.status_code == 303, r.text
+                r = await browser.post(f"/cases/{ref}/act/record_advice", data={
+                    "csrf_token": csrf, "key": "health",
+                    **date_parts("received_on", on + timedelta(days=6))})
+                assert r.status_code in (409, 422)  # already received: refused, unchanged
+                with session_for(sqlite_url) as s:
+                    item = s.exec(select(t.AdviceItem).where(
+                        t.AdviceItem.case_reference == ref, t.AdviceItem.key == "health")).one()
+                    assert item.received_on == on + timedelta(days=5)
+        # The requests went by email to the directory's default services.
+        wait_until(lambda: len(smtp_server.received) >= 2, timeout=20)
+        assert {m.to for m in smtp_server.received} >= {"dco@northbridge-icb.example",
+                                                        "senco@northbridge-primary.example"}

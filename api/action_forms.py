@@ -1,0 +1,407 @@
+"""A form for each step a caseworker can take on a case, on its page: ``/cases/{ref}/act/{step}``.
+
+Each form is drawn from the step's own input model (``models.schemas``: ``DecideToAssess``,
+``ServeDraft``, ``SetMeeting``, …), so it asks for exactly what the API asks for: a date is a
+GOV.UK date input, a choice is radios, a yes/no a checkbox, a piece of advice or an exception
+of this case a list to choose from. What is sent goes through the same model and the same
+``api.cases._act`` as the API, so the workflow's validators judge it: a step out of order, an
+impossible date or a duplicate comes back on the form with the workflow's own sentence, and
+nothing is changed. Requesting advice has a form of its own (several pieces at once, each to
+the directory's default service or one chosen).
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from datetime import date
+from enum import Enum
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ValidationError
+from sqlmodel import select
+
+from api import cases
+from api.cases import SessionDep
+from api.errors import ApiError
+from api.pages import _date_from_parts, error_view, page, see_other
+from models import tables as t
+from models.directory import AGENCY_FOR_SOURCE
+from models.schemas import (
+    ADVICE_SOURCE_INFO,
+    REQUIRED_ADVICE,
+    Action,
+    AdviceRequest,
+    AdviceSource,
+    RequestAdvice,
+    ReviewAction,
+)
+
+router = APIRouter(include_in_schema=False)
+
+OUTCOME_ROWS = 6  # rows for outcomes on the "meeting held" form
+
+LABELS = {
+    "decision": "Decision", "decided_on": "Date of the decision", "reason": "Reason",
+    "served_on": "Date the draft plan was served", "issued_on": "Date the final plan was issued",
+    "received_on": "Date it was received", "setting": "School or college",
+    "sent_on": "Date the consultation was sent", "kind": "Kind of exception",
+    "starts_on": "Exception starts", "ends_on": "Exception ends (optional)",
+    "evidence": "Evidence (optional)", "advice_key": "The advice it concerns (Reg 8(2) only)",
+    "exception_id": "Exception", "withdrawn_on": "Date withdrawn", "closed_on": "Date closed",
+    "note": "Note (optional)", "key": "Which one", "meeting_on": "Date of the meeting",
+    "on": "Date", "held_on": "Date the meeting was held", "moves_on": "Date of the move",
+    "proceed_with_outstanding_advice": "Go ahead although advice is still outstanding",
+    "placement.nc_year": "Year group (N1, N2, R, 1 to 14)",
+    "placement.nc_year_as_of": "Year group correct on", "placement.setting_type":
+    "Type of setting", "placement.setting_name": "Name of the school or setting (optional)",
+    "transfer.kind": "Transfer", "transfer.transfer_year": "Calendar year of the transfer",
+    "expected_on": "Expected on (optional)",
+}
+CHOICES = {
+    "assess": "Assess", "refuse": "Refuse to assess (a notice with appeal rights follows, "
+    "Reg 5(3))", "issue": "Issue a plan", "no_plan": "Not issue a plan (a notice with appeal "
+    "rights follows, Reg 10)", "request_withdrawn": "The request was withdrawn",
+    "moved_out_of_area": "Moved out of the area", "other": "Other", "maintain":
+    "Maintain the plan", "amend": "Amend the plan (send the proposed amendments with the "
+    "decision, Reg 22(2))", "cease": "Cease the plan", "over_25": "Over 25",
+    "left_education_19_plus": "Left education at 19 or over", "school": "A school phase "
+    "(15 February)", "post16": "Secondary to post-16 (31 March)",
+    "achieved": "Achieved", "on_track": "On track", "partly_achieved": "Partly achieved",
+    "not_achieved": "Not achieved",
+}
+
+
+class Field_(BaseModel):
+    """One input of a form, as the template draws it."""
+
+    name: str
+    label: str
+    widget: Literal["date", "radios", "checkbox", "text", "textarea", "select", "number"]
+    required: bool
+    choices: list[tuple[str, str]] = []
+    hint: str | None = None
+
+
+# step -> (its input model, the form's title). The models are the API's own.
+STEPS: dict[str, tuple[type[BaseModel], str]] = {}
+
+
+def _review_models() -> tuple[dict[str, type[BaseModel]], dict[str, str]]:
+    import models.schemas as s
+
+    models = {
+        ReviewAction.SET_MEETING: s.SetMeeting, ReviewAction.RECORD_INVITATIONS: s.RecordDate,
+        ReviewAction.RECORD_CIRCULATED: s.RecordDate, ReviewAction.HOLD_MEETING: s.HoldMeeting,
+        ReviewAction.RECORD_REPORT: s.RecordDate, ReviewAction.CONSULT_ON_CEASING: s.RecordDate,
+        ReviewAction.DECIDE: s.DecideReview, ReviewAction.RECORD_AMENDMENT_COMMENTS: s.RecordDate,
+        ReviewAction.ISSUE_AMENDED_PLAN: s.RecordDate, ReviewAction.DECIDE_NOT_TO_AMEND:
+        s.RecordDate, ReviewAction.CEASE_PLAN: s.RecordDate, ReviewAction.CLOSE_PLAN: s.ClosePlan,
+        ReviewAction.UPDATE_PLACEMENT: s.UpdatePlacement, ReviewAction.SET_PHASE_TRANSFER:
+        s.SetPhaseTransfer, ReviewAction.SET_POST16_MOVE: s.SetPost16Move,
+    }
+    titles = {
+        ReviewAction.SET_MEETING: "Set the review meeting, or move it (Reg 20)",
+        ReviewAction.RECORD_INVITATIONS: "Record the invitations sent, 2 weeks ahead (Reg 20(1)-(3))",
+        ReviewAction.RECORD_CIRCULATED: "Record the advice and reports circulated, 2 weeks ahead (Reg 20(4))",
+        ReviewAction.HOLD_MEETING: "Record the review meeting held, and how each outcome is going",
+        ReviewAction.RECORD_REPORT: "Record the review report sent, within 2 weeks of the meeting (Reg 20(7)-(8))",
+        ReviewAction.CONSULT_ON_CEASING: "Record the family and the setting consulted on ceasing (Reg 31)",
+        ReviewAction.DECIDE: "Record the LA's decision: maintain, amend or cease (Reg 20(10))",
+        ReviewAction.RECORD_AMENDMENT_COMMENTS: "Record the family's comments on the proposed amendments (Reg 22(2))",
+        ReviewAction.ISSUE_AMENDED_PLAN: "Record the final amended plan issued (Reg 22(3))",
+        ReviewAction.DECIDE_NOT_TO_AMEND: "Record the decision not to amend after all (Reg 22(4))",
+        ReviewAction.CEASE_PLAN: "Record the plan ceased (Reg 30)",
+        ReviewAction.CLOSE_PLAN: "Close the plan",
+        ReviewAction.UPDATE_PLACEMENT: "Record where the child is: year group and setting",
+        ReviewAction.SET_PHASE_TRANSFER: "Bring a phase-transfer review forward (Reg 18(1))",
+        ReviewAction.SET_POST16_MOVE: "Record a post-16 move at another time (Reg 18(2))",
+    }
+    return {k.value: v for k, v in models.items()}, {k.value: v for k, v in titles.items()}
+
+
+def _collect() -> None:
+    import models.schemas as s
+
+    titles = {
+        Action.DECIDE_TO_ASSESS: (s.DecideToAssess, "Record the decision whether to assess (Reg 5)"),
+        Action.RECORD_ADVICE: (s.RecordAdvice, "Record advice received"),
+        Action.DECIDE_PLAN: (s.DecidePlan, "Record the decision whether to issue a plan (Reg 10)"),
+        Action.SERVE_DRAFT: (s.ServeDraft, "Record the draft plan served (Reg 13(1))"),
+        Action.CONSULT_SETTING: (s.ConsultSetting, "Record a school or college consulted (CFA 2014 s.39)"),
+        Action.RECORD_SETTING_RESPONSE: (s.RecordSettingResponse, "Record a school or college's response"),
+        Action.RECORD_FAMILY_COMMENTS: (s.RecordFamilyComments, "Record the family's comments on the draft"),
+        Action.ISSUE_FINAL: (s.IssueFinal, "Record the final plan issued (Reg 13(2))"),
+        Action.RECORD_EXCEPTION: (s.RecordException, "Record an exception to a time limit (Reg 8(2), Reg 10(4))"),
+        Action.WITHDRAW_EXCEPTION: (s.WithdrawException, "Withdraw an exception"),
+        Action.CLOSE_CASE: (s.CloseCase, "Close the case"),
+    }
+    for action, value in titles.items():
+        STEPS[action.value] = value
+    models, review_titles = _review_models()
+    for action, model in models.items():
+        STEPS.setdefault(action, (model, review_titles[action]))
+
+
+_collect()
+
+
+def _unwrap(annotation: Any) -> tuple[Any, bool]:
+    """(the type, whether None is allowed)."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return rest[0], True
+    return annotation, False
+
+
+def fields_of(model: type[BaseModel], case_view, prefix: str = "") -> list[Field_]:
+    """The inputs of a form for ``model``, from its fields (``actor`` is the signed-in
+    account, never asked)."""
+    out: list[Field_] = []
+    for name, info in model.model_fields.items():
+        if name in ("actor", "submission_id"):
+            continue
+        full = prefix + name
+        kind, optional = _unwrap(info.annotation)
+        required = info.is_required()
+        label = LABELS.get(full, name.replace("_", " ").capitalize())
+        if optional and not required and "(optional)" not in label and kind is not bool:
+            label += " (optional)"
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            out.extend(fields_of(kind, case_view, prefix=f"{full}."))
+            continue
+        if kind is date:
+            out.append(Field_(name=full, label=label, widget="date", required=required))
+        elif kind is bool:
+            out.append(Field_(name=full, label=label, widget="checkbox", required=False))
+        elif kind is int:
+            out.append(Field_(name=full, label=label, widget="number", required=required))
+        elif typing.get_origin(kind) is Literal:
+            out.append(Field_(name=full, label=label, widget="radios", required=required,
+                              choices=[(v, CHOICES.get(v, v.replace("_", " ").capitalize()))
+                                       for v in typing.get_args(kind)]))
+        elif isinstance(kind, type) and issubclass(kind, Enum) and name == "kind":
+            out.append(Field_(name=full, label=label, widget="radios", required=required,
+                              choices=[(k.value, f"{k.description} ({k.citation})")
+                                       for k in kind]))
+        elif name in ("key", "advice_key", "exception_id"):
+            out.append(Field_(name=full, label=label, widget="select", required=required,
+                              choices=_case_choices(model, name, case_view)))
+        elif typing.get_origin(kind) is list:
+            continue  # the outcomes: rows of their own (see ``outcome_rows``)
+        else:
+            long = any(getattr(m, "max_length", 0) and m.max_length >= 500
+                       for m in info.metadata)
+            out.append(Field_(name=full, label=label, widget="textarea" if long else "text",
+                              required=required))
+    return out
+
+
+def _case_choices(model: type[BaseModel], name: str, view) -> list[tuple[str, str]]:
+    case = view.case
+    if name == "exception_id":
+        return [(e.id, f"{e.id}: {e.kind.description[:80]}") for e in case.exceptions
+                if e.withdrawn_on is None] if hasattr(case, "exceptions") else []
+    if model.__name__ == "RecordSettingResponse":
+        return [(s.key, s.key.split(":", 1)[1].replace("-", " ").title())
+                for s in getattr(case, "settings_consulted", []) if s.done_on is None]
+    items = [a for a in case.advice if not a.reused and (name == "advice_key" or a.is_open)]
+    return [(a.key, a.label or a.source.label.capitalize()) for a in items]
+
+
+def _values_to_body(fields: list[Field_], form: dict[str, str], problems: dict[str, str],
+                    model: type[BaseModel]) -> dict:
+    """The form's strings as the model's input: dates from their three parts, nested names
+    (``placement.nc_year``) as nested objects, empty optional fields left out."""
+    body: dict[str, Any] = {}
+    for f in fields:
+        if f.widget == "date":
+            try:
+                value: Any = _date_from_parts(f.label.removesuffix(" (optional)"),
+                                              form.get(f"{f.name}-day", ""),
+                                              form.get(f"{f.name}-month", ""),
+                                              form.get(f"{f.name}-year", ""))
+            except ValueError as exc:
+                problems[f.name] = str(exc)
+                continue
+            if value is None:
+                if f.required:
+                    problems[f.name] = f"Enter the {f.label[0].lower() + f.label[1:]}"
+                continue
+        elif f.widget == "checkbox":
+            value = form.get(f.name) == "yes"
+        else:
+            value = (form.get(f.name) or "").strip()
+            if not value:
+                if f.required:
+                    problems[f.name] = ("Select " if f.widget in ("radios", "select")
+                                        else "Enter ") + f.label[0].lower() + f.label[1:]
+                continue
+        target = body
+        *parents, leaf = f.name.split(".")
+        for p in parents:
+            target = target.setdefault(p, {})
+        target[leaf] = value
+    if "outcomes" in model.model_fields:
+        body["outcomes"] = outcome_rows(form, problems)
+    return body
+
+
+def outcome_rows(form: dict[str, str], problems: dict[str, str]) -> list[dict]:
+    rows = []
+    for i in range(OUTCOME_ROWS):
+        text = (form.get(f"outcomes.{i}.outcome") or "").strip()
+        progress = form.get(f"outcomes.{i}.progress") or ""
+        if not text and not progress:
+            continue
+        if not text or not progress:
+            problems[f"outcomes.{i}.outcome"] = f"Outcome {i + 1}: give both the outcome and " \
+                "how it is going, or neither"
+            continue
+        rows.append({"outcome": text, "progress": progress,
+                     "note": (form.get(f"outcomes.{i}.note") or "").strip() or None})
+    return rows
+
+
+def _messages(exc: ValidationError) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for err in exc.errors():
+        name = ".".join(str(x) for x in err.get("loc", ())) or "form"
+        message = str(err.get("msg", "")).removeprefix("Value error, ")
+        out.setdefault(name, message[:1].upper() + message[1:])
+    return out
+
+
+async def _view(request: Request, session, reference: str):
+    client = request.app.state.temporal or cases.get_client(request)
+    return (await cases.read_case(reference, session, client)).view
+
+
+def _form(request: Request, reference: str, action: str, view, status: int = 200,
+          values: dict | None = None, problems: dict | None = None) -> HTMLResponse:
+    model, title = STEPS[action]
+    fields = fields_of(model, view)
+    ids = {f.name: f.name.replace(".", "-").replace("_", "-") + ("-day" if f.widget == "date"
+                                                                else "") for f in fields}
+    errors, field_errors = error_view(problems or {}, {**ids, "form": ids.get(
+        fields[0].name, "main-content") if fields else "main-content"})
+    return page(request, "pages/action_form.html", status, nav="cases", reference=reference,
+                action=action, title=title, fields=fields, ids=ids, values=values or {},
+                errors=errors, field_errors=field_errors, view=view,
+                outcomes="outcomes" in model.model_fields, outcome_rows=OUTCOME_ROWS,
+                progress=[(k, CHOICES[k]) for k in ("achieved", "on_track", "partly_achieved",
+                                                    "not_achieved")],
+                today=cases.today())
+
+
+def _allowed(view, action: str) -> None:
+    if action not in view.allowed_actions or (action not in STEPS and action !=
+                                              Action.REQUEST_ADVICE.value):
+        raise ApiError(409, f"'{action.replace('_', ' ')}' cannot be done at this stage. "
+                       "Allowed now: " + ", ".join(a.replace("_", " ")
+                                                   for a in view.allowed_actions),
+                       "out_of_order")
+
+
+@router.get("/cases/{reference}/act/{action}", response_class=HTMLResponse)
+async def action_page(reference: str, action: str, request: Request,
+                      session: SessionDep) -> Response:
+    view = await _view(request, session, reference)
+    try:
+        _allowed(view, action)
+    except ApiError as exc:
+        return page(request, "pages/forbidden.html", exc.status, message=exc.message)
+    if action == Action.REQUEST_ADVICE.value:
+        return _advice_form(request, session, reference, view)
+    return _form(request, reference, action, view)
+
+
+@router.post("/cases/{reference}/act/{action}", response_class=HTMLResponse)
+async def action_submit(reference: str, action: str, request: Request,
+                        session: SessionDep) -> Response:
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    view = await _view(request, session, reference)
+    if action == Action.REQUEST_ADVICE.value:
+        return await _advice_submit(request, session, reference, view, form)
+    if action not in STEPS:
+        return page(request, "pages/forbidden.html", 404, message="There is no such step")
+    model, _ = STEPS[action]
+    problems: dict[str, str] = {}
+    body = _values_to_body(fields_of(model, view), form, problems, model)
+    payload = None
+    if not problems:
+        try:
+            payload = model.model_validate(body)
+        except ValidationError as exc:
+            problems.update(_messages(exc))
+    if problems or payload is None:
+        return _form(request, reference, action, view, 422, form, problems)
+    kind = Action if view.case.kind == "assessment" else ReviewAction
+    try:
+        await cases._act(cases.get_client(request), session, reference, kind(action), payload)
+    except ApiError as exc:  # the workflow's validator said no: nothing was changed
+        return _form(request, reference, action, view, exc.status, form, {"form": exc.message})
+    return see_other(f"/cases/{reference}?done={action}")
+
+
+# --- requesting advice ----------------------------------------------------------------------------
+
+
+def _advice_form(request: Request, session, reference: str, view, status: int = 200,
+                 values: dict | None = None, problems: dict | None = None) -> HTMLResponse:
+    asked = {a.key for a in view.case.advice}
+    services = session.exec(select(t.Service).where(t.Service.active)
+                            .order_by(t.Service.name)).all()
+    sources = [(s, ADVICE_SOURCE_INFO[s][0], ADVICE_SOURCE_INFO[s][1],
+                [x for x in services if x.agency == AGENCY_FOR_SOURCE.get(s)] if
+                AGENCY_FOR_SOURCE.get(s) else [])
+               for s in AdviceSource if s.value not in asked]
+    errors, field_errors = error_view(problems or {}, {"sources": "sources",
+                                                       "requested_on": "requested-on-day",
+                                                       "form": "sources"})
+    checked = set((values or {}).get("sources", [])) if values else {
+        s.value for s in REQUIRED_ADVICE}
+    return page(request, "pages/advice_request_form.html", status, nav="cases",
+                reference=reference, sources=sources, checked=checked,
+                values=values or {}, errors=errors, field_errors=field_errors,
+                today=cases.today())
+
+
+async def _advice_submit(request: Request, session, reference: str, view,
+                         form: dict[str, str]) -> Response:
+    raw = await request.form()
+    chosen = [v for v in raw.getlist("sources") if isinstance(v, str)]
+    reused = {v for v in raw.getlist("reused") if isinstance(v, str)}
+    values = {**form, "sources": chosen}
+    problems: dict[str, str] = {}
+    try:
+        on = _date_from_parts("Date the requests were sent", form.get("requested_on-day", ""),
+                              form.get("requested_on-month", ""), form.get("requested_on-year", ""))
+        if on is None:
+            problems["requested_on"] = "Enter the date the requests were sent"
+    except ValueError as exc:
+        problems["requested_on"], on = str(exc), None
+    if not chosen:
+        problems["sources"] = "Select the advice to ask for"
+    body = None
+    if not problems:
+        try:
+            body = RequestAdvice(items=[AdviceRequest(
+                source=AdviceSource(src), requested_on=on,  # type: ignore[arg-type]
+                service_id=form.get(f"service.{src}") or None,
+                reuse_existing=src in reused) for src in chosen])
+        except (ValidationError, ValueError) as exc:
+            problems["sources"] = str(exc).splitlines()[-1] if not isinstance(
+                exc, ValidationError) else next(iter(_messages(exc).values()))
+    if problems or body is None:
+        return _advice_form(request, session, reference, view, 422, values, problems)
+    try:
+        await cases.request_advice(reference, body, session, cases.get_client(request),
+                                   request.app.state.settings)
+    except ApiError as exc:
+        return _advice_form(request, session, reference, view, exc.status, values,
+                            {"form": exc.message})
+    return see_other(f"/cases/{reference}?done=request_advice")
