@@ -45,12 +45,26 @@ ensure_postgres() {
   fi
 }
 
+# Chromium from Debian's packages, for the browser tests (tests/test_browser.py,
+# tests/test_accessibility.py): playwright (the dev extras) drives it, and never downloads a
+# browser of its own. Without it those tests skip, or fail under CI.
+ensure_chromium() {
+  if command -v chromium > /dev/null; then return; fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+    echo "==> installing Chromium (Debian package) for the browser tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null
+  else
+    echo "warning: Chromium is not installed; the browser and accessibility tests will be" \
+      "skipped (apt-get install chromium)" >&2
+  fi
+}
+
 cmd=${1:-help}
 shift || true
 case "$cmd" in
   setup) setup ;;
   up) setup; exec "$VENV/bin/ehc" up "$@" ;;
-  test) setup; ensure_postgres; exec "$VENV/bin/python" -m pytest "$@" ;;
+  test) setup; ensure_postgres; ensure_chromium; exec "$VENV/bin/python" -m pytest "$@" ;;
   bench) setup; ensure_postgres; exec "$VENV/bin/python" -m bench "$@" ;;
   *) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
