@@ -27,7 +27,8 @@ from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request, Security
+from fastapi.security import HTTPBearer
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
@@ -152,7 +153,15 @@ async def _csrf_ok(request: Request, staff: Staff) -> bool:
     return bool(sent) and secrets.compare_digest(sent, staff.csrf_token or "")
 
 
-async def authorize(request: Request) -> None:
+# Declares the bearer token in the OpenAPI document (the docs page's "Authorize" button); the
+# check itself is ``authorize``'s.
+bearer = HTTPBearer(auto_error=False, scheme_name="API token", description=(
+    "An API token (ehc_…) made on your account page or with `ehc users token`. A signed-in "
+    "browser session works too (with the X-CSRF-Token header on changes)."))
+
+
+async def authorize(request: Request,
+                    _: Annotated[object, Security(bearer)] = None) -> None:
     """The app-wide check (see the module's docstring)."""
     route = request.scope.get("route")
     path = getattr(route, "path_format", None) or request.url.path

@@ -4,6 +4,7 @@ system and for scripted set-up. The rules are the web pages' (``models.staff``).
     ehc users add --email a.patel@council.gov.uk --name "Asha Patel" --role admin
     ehc users list
     ehc users set-password a.patel@council.gov.uk
+    ehc users token a.patel@council.gov.uk --name "BI dashboard"   # prints an API token
 
 The password is asked for at the terminal (twice), or read from standard input with
 ``--password-stdin``; it is never an argument, so it stays out of shell history and ``ps``.
@@ -81,6 +82,23 @@ def _cmd_set_password(args: argparse.Namespace) -> None:
         print(f"new password set for {user.email}; their sessions have ended")
 
 
+def _cmd_token(args: argparse.Namespace) -> None:
+    from cli.main import UsageError
+    from models import tables as t
+    from models.staff import StaffError, create_token, normal_email
+
+    with _session(args) as s:
+        user = s.exec(select(t.StaffUser).where(
+            func.lower(t.StaffUser.email) == normal_email(args.email))).first()
+        if user is None or not user.active:
+            raise UsageError(f"there is no active account for {args.email}: see `ehc users list`")
+        try:
+            token, _ = create_token(s, user, args.name)
+        except StaffError as exc:
+            _fail(exc)
+    print(token)
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     from models.staff import ROLES
 
@@ -94,10 +112,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     lst = users_sub.add_parser("list", help="list the staff accounts")
     pw = users_sub.add_parser("set-password", help="set a new password for an account")
     pw.add_argument("email")
+    tok = users_sub.add_parser("token", help="make an API token for an account and print it "
+                               "(it acts with the account's role until revoked)")
+    tok.add_argument("email")
+    tok.add_argument("--name", required=True, help="what will use it, e.g. 'BI dashboard'")
+    tok.set_defaults(func=_cmd_token)
     for p in (add, pw):
         p.add_argument("--password-stdin", action="store_true",
                        help="read the password from standard input instead of asking")
-    for p in (add, lst, pw):
+    for p in (add, lst, pw, tok):
         p.add_argument("--url", help="database URL (default: from settings)")
     add.set_defaults(func=_cmd_add)
     lst.set_defaults(func=_cmd_list)

@@ -355,3 +355,34 @@ async def test_changing_your_password_ends_your_other_sessions(sqlite_url):
             made = re.search(r'id="new-token">(ehc_[^<]+)<', r.text).group(1)
             async with client_like(anonymous, headers={"Authorization": f"Bearer {made}"}) as bi:
                 assert (await bi.get("/api/me")).json()["email"] == "pw@council.example"
+
+
+def test_the_ehc_users_command(sqlite_url):
+    """The first administrator of a new system, from the command line."""
+    import subprocess
+
+    from tests.test_cli import EHC, ROOT
+
+    def ehc(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([EHC, "users", *args, "--url", sqlite_url], input=stdin,
+                              capture_output=True, text=True, cwd=ROOT, timeout=60)
+
+    short = ehc("add", "--email", "first@council.example", "--name", "First Admin", "--role",
+                "admin", "--password-stdin", stdin="too short\n")
+    assert short.returncode == 2 and "at least 12 characters" in short.stderr
+    made = ehc("add", "--email", "First@Council.example", "--name", "First Admin", "--role",
+               "admin", "--password-stdin", stdin=f"{PASSWORD}\n")
+    assert made.returncode == 0 and "added admin first@council.example" in made.stdout
+    again = ehc("add", "--email", "first@council.example", "--name", "Again", "--role",
+                "admin", "--password-stdin", stdin=f"{PASSWORD}\n")
+    assert again.returncode == 2 and "already an account" in again.stderr
+    listed = ehc("list")
+    assert "admin" in listed.stdout and "first@council.example" in listed.stdout
+    token = ehc("token", "first@council.example", "--name", "script")
+    assert token.returncode == 0 and token.stdout.startswith("ehc_")
+    with session_for(sqlite_url) as s:
+        row = s.exec(select(t.ApiToken).where(t.ApiToken.name == "script")).one()
+        assert row.token_hash == digest(token.stdout.strip())
+        assert PASSWORD not in (s.exec(select(t.StaffUser)).one().password_hash)
+    missing = ehc("token", "nobody@council.example", "--name", "x")
+    assert missing.returncode == 2 and "no active account" in missing.stderr
