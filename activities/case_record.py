@@ -8,6 +8,8 @@ keyed by (case, seq) so none is stored twice.
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+from functools import lru_cache
+from typing import Sequence
 
 from sqlmodel import Session, select, update
 from temporalio import activity
@@ -57,12 +59,7 @@ class CaseRecorder:
             plan = s.exec(select(t.Plan).where(t.Plan.reference == case.plan_reference)
                           .with_for_update()).first()
             if plan is None:
-                plan = t.Plan(reference=case.plan_reference, child_id=case.child_id,
-                              issued_on=case.plan_issued_on,
-                              origin="import" if case.origin == "import" else "assessment",
-                              source_case_reference=case.plan_reference
-                              if case.origin == "assessment" else None,
-                              workflow_id=f"review-{case.plan_reference}", version=-1)
+                plan = t.Plan(**plan_columns(case))
                 if case.origin == "assessment":  # the caseworker who ran the assessment
                     assessment = s.get(t.Case, case.plan_reference)
                     plan.caseworker_id = assessment.caseworker_id if assessment else None
@@ -72,35 +69,42 @@ class CaseRecorder:
                                  kind="review", caseworker_id=plan.caseworker_id)
             if row.version < case.version:
                 self._write_snapshot(s, row, case)
+                values = review_columns(case)
                 review = s.get(t.Review, case.reference)
                 if review is None:
-                    review = t.Review(case_reference=case.reference,
-                                      plan_reference=case.plan_reference, cycle=case.cycle,
-                                      anchor_on=case.anchor_on)
-                    s.add(review)
-                for name in REVIEW_FIELDS:
-                    setattr(review, name, getattr(case, name))
-                review.outcomes = [o.model_dump() for o in case.outcomes]
+                    s.add(t.Review(**values))
+                else:
+                    for k, v in values.items():
+                        setattr(review, k, v)
             if plan.version < case.version:
-                plan.version = case.version
-                plan.current_cycle = max(plan.current_cycle, case.cycle)
-                if case.stage in PLAN_ENDED_STAGES:
-                    plan.status = "ceased" if case.stage is ReviewStage.CEASED else "closed"
-                    plan.ended_on = case.closed_on
-                if plan.current_cycle == case.cycle:
-                    dues = [m.due for m in case.milestones if m.done_on is None and m.applicable
-                            and m.key in CYCLE_DEADLINES]
-                    plan.review_due = min(dues) if dues else None
-                    transfer = case.milestone("phase_transfer_due")
-                    plan.transfer_kind = transfer.rule_id.rpartition(".")[2] if transfer else None
-                    plan.transfer_year = transfer.due.year if transfer else None
-                    plan.transfer_due = transfer.due if transfer else None
-                if case.placement is not None:
-                    p = case.placement
-                    plan.nc_year, plan.nc_year_as_of = p.nc_year, p.nc_year_as_of
-                    plan.setting_type, plan.setting_name = p.setting_type, p.setting_name
-                plan.updated_at = datetime.now(timezone.utc)
+                for k, v in plan_update(case, plan.current_cycle).items():
+                    setattr(plan, k, v)
             self._add_events(s, case.reference, events)
+
+    def record_first_cycles(self, records: Sequence[tuple[ReviewSnapshot, list[Event]]]) -> None:
+        """The first records of review cycles whose workflows do not save them (plans brought
+        in by the import, ``StartReview.imported_on``), many plans to a transaction: the same
+        rows as ``record_review`` writes, inserted in bulk. Only rows not there already are
+        added, so writing the same again changes nothing and a later save by the workflow
+        itself (``record_review``, which may come first) is never undone."""
+        rows: dict[type, list[dict]] = {m: [] for m in (t.Plan, t.Case, t.Review, t.Milestone,
+                                                        t.AdviceItem, t.CaseException,
+                                                        t.CaseEvent)}
+        for case, events in records:
+            if case.letters:
+                raise ValueError(f"{case.reference}: a review cycle has no letters")
+            plan = plan_columns(case)
+            rows[t.Plan].append({**plan, **plan_update(case, case.cycle)})
+            rows[t.Case].append({**case_columns(case, plan["workflow_id"], case.anchor_on,
+                                                "review", kind="review"),
+                                 **snapshot_columns(case)})
+            rows[t.Review].append(review_columns(case))
+            for model, _, values in item_rows(case):
+                rows[model].append({"case_reference": case.reference, **values})
+            rows[t.CaseEvent].extend(event_rows(case.reference, events))
+        with Session(self.engine) as s, s.begin():
+            for model, values in rows.items():  # in foreign-key order
+                _insert_missing(s, model, values)
 
     # --- the shared parts ------------------------------------------------------------------------
 
@@ -110,9 +114,8 @@ class CaseRecorder:
             select(t.Case).where(t.Case.reference == case.reference).with_for_update()
         ).first()
         if row is None:
-            row = t.Case(reference=case.reference, kind=kind, child_id=case.child_id,
-                         workflow_id=workflow_id, stage=case.stage.value, request_date=started,
-                         request_source=source, version=-1, caseworker_id=caseworker_id)
+            row = t.Case(**case_columns(case, workflow_id, started, source, kind=kind,
+                                        caseworker_id=caseworker_id))
             s.add(row)
             s.flush()
         return row
@@ -121,49 +124,25 @@ class CaseRecorder:
         seen = set(s.exec(select(t.CaseEvent.seq).where(
             t.CaseEvent.case_reference == reference,
             t.CaseEvent.seq.in_([e.seq for e in events]))))  # type: ignore[attr-defined]
-        for e in events:
-            if e.seq not in seen:
-                s.add(t.CaseEvent(case_reference=reference, **e.model_dump()))
+        for values in event_rows(reference, events):
+            if values["seq"] not in seen:
+                s.add(t.CaseEvent(**values))
 
     def _write_snapshot(self, s: Session, row: t.Case, case: CaseSnapshot | ReviewSnapshot) -> None:
-        row.stage = case.stage.value
-        row.is_open = case.stage.is_open
-        row.closed_on = case.closed_on
-        row.close_reason = case.close_reason
-        row.policy = case.policy.model_dump()
-        row.version = case.version
-        row.updated_at = datetime.now(timezone.utc)
-        row.setting_name = (case.placement.setting_name if case.placement else None) \
-            if isinstance(case, ReviewSnapshot) else case.setting_name
+        for k, v in snapshot_columns(case).items():
+            setattr(row, k, v)
         ref = case.reference
-
         held: dict = {}
-
-        def upsert(model, key_field: str, items: list, **extra) -> None:
+        for model, key_field, values in item_rows(case):
             if model not in held:
                 held[model] = {getattr(r, key_field): r for r in s.exec(
                     select(model).where(model.case_reference == ref))}
-            existing = held[model]
-            for item in items:
-                values = {**item.model_dump(), **extra}
-                current = existing.get(values[key_field])
-                if current is None:
-                    s.add(model(case_reference=ref, **values))
-                else:
-                    for k, v in values.items():
-                        setattr(current, k, v)
-
-        def excused(item, started: date, advice_key: str | None = None) -> dict:
-            return {"excused": bool(excusing_exceptions(
-                RULES[item.rule_id], started, item.due, case.exceptions, advice_key=advice_key))}
-
-        for m in case.milestones:
-            upsert(t.Milestone, "key", [m], kind="milestone", **excused(m, m.started_on))
-        for m in case.settings_consulted:
-            upsert(t.Milestone, "key", [m], kind="setting", **excused(m, m.started_on))
-        for a in case.advice:
-            upsert(t.AdviceItem, "key", [a], **excused(a, a.requested_on, a.key))
-        upsert(t.CaseException, "id", case.exceptions)
+            current = held[model].get(values[key_field])
+            if current is None:
+                s.add(model(case_reference=ref, **values))
+            else:
+                for k, v in values.items():
+                    setattr(current, k, v)
 
         have = set(s.exec(select(t.Letter.kind).where(t.Letter.case_reference == ref)))
         for letter in case.letters:
@@ -181,3 +160,124 @@ REVIEW_FIELDS = ("meeting_on", "meeting_held_on", "decision", "decided_on",
                  "cease_consulted_on", "ceased_on")
 # The deadlines a cycle must meet; the earliest open one is the plan's "review due".
 CYCLE_DEADLINES = ("review_due", "under_five_review_due", "phase_transfer_due")
+
+
+# --- a snapshot as rows: shared by the activities above and the bulk writer -------------------
+
+
+def plan_columns(case: ReviewSnapshot) -> dict:
+    """The plan's row as its first recorded cycle makes it (before ``plan_update``)."""
+    return dict(reference=case.plan_reference, child_id=case.child_id,
+                issued_on=case.plan_issued_on,
+                origin="import" if case.origin == "import" else "assessment",
+                source_case_reference=case.plan_reference if case.origin == "assessment" else None,
+                workflow_id=f"review-{case.plan_reference}", version=-1)
+
+
+def plan_update(case: ReviewSnapshot, current_cycle: int) -> dict:
+    """What a save of ``case`` sets on its plan, whose current cycle is ``current_cycle``
+    (only when the plan's version is older than the snapshot's)."""
+    out: dict = {"version": case.version, "current_cycle": max(current_cycle, case.cycle)}
+    if case.stage in PLAN_ENDED_STAGES:
+        out["status"] = "ceased" if case.stage is ReviewStage.CEASED else "closed"
+        out["ended_on"] = case.closed_on
+    if out["current_cycle"] == case.cycle:
+        dues = [m.due for m in case.milestones if m.done_on is None and m.applicable
+                and m.key in CYCLE_DEADLINES]
+        out["review_due"] = min(dues) if dues else None
+        transfer = case.milestone("phase_transfer_due")
+        out["transfer_kind"] = transfer.rule_id.rpartition(".")[2] if transfer else None
+        out["transfer_year"] = transfer.due.year if transfer else None
+        out["transfer_due"] = transfer.due if transfer else None
+    if case.placement is not None:
+        p = case.placement
+        out.update(nc_year=p.nc_year, nc_year_as_of=p.nc_year_as_of,
+                   setting_type=p.setting_type, setting_name=p.setting_name)
+    out["updated_at"] = datetime.now(timezone.utc)
+    return out
+
+
+def case_columns(case: CaseSnapshot | ReviewSnapshot, workflow_id: str, started: date,
+                 source: str, *, kind: str = "assessment",
+                 caseworker_id: str | None = None) -> dict:
+    """The case row as its first save makes it (before ``snapshot_columns``)."""
+    return dict(reference=case.reference, kind=kind, child_id=case.child_id,
+                workflow_id=workflow_id, stage=case.stage.value, request_date=started,
+                request_source=source, version=-1, caseworker_id=caseworker_id)
+
+
+def snapshot_columns(case: CaseSnapshot | ReviewSnapshot) -> dict:
+    """What each save of a newer snapshot sets on the case row."""
+    return dict(
+        stage=case.stage.value, is_open=case.stage.is_open, closed_on=case.closed_on,
+        close_reason=case.close_reason, policy=case.policy.model_dump(), version=case.version,
+        updated_at=datetime.now(timezone.utc),
+        setting_name=(case.placement.setting_name if case.placement else None)
+        if isinstance(case, ReviewSnapshot) else case.setting_name)
+
+
+def item_rows(case: CaseSnapshot | ReviewSnapshot) -> list[tuple[type, str, dict]]:
+    """Each deadline, setting consulted, piece of advice and exception of ``case`` as
+    ``(table, key column, columns)``, ``case_reference`` left out."""
+
+    def excused(item, started: date, advice_key: str | None = None) -> dict:
+        return {"excused": bool(excusing_exceptions(
+            RULES[item.rule_id], started, item.due, case.exceptions, advice_key=advice_key))}
+
+    return [
+        *((t.Milestone, "key", {**m.model_dump(), "kind": "milestone",
+                                **excused(m, m.started_on)}) for m in case.milestones),
+        *((t.Milestone, "key", {**m.model_dump(), "kind": "setting",
+                                **excused(m, m.started_on)}) for m in case.settings_consulted),
+        *((t.AdviceItem, "key", {**a.model_dump(), **excused(a, a.requested_on, a.key)})
+          for a in case.advice),
+        *((t.CaseException, "id", x.model_dump()) for x in case.exceptions),
+    ]
+
+
+def review_columns(case: ReviewSnapshot) -> dict:
+    """The cycle's ``review`` row."""
+    return dict(case_reference=case.reference, plan_reference=case.plan_reference,
+                cycle=case.cycle, anchor_on=case.anchor_on,
+                **{name: getattr(case, name) for name in REVIEW_FIELDS},
+                outcomes=[o.model_dump() for o in case.outcomes])
+
+
+def event_rows(reference: str, events: list[Event]) -> list[dict]:
+    return [{"case_reference": reference, **e.model_dump()} for e in events]
+
+
+@lru_cache
+def _defaults(model: type) -> tuple[tuple[str, object, object], ...]:
+    """``(column, default, default factory)`` of each field a row may leave out; the
+    primary keys the database numbers are left to it."""
+    out = []
+    for name, field in model.model_fields.items():
+        if field.is_required() or (model.__table__.columns[name].primary_key
+                                   and field.default is None):
+            continue  # given by every row; or numbered by the database
+        out.append((name, field.default, field.default_factory))
+    return tuple(out)
+
+
+def _insert_missing(s: Session, model: type, rows: list[dict]) -> None:
+    """Insert ``rows`` into ``model``'s table, skipping any that would clash with a row there
+    (a unique key): ``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL."""
+    if not rows:
+        return
+    full = []
+    for values in rows:
+        row = dict(values)
+        for name, default, factory in _defaults(model):
+            if name not in row:
+                row[name] = factory() if factory is not None else default
+        full.append(row)
+    dialect = s.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        raise NotImplementedError(f"bulk insert on {dialect}")
+    s.execute(insert(model.__table__).on_conflict_do_nothing(), full)
+

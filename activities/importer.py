@@ -12,6 +12,15 @@
    (``plan_start``). Starting is idempotent by plan reference: a plan already in the system
    (running or ended) is reported ``already_imported`` and not touched, so an interrupted
    import can simply be run again.
+4. The import writes each started plan's first record itself (plan, review cycle, deadlines,
+   events), ``RECORD_BATCH`` plans to a transaction in bulk, from the same computation the
+   workflow holds (``models.review_cycle.first_record`` as of ``today``, which the workflow's
+   input carries as ``imported_on``): the workflow does not save it. The workflow is started
+   first and its record written after, so a plan is never in the record without the workflow
+   that keeps its deadlines. An import stopped between the two leaves workflows whose first
+   record is missing; running it again writes them (from each workflow's own input) and
+   reports the plans ``already_imported``. The records only ever add what is missing, so a
+   later save by the workflow itself is never undone.
 
 Nothing here logs or prints a child's name, date of birth or person id; results name plans by
 reference and file line only. ``RowIssue.value`` (in the validation report) may hold personal
@@ -24,7 +33,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Iterable, Literal, Sequence
 
 from pydantic import BaseModel, Field
@@ -34,6 +43,7 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.case_record import CaseRecorder
 from activities.plans import PlanStarter, fifth_birthday
 from models import tables as t
 from models.db import engine_for
@@ -47,7 +57,16 @@ from models.plan_import import (
     Source,
     validate_file,
 )
-from models.schemas import Placement, PhaseTransferDue, ReviewPolicy, StartReview
+from models.review_cycle import first_record
+from models.schemas import (
+    Event,
+    Placement,
+    PhaseTransferDue,
+    ReviewPolicy,
+    ReviewSnapshot,
+    StartReview,
+    review_reference,
+)
 from models.settings import Settings
 from statutory import (
     Transfer,
@@ -63,6 +82,7 @@ from workflows.review import workflow_id_for_plan
 log = logging.getLogger("ehc.import")
 
 IMPORT_CONCURRENCY = 32  # workflow starts in flight at once
+RECORD_BATCH = 250  # plans' first records written per transaction
 CHILD_REFERENCE_MAX = 40  # Child.council_reference (the file allows 50)
 SETTING_NAME_MAX = 120  # Placement.setting_name and Plan.setting_name (the file allows 200)
 _CHUNK = 500  # rows per database query / commit
@@ -108,8 +128,8 @@ class ImportSummary(BaseModel):
     imported: int = Field(description="plans whose review workflow this import started")
     already_imported: int = Field(description="plans already in the system: left as they are")
     skipped: int = Field(description="rows with errors, left out")
-    failed: int = Field(description="valid rows whose workflow could not be started: run the "
-                        "import again")
+    failed: int = Field(description="valid rows whose workflow could not be started, or "
+                        "whose record could not be written: run the import again")
     errors: int
     warnings: int
     children_added: int
@@ -228,7 +248,9 @@ def choose_phase_transfer(row: PlanRow, today: date) -> tuple[TransferOut | None
 
 def plan_start(row: PlanRow, child_id: str, settings: Settings,
                today: date) -> tuple[StartReview, TransferOut | None, list[str]]:
-    """The review workflow's input for one row, the phase transfer chosen, and notes."""
+    """The review workflow's input for one row, the phase transfer chosen, and notes. The
+    input says the import was run on ``today`` (``imported_on``): the import writes the plan's
+    first record, and the workflow does not."""
     notes: list[str] = []
     placement, problem = placement_for(row, today)
     if problem:
@@ -259,6 +281,7 @@ def plan_start(row: PlanRow, child_id: str, settings: Settings,
         if transfer else None,
         origin="import", resume=resume,
         amendments_sent_on=row.amendments_sent_on if resume == "amending" else None,
+        imported_on=today,
     )
     return start, transfer, notes
 
@@ -373,6 +396,117 @@ def _differences(db_url: str, pairs: list[tuple[RowResult, PlanRow, str]]) -> No
                                         "row; not changed")
 
 
+# --- the first records ---------------------------------------------------------------------------
+
+
+Record = tuple[ReviewSnapshot, list[Event]]
+
+
+class FirstRecords:
+    """Writes the first records of the plans started (``CaseRecorder.record_first_cycles``),
+    ``batch`` plans to a transaction, one transaction at a time, in a thread, while the import
+    goes on starting plans. A batch that cannot be written fails its rows: their workflows are
+    running, and running the import again writes the records."""
+
+    def __init__(self, recorder: CaseRecorder, batch: int = RECORD_BATCH) -> None:
+        self.recorder, self.batch = recorder, batch
+        self._pending: list[tuple[RowResult, Record]] = []
+        self._writes: list[asyncio.Task] = []
+        self._one_at_a_time = asyncio.Lock()
+
+    def add(self, result: RowResult, record: Record) -> None:
+        self._pending.append((result, record))
+        if len(self._pending) >= self.batch:
+            self._flush()
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if batch:
+            self._writes.append(asyncio.create_task(self._write(batch)))
+
+    async def _write(self, batch: list[tuple[RowResult, Record]]) -> None:
+        async with self._one_at_a_time:
+            try:
+                await asyncio.to_thread(self.recorder.record_first_cycles,
+                                        [record for _, record in batch])
+            except Exception as exc:  # noqa: BLE001 - the database: reported on each row
+                why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+                log.error("plans import: %d first records not written (%s)", len(batch),
+                          type(exc).__name__)
+                for result, _ in batch:
+                    result.outcome = "failed"
+                    result.message = (f"its review workflow was started but its record could "
+                                      f"not be written ({why}); run the import again to write it")
+
+    async def close(self) -> None:
+        """Write what is left, and wait for every write."""
+        self._flush()
+        await asyncio.gather(*self._writes)
+
+
+def _without_first_events(db_url: str, refs: list[str]) -> set[str]:
+    """The plans among ``refs`` whose first cycle has not got its first event in the record."""
+    engine = engine_for(db_url)
+    missing: set[str] = set()
+    with Session(engine) as s:
+        for chunk in _chunks(refs):
+            cases = [review_reference(r, 1) for r in chunk]
+            have = set(s.exec(select(t.CaseEvent.case_reference).where(
+                t.CaseEvent.case_reference.in_(cases),  # type: ignore[attr-defined]
+                t.CaseEvent.seq == 1)))
+            missing.update(r for r, c in zip(chunk, cases) if c not in have)
+    return missing
+
+
+async def _workflow_input(client: Client, workflow_id: str) -> StartReview | None:
+    """The input of the plan's review workflow (its current run)."""
+    async for event in client.get_workflow_handle(workflow_id).fetch_history_events(page_size=1):
+        attrs = event.workflow_execution_started_event_attributes
+        found = await client.data_converter.decode(attrs.input.payloads, [StartReview])
+        return found[0] if found else None
+    return None
+
+
+async def write_missing_first_records(client: Client, records: FirstRecords, db_url: str,
+                                      already: list[RowResult]) -> int:
+    """For plans already imported whose first record is not in the database (an import that
+    stopped after starting their workflows and before writing their records), write it from
+    the workflow's own input, as of the day that import ran. Plans whose workflow records
+    itself (started by the assessment, or by an import from before ``imported_on``) are left
+    to it. Returns how many were written."""
+    missing = await asyncio.to_thread(_without_first_events, db_url,
+                                      [r.plan_reference for r in already])
+    todo = [r for r in already if r.plan_reference in missing]
+    if not todo:
+        return 0
+    limit = asyncio.Semaphore(IMPORT_CONCURRENCY)
+
+    async def one(result: RowResult) -> bool:
+        async with limit:
+            try:
+                start = await _workflow_input(client, result.workflow_id)
+            except RPCError as exc:
+                result.outcome = "failed"
+                result.message = (f"its first record is missing and its workflow could not be "
+                                  f"read ({exc.status.name}); run the import again")
+                return False
+        if start is None or start.imported_on is None or start.cycle != 1:
+            return False  # its workflow records it
+        try:
+            record = first_record(start, start.imported_on, datetime.now(timezone.utc))
+        except ValueError as exc:  # not expected: the workflow built the same
+            result.outcome, result.message = "failed", f"{type(exc).__name__}: {exc}"
+            return False
+        result.notes.append("its first record was missing (an earlier import stopped before "
+                            "writing it): written now")
+        records.add(result, record)
+        return True
+
+    written = sum(await asyncio.gather(*(one(r) for r in todo)))
+    await records.close()
+    return written
+
+
 # --- the import ----------------------------------------------------------------------------------
 
 
@@ -449,6 +583,7 @@ async def import_plans(
     await check_temporal(client)
     children = await asyncio.to_thread(resolve_children, settings.db_url, rows)
     starter = starter or PlanStarter(client, settings)
+    records = FirstRecords(CaseRecorder(settings.db_url))
     results: list[RowResult | None] = [None] * len(rows)
     done = 0
     lost: str | None = None
@@ -465,6 +600,9 @@ async def import_plans(
         try:
             start, result.phase_transfer, notes = plan_start(row, child_id, settings, today)
             result.notes.extend(notes)
+            # What the workflow will hold (the same code, input and day): worked out before it
+            # starts, so a row it cannot take starts nothing.
+            record = first_record(start, today, datetime.now(timezone.utc))
         except ValueError as exc:  # a row the review cannot take (pydantic); not expected
             result.outcome, result.message = "failed", f"{type(exc).__name__}: {exc}"
             return result
@@ -481,6 +619,8 @@ async def import_plans(
             result.outcome, result.message = "failed", f"{exc.status.name}: {exc.message}"
         except Exception as exc:  # noqa: BLE001 - reported per row; the others go on
             result.outcome, result.message = "failed", f"{type(exc).__name__}: {exc}"
+        else:
+            records.add(result, record)  # written in bulk, after its workflow has started
         return result
 
     async def runner() -> None:
@@ -492,10 +632,13 @@ async def import_plans(
                 progress(done, len(rows))
 
     await asyncio.gather(*(runner() for _ in range(max(1, min(concurrency, len(rows))))))
+    await records.close()
     final = [r for r in results if r is not None]
     again = [(r, rows[i], children[i][0]) for i, r in enumerate(final)
              if r.outcome == "already_imported"]
     if again:
+        await write_missing_first_records(client, records, settings.db_url,
+                                          [r for r, _, _ in again])
         await asyncio.to_thread(_differences, settings.db_url, again)
     out = ImportResult(report=report, results=final, summary=summary(final), blocked=False)
     s = out.summary
