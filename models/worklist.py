@@ -23,6 +23,7 @@ national scale. Reads the database only; ``today`` is passed in. Never reads ``c
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from typing import Literal
 
@@ -32,6 +33,8 @@ from sqlmodel import Session
 
 from models import tables as t
 from models.directory import AGENCY_FOR_SOURCE, AGENCY_LABELS
+from models.ladder import step_label
+from models.schemas import AdviceSource
 from statutory import RULES, Actor
 
 Which = Literal["late", "due_soon", "open"]  # open: everything still to do
@@ -93,8 +96,8 @@ class WorkItem(BaseModel):
     caseworker_name: str | None
     school: str | None
     excused: bool
-    chased: str | None = Field(description="the latest step of the escalation ladder (or alert) "
-                               "already fired for it, e.g. escalation_adqa")
+    chased: str | None = Field(description="the latest step of its escalation ladder (or "
+                               "alert) already taken, e.g. 'Escalated to the ADQA group'")
 
 
 class WorkPage(BaseModel):
@@ -111,9 +114,12 @@ COLUMNS = ("case_reference", "case_kind", "stage", "item", "key", "rule_id", "du
            "service_id", "service_name", "contact_name", "caseworker_id", "caseworker_name",
            "school", "excused", "fired", "label", "source")
 
+# Advice with no service: the agency its kind of advice comes from; the family's own views
+# (Reg 6(1)(a)) are the family's.
 _SOURCE_AGENCY = case(
     *[(t.AdviceItem.source == src.value, literal(agency))
       for src, agency in AGENCY_FOR_SOURCE.items() if agency],
+    (t.AdviceItem.source == AdviceSource.FAMILY.value, literal("family")),
     else_=literal("other"))
 
 # Rules whose deadline is the family's to use (never late), and the setting's steps.
@@ -216,8 +222,6 @@ def _item(r, today: date) -> WorkItem:
     rule = RULES[r.rule_id]
     due = r.due if isinstance(r.due, date) else date.fromisoformat(str(r.due))
     if r.item == "advice":
-        from models.schemas import AdviceSource
-
         title = f"Advice: {r.label or AdviceSource(r.source).label}"
         owed = ", ".join(x for x in (r.contact_name, r.service_name) if x) or \
             "No service named"
@@ -228,7 +232,7 @@ def _item(r, today: date) -> WorkItem:
         title = rule.title
         owed = (r.school or "The school or setting") if r.party == "setting" else (
             r.caseworker_name or "SEND team (no caseworker)")
-    fired = list(r.fired or [])
+    fired = r.fired if isinstance(r.fired, list) else json.loads(r.fired or "[]")
     return WorkItem(
         case_reference=r.case_reference, case_kind=r.case_kind, stage=r.stage, item=r.item,
         key=r.key, title=title, citation=rule.citation, statutory=rule.statutory, due=due,
@@ -236,7 +240,7 @@ def _item(r, today: date) -> WorkItem:
         party=r.party, party_label=PARTY_LABELS.get(r.party, r.party), owed_by=owed,
         service_id=r.service_id, service_name=r.service_name, contact_name=r.contact_name,
         caseworker_id=r.caseworker_id, caseworker_name=r.caseworker_name, school=r.school,
-        excused=bool(r.excused), chased=fired[-1] if fired else None)
+        excused=bool(r.excused), chased=step_label(fired[-1], done=True) if fired else None)
 
 
 # --- a caseworker's own cases ---------------------------------------------------------------------

@@ -133,7 +133,7 @@ def test_late_and_due_soon_on_the_day(db_url):
         assert decision.owed_by == "Asha Patel" and decision.citation == "Reg 5(1)"
         assert decision.school == "Oak Primary" and decision.caseworker_id == staff["asha"]
         assert (health.days_overdue, health.party, health.owed_by, health.chased) == (
-            1, "health", "Dr Karim, Community Paediatrics", "overdue")
+            1, "health", "Dr Karim, Community Paediatrics", "Overdue notice")
         assert health.title == "Advice: medical advice"
         assert (school.item, school.party, school.days_overdue) == ("setting", "setting", 3)
         assert school.title == "Consultation response: riverside-academy"
