@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
-from typing import Annotated, Iterator
+from typing import Annotated, Iterator, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
@@ -49,116 +49,59 @@ STAGES = [s.value for s in sorted(OPEN_STAGES, key=lambda s: s.value)] + \
     [s.value for s in sorted(OPEN_REVIEW_STAGES, key=lambda s: s.value)]
 
 
-def _filters(**given) -> Filters:
-    try:
-        return Filters(**{k: v for k, v in given.items() if v not in (None, "")})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ApiError(422, f"{first['loc'][0]}: {first['msg']}", "invalid_input") from None
-
-
-def _work(session, which: Which, on: date | None, days: int, filters: Filters, sort: str,
-          page: int, page_size: int) -> WorkPage:
+def _check_sort(sort: str) -> None:
     if sort not in SORTS:
         raise ApiError(422, f"sort must be one of {', '.join(SORTS)}", "invalid_input")
-    return query(session, which, on or today(), days=days, filters=filters, sort=sort,
-                 page=page, page_size=page_size)
 
 
-def _common(
-    stage: str | None = None, case_kind: str | None = None, agency: str | None = None,
-    service_id: str | None = None, caseworker_id: str | None = None, school: str | None = None,
-    min_days_overdue: int | None = None, max_days_overdue: int | None = None,
-    include_excused: bool = False,
-) -> Filters:
-    return _filters(stage=stage, case_kind=case_kind, agency=agency, service_id=service_id,
-                    caseworker_id=caseworker_id, school=school,
-                    min_days_overdue=min_days_overdue, max_days_overdue=max_days_overdue,
-                    include_excused=include_excused)
-
-
+# The filters are a query-parameter model: each of its fields is a query parameter.
+FiltersQ = Annotated[Filters, Query()]
+TodayQ = Annotated[date | None, Query(alias="today", description="the day to judge by; "
+                                      "default today (London)")]
 SortQ = Annotated[str, Query(description="; ".join(f"{k}: {v}" for k, v in SORTS.items()))]
 PageQ = Annotated[int, Query(ge=1)]
 SizeQ = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 DaysQ = Annotated[int, Query(ge=0, le=MAX_DAYS, description="due within this many days of "
                              "today, today included")]
+LISTS: dict[str, Which] = {"late": "late", "due-soon": "due_soon"}
 
 
-@router.get("/worklist/late", response_model=WorkPage,
-            summary="Everything late now: every open deadline past its due day")
-def late(session: SessionDep, today_: Annotated[date | None, Query(alias="today")] = None,
-         stage: str | None = None, case_kind: str | None = None, agency: str | None = None,
-         service_id: str | None = None, caseworker_id: str | None = None,
-         school: str | None = None, min_days_overdue: int | None = None,
-         max_days_overdue: int | None = None, include_excused: bool = False,
-         sort: SortQ = "due", page: PageQ = 1, page_size: SizeQ = 50) -> WorkPage:
-    filters = _common(stage, case_kind, agency, service_id, caseworker_id, school,
-                      min_days_overdue, max_days_overdue, include_excused)
-    return _work(session, "late", today_, 0, filters, sort, page, page_size)
-
-
-@router.get("/worklist/due-soon", response_model=WorkPage,
-            summary="Everything due in the next N days (today included) and not yet done")
-def due_soon(session: SessionDep, today_: Annotated[date | None, Query(alias="today")] = None,
-             days: DaysQ = DEFAULT_DAYS, stage: str | None = None,
-             case_kind: str | None = None, agency: str | None = None,
-             service_id: str | None = None, caseworker_id: str | None = None,
-             school: str | None = None, include_excused: bool = False, sort: SortQ = "due",
-             page: PageQ = 1, page_size: SizeQ = 50) -> WorkPage:
-    filters = _common(stage, case_kind, agency, service_id, caseworker_id, school,
-                      include_excused=include_excused)
-    return _work(session, "due_soon", today_, days, filters, sort, page, page_size)
-
-
-def _csv(session, which: Which, on: date, days: int, filters: Filters, sort: str,
-         name: str) -> StreamingResponse:
-    if sort not in SORTS:
-        raise ApiError(422, f"sort must be one of {', '.join(SORTS)}", "invalid_input")
+# Before the JSON route: "/worklist/{which}" would take "late.csv" as the name of a list.
+@router.get("/worklist/{which}.csv", summary="The same list as CSV: every row, same filters",
+            response_class=StreamingResponse,
+            responses={200: {"content": {"text/csv": {}}}})
+def work_list_csv(session: SessionDep, which: Literal["late", "due-soon"], filters: FiltersQ,
+                  today_: TodayQ = None, days: DaysQ = DEFAULT_DAYS,
+                  sort: SortQ = "due") -> StreamingResponse:
+    _check_sort(sort)
+    on = today_ or today()
 
     def lines() -> Iterator[str]:
         buf = io.StringIO()
         out = csv.DictWriter(buf, CSV_COLUMNS, extrasaction="ignore")
         out.writeheader()
-        for item in iter_items(session, which, on, days=days, filters=filters, sort=sort):
+        for item in iter_items(session, LISTS[which], on, days=days, filters=filters,
+                               sort=sort):
             out.writerow(item.model_dump(mode="json"))
             if buf.tell() > 64 * 1024:
                 yield buf.getvalue()
                 buf.seek(0)
                 buf.truncate()
         yield buf.getvalue()
-        session.close()
 
     return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="{name}-{on.isoformat()}.csv"'})
+        "Content-Disposition": f'attachment; filename="{which}-{on.isoformat()}.csv"'})
 
 
-@router.get("/worklist/late.csv", summary="The late list as CSV (every row, same filters)",
-            response_class=StreamingResponse,
-            responses={200: {"content": {"text/csv": {}}}})
-def late_csv(session: SessionDep, today_: Annotated[date | None, Query(alias="today")] = None,
-             stage: str | None = None, case_kind: str | None = None,
-             agency: str | None = None, service_id: str | None = None,
-             caseworker_id: str | None = None, school: str | None = None,
-             min_days_overdue: int | None = None, max_days_overdue: int | None = None,
-             include_excused: bool = False, sort: SortQ = "due") -> StreamingResponse:
-    filters = _common(stage, case_kind, agency, service_id, caseworker_id, school,
-                      min_days_overdue, max_days_overdue, include_excused)
-    return _csv(session, "late", today_ or today(), 0, filters, sort, "late")
-
-
-@router.get("/worklist/due-soon.csv", summary="The due-soon list as CSV",
-            response_class=StreamingResponse,
-            responses={200: {"content": {"text/csv": {}}}})
-def due_soon_csv(session: SessionDep,
-                 today_: Annotated[date | None, Query(alias="today")] = None,
-                 days: DaysQ = DEFAULT_DAYS, stage: str | None = None,
-                 case_kind: str | None = None, agency: str | None = None,
-                 service_id: str | None = None, caseworker_id: str | None = None,
-                 school: str | None = None, include_excused: bool = False,
-                 sort: SortQ = "due") -> StreamingResponse:
-    filters = _common(stage, case_kind, agency, service_id, caseworker_id, school,
-                      include_excused=include_excused)
-    return _csv(session, "due_soon", today_ or today(), days, filters, sort, "due-soon")
+@router.get("/worklist/{which}", response_model=WorkPage,
+            summary="Late now (every open deadline past its due day), or due soon (due in "
+            "the next N days, today included, and not yet done)")
+def work_list(session: SessionDep, which: Literal["late", "due-soon"], filters: FiltersQ,
+              today_: TodayQ = None, days: DaysQ = DEFAULT_DAYS, sort: SortQ = "due",
+              page: PageQ = 1, page_size: SizeQ = 50) -> WorkPage:
+    _check_sort(sort)
+    return query(session, LISTS[which], today_ or today(), days=days, filters=filters,
+                 sort=sort, page=page, page_size=page_size)
 
 
 # --- who holds a case ----------------------------------------------------------------------------
