@@ -7,7 +7,8 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timezone
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint, func, text
+from sqlalchemy import true as sa_true
 from sqlmodel import Field, SQLModel
 
 
@@ -59,12 +60,27 @@ class Case(SQLModel, table=True):
     caseworker_id: str | None = Field(default=None, max_length=32, index=True)
 
 
+# The managers' lists filter by school ignoring case (models.worklist): migration 0007.
+Index("ix_case_setting_name_lower", func.lower(Case.__table__.c.setting_name))
+
+
+# The family's own periods (statutory.Actor.FAMILY: Reg 13(1), Reg 22(2)), never on the late
+# lists; written out for the lists' partial index, which SQLite matches only against the same
+# literal list in the query (models.worklist renders it so; a test checks the two agree).
+FAMILY_RULE_IDS = ("assessment.draft_comments_due", "review.amendment_comments_due")
+_NOT_FAMILY = "rule_id NOT IN ({})".format(", ".join(f"'{r}'" for r in FAMILY_RULE_IDS))
+
+
 class Milestone(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("case_reference", "key"),
-        # What is still to be done, by due date: the late and due-soon lists.
-        Index("ix_milestone_open_due", "due", sqlite_where=text("done_on IS NULL"),
-              postgresql_where=text("done_on IS NULL")),
+        # The late and due-soon lists (models.worklist): what an open case still has to do,
+        # by due date, counted from the index alone (migration 0007).
+        Index("ix_milestone_listed_due", "excused", "due", "rule_id", "case_reference",
+              sqlite_where=text(f"done_on IS NULL AND applicable = 1 AND listed = 1 AND "
+                                f"{_NOT_FAMILY}"),
+              postgresql_where=text(f"done_on IS NULL AND applicable AND listed AND "
+                                    f"{_NOT_FAMILY}")),
     )
     id: int | None = Field(default=None, primary_key=True)
     case_reference: str = Field(foreign_key="case.reference", index=True, max_length=REF)
@@ -79,13 +95,24 @@ class Milestone(SQLModel, table=True):
     # An exception that has not been withdrawn excuses this deadline (statutory.clock
     # .excusing_exceptions, worked out by the recorder at each save): counted apart.
     excused: bool = False
+    # Whether its case puts it on the managers' lists: the case is open. Kept by the database
+    # from the case row (triggers, migration 0007), whoever writes either, so that the lists
+    # count what is late from one index without reading every case; nobody else sets it.
+    listed: bool = Field(default=True, sa_column_kwargs={"server_default": sa_true()})
 
 
 class AdviceItem(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("case_reference", "key"),
-        Index("ix_adviceitem_open_due", "due", sqlite_where=text("received_on IS NULL"),
-              postgresql_where=text("received_on IS NULL")),
+        # The late and due-soon lists: advice still owed, by due date (migration 0007); and
+        # the same for one service's advice.
+        Index("ix_adviceitem_listed_due", "excused", "due", "source", "service_id",
+              "case_reference",
+              sqlite_where=text("received_on IS NULL AND reused = 0 AND listed = 1"),
+              postgresql_where=text("received_on IS NULL AND NOT reused AND listed")),
+        Index("ix_adviceitem_listed_service", "service_id", "excused", "due",
+              sqlite_where=text("received_on IS NULL AND reused = 0 AND listed = 1"),
+              postgresql_where=text("received_on IS NULL AND NOT reused AND listed")),
     )
     id: int | None = Field(default=None, primary_key=True)
     case_reference: str = Field(foreign_key="case.reference", index=True, max_length=REF)
@@ -104,6 +131,9 @@ class AdviceItem(SQLModel, table=True):
     submission_id: str | None = Field(default=None, max_length=32)
     expected_on: date | None = None
     excused: bool = False  # as Milestone.excused (a Reg 8(2) exception, or the case's)
+    # As Milestone.listed: the case is open and still chasing advice (an assessment; a review
+    # only until its meeting, stage "meeting_set"). Kept by the database (migration 0007).
+    listed: bool = Field(default=True, sa_column_kwargs={"server_default": sa_true()})
 
 
 class CaseException(SQLModel, table=True):

@@ -16,9 +16,12 @@ Who owes an item (``owed_by``): advice, its service and contact from the directo
 school's or setting's step, the setting named on the case; the LA's steps, the caseworker
 holding the case (or the SEND team).
 
-One SQL query per call (a UNION ALL of milestones and advice, each joined to its case), so
-the database filters, sorts and counts; the bench (``bench/worklist.py``) measures it at
-national scale. Reads the database only; ``today`` is passed in. Never reads ``child``.
+The database filters, sorts and counts: a page is one query (a UNION ALL of milestones and
+advice, each joined to its case, ordered as a whole so that each half is read in due order
+from its index and stops after the page), and the total one count per half that joins only
+what its filters need (``listed``, migration 0007, stands for "its case is open"). The bench
+(``bench/national.py``, docs/benchmarks.md) measures both at national scale. Reads the
+database only; ``today`` is passed in. Never reads ``child``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ from datetime import date, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import String, case, cast, func, literal, null, or_, select, union_all
+from sqlalchemy import Boolean, String, and_, bindparam, case, cast, func, literal, null, or_
+from sqlalchemy import select, true, union_all
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
 from sqlmodel import Session
 
 from models import tables as t
@@ -127,30 +133,120 @@ _FAMILY_RULES = [r.id for r in RULES.values() if r.acts is Actor.FAMILY]
 _SETTING_RULES = [r.id for r in RULES.values() if r.acts is Actor.SETTING]
 
 
-def _halves(which: Which, today: date, days: int, filters: Filters) -> list:
-    """The two halves of the list, milestones and advice: the same columns, each filtered."""
+# The family's periods as the lists' partial index names them (models.tables.FAMILY_RULE_IDS),
+# rendered into the SQL as literals: SQLite uses a partial index only for a query that repeats
+# its condition, and a bound parameter does not. Any family rule added since is excluded too.
+_NOT_FAMILY = [t.Milestone.rule_id.not_in(bindparam(
+    "family_rules", list(t.FAMILY_RULE_IDS), expanding=True, literal_execute=True))]
+if set(_FAMILY_RULES) - set(t.FAMILY_RULE_IDS):
+    _NOT_FAMILY.append(t.Milestone.rule_id.not_in(
+        sorted(set(_FAMILY_RULES) - set(t.FAMILY_RULE_IDS))))
+
+
+def _agency_sources(agency: str):
+    """What an advice item's source must be for its party to be ``agency`` when it has no
+    service (``_SOURCE_AGENCY``): a condition, or None when no source is counted under it."""
+    a = t.AdviceItem
+    named = [src.value for src, ag in AGENCY_FOR_SOURCE.items() if ag] + \
+        [AdviceSource.FAMILY.value]
+    if agency == "other":
+        return a.source.not_in(named)
+    if agency == "family":
+        return a.source == AdviceSource.FAMILY.value
+    sources = [src.value for src, ag in AGENCY_FOR_SOURCE.items() if ag == agency]
+    return a.source.in_(sources) if sources else None
+
+
+def _advice_of_agency(agency: str):
+    """``party == agency`` for advice, said so that the database need not work out every
+    item's party: the service's agency, or with no service the one its source is counted
+    under."""
+    sv = t.Service
+    by_source = _agency_sources(agency)
+    if by_source is None:
+        return sv.agency == agency
+    return or_(sv.agency == agency, and_(sv.id.is_(None), by_source))
+
+
+class _not_by_index(FunctionElement):  # noqa: N801 - an SQL construct, named as SQL is
+    """A column that SQLite must not look up by its index: ``+due``, SQLite's documented way
+    to take a term out of its choice of index; the column itself elsewhere. A caseworker's or a
+    school's items are found through their cases, a few hundred, not through every open item
+    by due date (or every open case), which SQLite's planner prefers when the database has no
+    statistics (the application never runs ANALYZE) and, for a short due-soon window, even
+    with them."""
+
+    inherit_cache = True
+    name = "not_by_index"
+
+    def __init__(self, col, type_=None) -> None:
+        super().__init__(col)
+        self.type = type_ or col.type
+
+
+@compiles(_not_by_index)
+def _not_by_index_default(element, compiler, **kw):
+    (col,) = element.clauses
+    return compiler.process(col, **kw)
+
+
+@compiles(_not_by_index, "sqlite")
+def _not_by_index_sqlite(element, compiler, **kw):
+    (col,) = element.clauses
+    return f"+{compiler.process(col, **kw)}"
+
+
+def _halves(which: Which, today: date, days: int, filters: Filters, *,
+            counting: bool = False) -> list:
+    """The two halves of the list, milestones and advice: the same columns, each filtered.
+
+    ``counting``: each half as ``count(*)`` of its items, joining only the tables that a
+    filter needs. ``listed`` (kept by the database from the case: migration 0007) says the case
+    is open and, for advice, still chasing it, so an unfiltered count reads one index and no
+    case. Where the case is joined anyway its own columns are checked as well."""
     c, m, a, sv, ct, u = t.Case, t.Milestone, t.AdviceItem, t.Service, t.Contact, t.StaffUser
     m_party = case((m.rule_id.in_(_SETTING_RULES), literal("setting")), else_=literal("la"))
     a_party = func.coalesce(sv.agency, _SOURCE_AGENCY)
     none = cast(null(), String)
-    milestones = select(*(col.label(name) for col, name in zip((
-        c.reference, c.kind, c.stage, m.kind, m.key, m.rule_id, m.due, m_party, none, none,
-        none, c.caseworker_id, u.name, c.setting_name, m.excused, m.alerts_fired, none, none),
-        COLUMNS))).select_from(m).join(c, c.reference == m.case_reference).outerjoin(
-        u, u.id == c.caseworker_id).where(
-        m.done_on.is_(None), m.applicable, c.is_open, m.rule_id.not_in(_FAMILY_RULES))
-    advice = select(*(col.label(name) for col, name in zip((
-        c.reference, c.kind, c.stage, literal("advice"), a.key, a.rule_id, a.due, a_party,
-        a.service_id, sv.name, ct.name, c.caseworker_id, u.name, c.setting_name, a.excused,
-        a.alerts_fired, a.label, a.source), COLUMNS))).select_from(a).join(c, c.reference == a.case_reference).outerjoin(
-        sv, sv.id == a.service_id).outerjoin(ct, ct.id == a.contact_id).outerjoin(
-        u, u.id == c.caseworker_id).where(
-        a.received_on.is_(None), ~a.reused, c.is_open,
+    by_case = bool(filters.stage or filters.case_kind or filters.caseworker_id
+                   or filters.school) or not counting
+    through_cases = bool(filters.caseworker_id or filters.school)
+    m_where = [m.done_on.is_(None), m.applicable, m.listed, *_NOT_FAMILY]
+    a_where = [a.received_on.is_(None), ~a.reused, a.listed]
+    if by_case:
+        # never through ix_case_is_open: nearly half of all cases are open
+        is_open = _not_by_index(c.is_open) == true()
+        m_where.append(is_open)
         # a review's advice is chased until its meeting; after that it is not owed
-        or_(c.kind != "review", c.stage == "meeting_set"))
+        a_where += [is_open, or_(c.kind != "review", c.stage == "meeting_set")]
+    if counting:
+        milestones = select(func.count()).select_from(m)
+        advice = select(func.count()).select_from(a)
+        if by_case:
+            milestones = milestones.join(c, c.reference == m.case_reference)
+            advice = advice.join(c, c.reference == a.case_reference)
+        if filters.agency:
+            advice = advice.outerjoin(sv, sv.id == a.service_id)
+    else:
+        milestones = select(*(col.label(name) for col, name in zip((
+            c.reference, c.kind, c.stage, m.kind, m.key, m.rule_id, m.due, m_party, none, none,
+            none, c.caseworker_id, u.name, c.setting_name, m.excused, m.alerts_fired, none,
+            none), COLUMNS))).select_from(m).join(c, c.reference == m.case_reference).outerjoin(
+            u, u.id == c.caseworker_id)
+        advice = select(*(col.label(name) for col, name in zip((
+            c.reference, c.kind, c.stage, literal("advice"), a.key, a.rule_id, a.due, a_party,
+            a.service_id, sv.name, ct.name, c.caseworker_id, u.name, c.setting_name, a.excused,
+            a.alerts_fired, a.label, a.source), COLUMNS))).select_from(a).join(
+            c, c.reference == a.case_reference).outerjoin(sv, sv.id == a.service_id).outerjoin(
+            ct, ct.id == a.contact_id).outerjoin(u, u.id == c.caseworker_id)
+    milestones, advice = milestones.where(*m_where), advice.where(*a_where)
     halves = []
-    for q, party, due, excused in ((milestones, m_party, m.due, m.excused),
-                                   (advice, a_party, a.due, a.excused)):
+    for q, due, excused in ((milestones, m.due, m.excused), (advice, a.due, a.excused)):
+        # an agency no source is counted under: its few services' advice, found through them
+        through_services = q is advice and filters.agency is not None and \
+            _agency_sources(filters.agency) is None
+        if through_cases or through_services:
+            due, excused = _not_by_index(due), _not_by_index(excused, type_=Boolean())
         if filters.service_id:  # only advice has a service
             if q is milestones:
                 continue
@@ -159,8 +255,14 @@ def _halves(which: Which, today: date, days: int, filters: Filters) -> list:
             q = q.where(c.stage == filters.stage)
         if filters.case_kind:
             q = q.where(c.kind == filters.case_kind)
-        if filters.agency:
-            q = q.where(party == filters.agency)
+        if filters.agency and q is milestones:
+            # a milestone's party is "setting" for the setting's steps and "la" for the rest
+            if filters.agency not in ("la", "setting"):
+                continue
+            q = q.where(m.rule_id.in_(_SETTING_RULES) if filters.agency == "setting"
+                        else m.rule_id.not_in(_SETTING_RULES))
+        elif filters.agency:
+            q = q.where(_advice_of_agency(filters.agency))
         if filters.caseworker_id == "none":
             q = q.where(c.caseworker_id.is_(None))
         elif filters.caseworker_id:
@@ -182,13 +284,30 @@ def _halves(which: Which, today: date, days: int, filters: Filters) -> list:
 
 
 def _order(u, sort: str):
+    """The ORDER BY of the list, over ``u``'s columns (a compound select's or a subquery's)."""
+    cols = u.selected_columns if hasattr(u, "selected_columns") else u.c
     by = {
-        "due": [u.c.due], "-days_overdue": [u.c.due], "-due": [u.c.due.desc()],
-        "case": [u.c.case_reference], "agency": [u.c.party, u.c.due],
-        "service": [u.c.service_name, u.c.due], "caseworker": [u.c.caseworker_name, u.c.due],
-        "school": [u.c.school, u.c.due],
+        "due": [cols.due], "-days_overdue": [cols.due], "-due": [cols.due.desc()],
+        "case": [cols.case_reference], "agency": [cols.party, cols.due],
+        "service": [cols.service_name, cols.due], "caseworker": [cols.caseworker_name, cols.due],
+        "school": [cols.school, cols.due],
     }[sort]
-    return [*by, u.c.case_reference, u.c.key]
+    return [*by, cols.case_reference, cols.key]
+
+
+def _ordered(which: Which, today: date, days: int, filters: Filters, sort: str):
+    """The list in order: a UNION ALL ordered as a whole, so that each half can be read from
+    its index in due order and a page stops after its last row."""
+    halves = _halves(which, today, days, filters)
+    u = union_all(*halves) if len(halves) > 1 else halves[0]
+    return u.order_by(*_order(u, sort))
+
+
+def count_items(session: Session, which: Which, today: date, *, days: int = 14,
+                filters: Filters | None = None) -> int:
+    """How many items the list has: each half counted on its own, and added up."""
+    halves = _halves(which, today, days, filters or Filters(), counting=True)
+    return int(sum(session.scalar(h) or 0 for h in halves))
 
 
 def query(session: Session, which: Which, today: date, *, days: int = 14,
@@ -198,10 +317,10 @@ def query(session: Session, which: Which, today: date, *, days: int = 14,
     filters = filters or Filters()
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {', '.join(SORTS)}")
-    u = union_all(*_halves(which, today, days, filters)).subquery("work")
-    rows = session.exec(select(u).order_by(*_order(u, sort))  # type: ignore[call-overload]
+    rows = session.exec(_ordered(which, today, days, filters, sort)  # type: ignore[call-overload]
                         .limit(page_size).offset((page - 1) * page_size)).all()
-    total = session.scalar(select(func.count()).select_from(u)) if count else len(rows)
+    total = count_items(session, which, today, days=days, filters=filters) if count \
+        else len(rows)
     return WorkPage(which=which, today=today, days=days if which == "due_soon" else None,
                     total=total, page=page, page_size=page_size,
                     items=[_item(r, today) for r in rows])
@@ -211,8 +330,7 @@ def iter_items(session: Session, which: Which, today: date, *, days: int = 14,
          filters: Filters | None = None, sort: str = "due", batch: int = 2000):
     """Every item of the list, in order, a batch at a time (for the CSV export)."""
     filters = filters or Filters()
-    u = union_all(*_halves(which, today, days, filters)).subquery("work")
-    result = session.exec(select(u).order_by(*_order(u, sort))  # type: ignore[call-overload]
+    result = session.exec(_ordered(which, today, days, filters, sort)  # type: ignore[call-overload]
                           .execution_options(yield_per=batch))
     for r in result:
         yield _item(r, today)
