@@ -8,6 +8,7 @@ Without Chromium, playwright or axe-core the browser tests skip, saying so loudl
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from pathlib import Path
@@ -69,8 +70,8 @@ async def browser():
                                             args=CHROMIUM_ARGS, headless=True)
         try:
             yield chromium
-        finally:
-            await chromium.close()
+        finally:  # a browser that no longer answers must not hold the run up
+            await asyncio.wait_for(chromium.close(), 30)
 
 
 @pytest.fixture(scope="module")
@@ -98,25 +99,33 @@ async def sign_in(page, email: str, password: str) -> None:
 
 
 async def axe_violations(page) -> list[dict]:
-    """axe-core's WCAG 2.2 A and AA violations on the page as it is now."""
+    """axe-core's WCAG 2.2 A and AA violations on the page as it is now: each with its id,
+    impact, help, helpUrl and nodes (target, failureSummary). axe-core is added to the page
+    unless its context already adds it to every page (``context.add_init_script(path=AXE)``)."""
     if not await page.evaluate("typeof window.axe !== 'undefined'"):
         await page.add_script_tag(path=str(AXE))
-    result = await page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags},"
-        " resultTypes: ['violations']})", WCAG_AA)
-    return result["violations"]
+    # Only what is reported crosses back: axe's whole result is large, and slow to pass over.
+    return await page.evaluate(
+        """tags => axe.run(document, {runOnly: {type: 'tag', values: tags},
+                                      resultTypes: ['violations']})
+            .then(r => r.violations.map(v => ({
+                id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
+                nodes: v.nodes.map(n => ({target: n.target, html: n.html,
+                                           failureSummary: n.failureSummary}))
+            })))""", WCAG_AA)
 
 
 def describe(violations: list[dict]) -> str:
-    """Each violation: its id, impact, what it means and where (the nodes' selectors)."""
+    """Each violation: its id, impact and help, and where (each node's selector, its HTML and
+    the first thing axe-core says would fix it)."""
     lines = []
     for v in violations:
         lines.append(f"  {v['id']} ({v.get('impact')}): {v['help']} <{v['helpUrl']}>")
         for node in v["nodes"][:10]:
-            lines.append(f"      at {' '.join(map(str, node['target']))}: "
-                         f"{node.get('failureSummary', '').splitlines()[-1].strip()}"
-                         if node.get("failureSummary") else
-                         f"      at {' '.join(map(str, node['target']))}")
+            fixes = [x.strip() for x in (node.get("failureSummary") or "").splitlines()
+                     if x.strip() and not x.startswith("Fix ")]
+            lines.append(f"      at {' '.join(map(str, node['target']))} {node['html'][:120]}"
+                         + (f": {fixes[0]}" if fixes else ""))
         if len(v["nodes"]) > 10:
             lines.append(f"      ... and {len(v['nodes']) - 10} more")
     return "\n".join(lines)
