@@ -19,6 +19,7 @@ from api import reviews
 from api import cohort
 from api import linked_plans, reports
 from api import action_forms, casework_pages, worklist
+from api import statistics
 from models.settings import Settings, get_settings
 from statutory import assessment_timescales
 from worker.client import connect
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.include_router(reports.router)
     app.include_router(worklist.router)
     app.include_router(worklist.pages)
+    app.include_router(statistics.router)
     mount_assets(app)
 
     @app.get("/api/timescales/assessment", tags=["timescales"],

@@ -36,6 +36,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -43,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -268,6 +270,9 @@ class WorkerProcess:
     task_queue: str
     proc: subprocess.Popen
     idle_rss_kib: int = 0
+    # What the worker printed after READY, by kind: Temporal Core writes its warnings (a
+    # workflow task over 5 s, a task that timed out before it was completed) to stdout.
+    output: Counter = field(default_factory=Counter)
 
     @classmethod
     def start(cls, side: str, address: str, db_url: str | None) -> WorkerProcess:
@@ -277,13 +282,34 @@ class WorkerProcess:
             argv.append(db_url)
         proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        line = proc.stdout.readline() if proc.stdout else ""
-        if line.strip() != "READY":
+        w = cls(side, tq, proc)
+        for line in proc.stdout or ():
+            if line.strip() == "READY":
+                break
+            w._note(line)
+        else:
             stop_process(proc)
             raise RuntimeError(f"the {side} worker did not start (exit {proc.returncode})")
-        w = cls(side, tq, proc)
+        # Read the rest as it comes. Unread, the pipe fills (64 KiB) and Core's workflow thread
+        # blocks writing its next warning: the worker then stops taking workflow tasks, which
+        # is the "stall" of docs/benchmarks.md.
+        threading.Thread(target=w._drain, name=f"{side}-worker-stdout", daemon=True).start()
         w.idle_rss_kib = proc_status(proc.pid)["VmRSS"]
         return w
+
+    def _drain(self) -> None:
+        for line in self.proc.stdout or ():
+            self._note(line)
+
+    def _note(self, line: str) -> None:
+        text = re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
+        if not text:
+            return
+        code = re.search(r"\[TMPRL\d+\]", text)
+        kind = code.group(0) if code else re.sub(r"^\S+\s+", "", text)[:90]
+        self.output[kind] += 1
+        if self.output[kind] <= 2:
+            log(f"  {self.side} worker: {text[:300]}")
 
     def stop(self) -> dict[str, int]:
         """Read its memory figures, then stop it."""
