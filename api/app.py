@@ -19,7 +19,7 @@ from api import reviews
 from api import cohort
 from api import linked_plans, reports
 from api import action_forms, casework_pages, worklist
-from api import statistics
+from api import statistics, stats_pages
 from models.settings import Settings, get_settings
 from statutory import assessment_timescales
 from worker.client import connect
@@ -83,6 +83,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.include_router(worklist.router)
     app.include_router(worklist.pages)
     app.include_router(statistics.router)
+    app.include_router(stats_pages.router)
+    app.include_router(stats_pages.public_api)
     mount_assets(app)
 
     @app.get("/api/timescales/assessment", tags=["timescales"],

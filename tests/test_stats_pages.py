@@ -1,0 +1,158 @@
+"""The figures as pages: the statistics dashboard and the ADQA quarterly report show what the
+statistics API returns; the ADQA group's recommendations are kept per quarter; the public
+summary suppresses small numbers. Over real HTTP, against cases written by the recorder."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+from sqlmodel import Session
+
+from api.stats_pages import shown_count, shown_percent
+from models import tables as t
+from models.db import engine_for, session_for
+from models.schemas import AdviceSource
+from tests.conftest import free_port, settings_for
+from tests.http import PASSWORD, add_staff, serve_app
+from tests.test_auth import client_like, csrf_of, sign_in
+from tests.test_worklist import adv, assessment, ms
+
+Q3 = (date(2026, 7, 1), date(2026, 9, 30))
+
+
+def test_small_numbers_are_suppressed():
+    assert [shown_count(n) for n in (0, 1, 4, 5, 1234)] == [
+        "0", "fewer than 5", "fewer than 5", "5", "1,234"]
+    assert shown_percent(0, 0) is None
+    assert shown_percent(10, 10) == "100%" and shown_percent(0, 12) == "0%"
+    assert shown_percent(5, 10) == "50%"
+    assert shown_percent(3, 10) == "not shown"  # 3 on time: a small number
+    assert shown_percent(8, 10) == "not shown"  # 2 late: a small number given away
+    assert shown_percent(6, 11) == "55%"
+
+
+def build_q3(db_url: str) -> None:
+    """Advice due in 2026-Q3 from two services: Paediatrics 1 of 3 on time, Social care 0 of 2
+    (one still outstanding), education 1 of 1; and one 2026-Q2 item, on time (year zero)."""
+    with Session(engine_for(db_url)) as s:
+        s.add(t.Service(id="svc-p", name="Community Paediatrics", agency="health"))
+        s.add(t.Service(id="svc-s", name="Children's Disability Team", agency="social_care"))
+        s.add(t.Service(id="svc-e", name="Oak Primary School", agency="education"))
+        s.commit()
+    due = date(2026, 8, 14)
+    assessment(db_url, "EHC-Q3A", milestones=[ms("final_plan_due", "assessment.final_plan_due",
+                                                 date(2027, 1, 1))], advice=[
+        adv("health", AdviceSource.HEALTH, due, received=due, service_id="svc-p"),
+        adv("social_care", AdviceSource.SOCIAL_CARE, due, received=due + timedelta(days=3),
+            service_id="svc-s"),
+        adv("education", AdviceSource.EDUCATION, due, received=due - timedelta(days=1),
+            service_id="svc-e"),
+    ])
+    assessment(db_url, "EHC-Q3B", milestones=[ms("final_plan_due", "assessment.final_plan_due",
+                                                 date(2027, 1, 2))], advice=[
+        adv("health", AdviceSource.HEALTH, due, received=due + timedelta(days=1),
+            service_id="svc-p"),
+        adv("social_care", AdviceSource.SOCIAL_CARE, due, service_id="svc-s"),
+    ])
+    assessment(db_url, "EHC-Q3C", milestones=[ms("final_plan_due", "assessment.final_plan_due",
+                                                 date(2027, 1, 3))], advice=[
+        adv("health", AdviceSource.HEALTH, date(2026, 9, 30), received=date(2026, 10, 2),
+            service_id="svc-p"),
+    ])
+    assessment(db_url, "EHC-Q2A", milestones=[ms("final_plan_due", "assessment.final_plan_due",
+                                                 date(2026, 12, 1))], advice=[
+        adv("health", AdviceSource.HEALTH, date(2026, 5, 1), received=date(2026, 5, 1),
+            service_id="svc-p"),
+    ])
+
+
+def row(html: str, label: str) -> list[str]:
+    """The cells of the first table row headed ``label``."""
+    m = re.search(rf'<th scope="row" class="govuk-table__header">{re.escape(label)}</th>(.*?)</tr>',
+                  html, re.S)
+    assert m, label
+    return [c.strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", m.group(1), re.S)]
+
+
+async def test_the_adqa_quarterly_report_and_its_recommendations(sqlite_url):
+    build_q3(sqlite_url)
+    add_staff(sqlite_url, "manager", email="chair@council.example", name="Pat Chair")
+    settings = settings_for(sqlite_url, "adqa", temporal_address=f"127.0.0.1:{free_port()}")
+    async with serve_app(settings, None, role="manager") as http:
+        page = await http.get("/adqa/quarterly", params={"quarter": "2026-Q3"})
+        assert page.status_code == 200, page.text
+        html = page.text
+        # counted, on time, late, still outstanding, % on time, % excluding exceptions
+        assert row(html, "Health") == ["3", "1", "2", "0", "33.3%", "33.3%"]
+        assert row(html, "Social care") == ["2", "0", "2", "1", "0.0%", "0.0%"]
+        assert row(html, "Education") == ["1", "1", "0", "0", "100.0%", "100.0%"]
+        assert row(html, "All agencies") == ["6", "2", "4", "1", "33.3%", "33.3%"]
+        # the same figures as the statistics API
+        api = (await http.get("/api/statistics/timeliness/advice", params={
+            "from": "2026-07-01", "to": "2026-09-30", "group_by": "agency"})).json()
+        health = next(g for g in api["groups"] if g["label"] == "Health")
+        assert (health["figures"]["counted"], health["figures"]["on_time"]) == (3, 1)
+        worst = re.search(r"Services with the most late advice</h2>\s*<ol[^>]*>(.*?)</ol>",
+                          html, re.S).group(1)
+        # As many late each: the one with advice still outstanding comes first.
+        assert worst.index("Children&#39;s Disability Team: 2 late of 2, 1 still outstanding") \
+            < worst.index("Community Paediatrics: 2 late of 3")
+        assert "Trend since 2026-Q2" in html  # the first quarter with advice: year zero
+        assert row(html, "2026-Q2")[:2] == ["1", "1"]
+        assert "<svg" in html and 'role="img"' in html
+        assert "None recorded yet for 2026-Q3" in html
+        bad = await http.get("/adqa/quarterly", params={"quarter": "Q3 2026"})
+        assert bad.status_code == 422 and "YYYY-Qn" in bad.text
+
+        async with client_like(http) as chair:
+            await sign_in(chair, "chair@council.example", PASSWORD)
+            csrf = csrf_of((await chair.get("/adqa/quarterly?quarter=2026-Q3")).text)
+            text = "Health to report the paediatric backlog plan to the next meeting."
+            r = await chair.post("/adqa/quarterly/2026-Q3/recommendations",
+                                 data={"recommendations": text})
+            assert r.status_code == 403  # no CSRF token
+            r = await chair.post("/adqa/quarterly/2026-Q3/recommendations",
+                                 data={"recommendations": text, "csrf_token": csrf})
+            assert r.status_code == 303
+            shown = (await chair.get(r.headers["location"])).text
+            assert text in shown and "Pat Chair" in shown
+            assert "None recorded yet" not in shown
+            other = (await chair.get("/adqa/quarterly?quarter=2026-Q2")).text
+            assert text not in other
+        with session_for(sqlite_url) as s:
+            assert s.get(t.AdqaRecommendation, "2026-Q3").text == text
+
+
+async def test_the_dashboard_shows_the_apis_figures(sqlite_url):
+    build_q3(sqlite_url)
+    settings = settings_for(sqlite_url, "stats", temporal_address=f"127.0.0.1:{free_port()}")
+    async with serve_app(settings, None, role="manager") as http:
+        params = {"from": "2026-07-01", "to": "2026-09-30"}
+        page = await http.get("/statistics", params=params)
+        assert page.status_code == 200, page.text
+        api = (await http.get("/api/statistics/timeliness", params=params)).json()
+        advice = next(m for m in api["measures"] if m["measure"] == "advice")
+        cells = row(page.text, f"c. {advice['title']} ({advice['citation']})")
+        assert cells[:4] == [str(advice["figures"][k]) for k in
+                             ("counted", "on_time", "late", "late_open")]
+        assert "/api/exports/sen2?from=2026-07-01&amp;to=2026-09-30&amp;format=csv" in page.text
+        bad = await http.get("/statistics", params={"from": "2026-09-30", "to": "2026-07-01"})
+        assert bad.status_code == 422 and "There is a problem" in bad.text
+        assert (await http.get("/statistics", params={"from": "30/9/2026"})).status_code == 422
+
+
+async def test_the_public_summary_needs_no_sign_in_and_hides_small_numbers(sqlite_url):
+    build_q3(sqlite_url)
+    settings = settings_for(sqlite_url, "public", temporal_address=f"127.0.0.1:{free_port()}")
+    async with serve_app(settings, None, role=None) as anonymous:
+        page = await anonymous.get("/summary")
+        assert page.status_code == 200
+        html = page.text
+        assert "How we are doing with EHC plans" in html
+        assert 'href="/directory"' not in html and "Sign out" not in html
+        assert "EHC-Q3A" not in html  # aggregate figures only
+        body = (await anonymous.get("/api/public/summary")).json()
+        for f in body["figures"]:
+            assert not re.fullmatch(r"[1-4]", f["count"]), f
+        assert "fewer than 5" in body["suppression"]
