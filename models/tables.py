@@ -434,7 +434,9 @@ class AdqaRecommendation(SQLModel, table=True):
 # Each deadline measure reads one range of one index, in its order, without the table: the
 # deadlines of some rules due in a period (``ix_*_statistics``), or done in it (DfE's method:
 # ``ix_milestone_done``). The columns after the range are those the counting reads, so no row is
-# fetched; ``case_reference`` is last, for the steps not done, whose case is then looked up.
+# fetched. The steps not done whose case the lists no longer show (``listed`` false) are the
+# only ones that may belong to a case that ended before their due day: ``ix_*_unlisted`` holds
+# just them, so only their cases are looked up.
 
 Index("ix_milestone_statistics", *(Milestone.__table__.c[name] for name in (
     "rule_id", "due", "excused", "applicable", "done_on", "case_reference")))
@@ -443,6 +445,16 @@ Index("ix_milestone_done", *(Milestone.__table__.c[name] for name in (
 Index("ix_adviceitem_statistics", *(AdviceItem.__table__.c[name] for name in (
     "rule_id", "due", "excused", "reused", "source", "received_on", "service_id",
     "case_reference")))
+Index("ix_milestone_unlisted", *(Milestone.__table__.c[name] for name in (
+    "rule_id", "due", "excused", "applicable", "case_reference")),
+    sqlite_where=text("done_on IS NULL AND listed = 0"),
+    postgresql_where=text("done_on IS NULL AND NOT listed"))
+Index("ix_adviceitem_unlisted", *(AdviceItem.__table__.c[name] for name in (
+    "rule_id", "due", "excused", "reused", "source", "service_id", "case_reference")),
+    sqlite_where=text("received_on IS NULL AND listed = 0"),
+    postgresql_where=text("received_on IS NULL AND NOT listed"))
+# Requests for an assessment by the day received (DfE's method).
+Index("ix_case_kind_request", Case.__table__.c.kind, Case.__table__.c.request_date)
 # Review decisions by the day they were made (measure f); and the few amendments the LA then
 # decided against (Reg 22(4)), which measure g leaves out.
 Index("ix_review_decided_on", *(Review.__table__.c[name] for name in (

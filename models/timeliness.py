@@ -30,7 +30,7 @@ from dataclasses import dataclass, fields
 from datetime import date
 from typing import Literal
 
-from sqlalchemy import Date, Integer, String, and_, case, cast, exists, false, func, literal
+from sqlalchemy import Date, Integer, String, and_, case, cast, exists, false, func
 from sqlalchemy import or_, select, true, union
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
@@ -235,37 +235,25 @@ def _year_after_sqlite(element, compiler, **kw):
             f"ELSE date({d}, '+1 year') END)")
 
 
-def period_index(day: ColumnElement, periods: Sequence[Period]) -> ColumnElement:
-    """Which of ``periods`` (consecutive, in order) ``day`` falls in, as its index; the query
-    itself keeps to the days from the first period's start to the last one's end."""
-    whens = [(day <= end, i) for i, (_, end) in enumerate(periods[:-1])]
-    return case(*whens, else_=len(periods) - 1) if whens else literal(0)
-
-
-def deadline_counts(query, item, done: ColumnElement, dialect: str):
+def deadline_counts(query, item, done: ColumnElement):
     """``query`` over ``item`` (milestones or advice) with the aggregates every deadline
-    measure counts by, for a group of deadlines due on one day (``Tally.add``): how many;
-    how many done; how many done on or before the due day; and, of those not done, how many
-    belong to a case that ended (it is no longer open, and closed on or before the due day).
-
-    Only the steps not done need their case. On SQLite each is looked up on its own, inside
-    a CASE so that the rest are not (SQL does not promise to stop at the first false AND);
-    SQLite would look up every row's case for a join. PostgreSQL is given the same as a left
-    join on the steps not done, which it can run in parallel (as a hash join, or index
-    lookups), where a correlated subquery would keep it to one process (measured at national
-    scale: docs/statistics.md)."""
-    ended_case = t.Case.__table__.alias("ended_case")
-    ended_on = and_(ended_case.c.reference == item.case_reference,
-                    ended_case.c.is_open == false(),
-                    func.coalesce(ended_case.c.closed_on, item.due) <= item.due)
-    if dialect == "postgresql":
-        query = query.outerjoin(ended_case, and_(done.is_(None), ended_on))
-        ended = func.count(ended_case.c.reference)
-    else:
-        ended = func.count(case((done.is_(None), case((exists().where(ended_on), 1)))))
+    measure counts by, for a group of deadlines due on one day (``Tally.add``): how many,
+    how many done, and how many done on or before the due day. From the index alone."""
     return query.add_columns(func.count().label("n"), func.count(done).label("done"),
-                             func.count(case((done <= item.due, 1))).label("on_time"),
-                             ended.label("ended"))
+                             func.count(case((done <= item.due, 1))).label("on_time"))
+
+
+def ended_counts(query, item, done: ColumnElement):
+    """``query`` over ``item`` narrowed to the steps not done whose case ended (it is no
+    longer open, and closed on or before the due day), with how many: ``Tally.add``'s
+    ``ended``. Only those whose case the lists no longer show (``listed`` false: migration
+    0007's triggers keep it from the case) can have ended, so the database reads just them
+    (``ix_*_unlisted``) and looks up their cases: not every step's."""
+    ended_case = t.Case.__table__.alias("ended_case")
+    return query.where(done.is_(None), item.listed == false(), exists().where(
+        ended_case.c.reference == item.case_reference, ended_case.c.is_open == false(),
+        func.coalesce(ended_case.c.closed_on, item.due) <= item.due)).add_columns(
+        func.count().label("ended"))
 
 
 def agency_of(source: ColumnElement) -> ColumnElement:
@@ -364,13 +352,18 @@ def _deadline_rows(session: Session, table: str, rule_ids: tuple[str, ...],
         extra = [item.reused == false(), item.source.not_in(NOT_ADVICE)]
     query = select(item.rule_id.label("rule_id"), item.excused.label("excused")).select_from(
         item).where(item.rule_id.in_(rule_ids), item.due >= first, item.due <= last, *extra)
-    query = deadline_counts(query, item, done, session.get_bind().dialect.name)
+    keys = (item.rule_id, item.excused)
+    ended = {(r.rule_id, r.excused, r.day, r._mapping.get("grp")): r.ended
+             for r in session.execute(_grouped(ended_counts(query, item, done), group_by,
+                                               item, *keys))}
     period_of = _periods_of(periods)
-    for row in session.execute(_grouped(query, group_by, item, item.rule_id, item.excused)):
+    for row in session.execute(_grouped(deadline_counts(query, item, done), group_by, item,
+                                        *keys)):
         r = row._mapping
         day = _day(r["day"])
         yield (r["rule_id"], r.get("grp"), period_of(day), r["excused"], day < as_of,
-               r["n"], r["done"], r["on_time"], r["ended"])
+               r["n"], r["done"], r["on_time"],
+               ended.get((r["rule_id"], r["excused"], r["day"], r.get("grp")), 0))
 
 
 def _not_amended_rows(session: Session, periods: Sequence[Period], group_by: str | None):
@@ -429,22 +422,22 @@ def review_outcomes(session: Session, periods: Sequence[Period], group_by: str |
                          "setting")
     first, last = periods[0][0], periods[-1][1]
     r = t.Review
-    grp = t.Case.setting_name if group_by else literal(None, String)
-    inner = select(grp.label("grp"), period_index(r.decided_on, periods).label("period"),
-                   r.decision.label("decision"),
-                   case((r.not_amended_on.is_not(None), 1), else_=0).label("not_amended")
+    query = select(r.decided_on.label("day"), r.decision.label("decision"),
+                   func.count().label("n"), func.count(r.not_amended_on).label("not_amended")
                    ).where(r.decided_on >= first, r.decided_on <= last,
                            r.decision.in_(DECISIONS))
     if group_by:
-        inner = inner.join(t.Case, t.Case.reference == r.case_reference)
-    sub = inner.subquery()
+        query = query.join(t.Case, t.Case.reference == r.case_reference).add_columns(
+            t.Case.setting_name.label("grp")).group_by(r.decided_on, r.decision, "grp")
+    else:  # by day, in the order of ix_review_decided_on: no sort
+        query = query.group_by(r.decided_on, r.decision)
+    period_of = _periods_of(periods)
     out: dict[tuple[str | None, int], OutcomeTally] = {}
-    for grp_value, index, decision, not_amended, n in session.execute(
-            select(sub.c.grp, sub.c.period, sub.c.decision, sub.c.not_amended, func.count())
-            .group_by(sub.c.grp, sub.c.period, sub.c.decision, sub.c.not_amended)):
-        tally = out.setdefault((grp_value, index), OutcomeTally())
-        setattr(tally, decision, getattr(tally, decision) + n)
-        tally.not_amended_after_all += n if not_amended else 0
+    for row in session.execute(query):
+        x = row._mapping
+        tally = out.setdefault((x.get("grp"), period_of(x["day"])), OutcomeTally())
+        setattr(tally, x["decision"], getattr(tally, x["decision"]) + x["n"])
+        tally.not_amended_after_all += x["not_amended"]
     return out
 
 
@@ -474,26 +467,30 @@ class PlanTally:
 
 
 def dfe_final_plans(session: Session, periods: Sequence[Period]) -> dict[int, PlanTally]:
-    """Final EHC plans issued in ``periods`` (the period of the issue date), by period index."""
+    """Final EHC plans issued in ``periods`` (the period of the issue date), by period index.
+    Counted by issue day in the order of ``ix_milestone_done``."""
     first, last = periods[0][0], periods[-1][1]
     m = t.Milestone
-    bucket = case((m.done_on <= m.due, "within_20_weeks"),
-                  (m.done_on <= year_after(m.started_on), "within_a_year"),
-                  else_="over_a_year")
-    sub = select(period_index(m.done_on, periods).label("period"), bucket.label("bucket"),
-                 m.excused.label("excused"),
-                 days_between(m.done_on, m.started_on).label("days")
-                 ).where(m.rule_id == "assessment.final_plan_due", m.applicable == true(),
-                         m.done_on >= first, m.done_on <= last).subquery()
+    query = select(
+        m.done_on.label("day"), m.excused.label("excused"), func.count().label("issued"),
+        func.count(case((m.done_on <= m.due, 1))).label("within_20_weeks"),
+        func.count(case((m.done_on <= m.due, None), (m.done_on <= year_after(m.started_on), 1))
+                   ).label("within_a_year"),
+        func.sum(days_between(m.done_on, m.started_on)).label("days"),
+    ).where(m.rule_id == "assessment.final_plan_due", m.done_on >= first, m.done_on <= last,
+            m.applicable == true()).group_by(m.done_on, m.excused)
+    period_of = _periods_of(periods)
     out: dict[int, PlanTally] = {}
-    for index, name, excused, n, days in session.execute(
-            select(sub.c.period, sub.c.bucket, sub.c.excused, func.count(), func.sum(sub.c.days))
-            .group_by(sub.c.period, sub.c.bucket, sub.c.excused)):
-        tally = out.setdefault(index, PlanTally())
-        for suffix in ("", "_ex") if not excused else ("",):
-            setattr(tally, f"issued{suffix}", getattr(tally, f"issued{suffix}") + n)
-            setattr(tally, f"{name}{suffix}", getattr(tally, f"{name}{suffix}") + n)
-            setattr(tally, f"days{suffix}", getattr(tally, f"days{suffix}") + int(days or 0))
+    for row in session.execute(query):
+        x = row._mapping
+        tally = out.setdefault(period_of(x["day"]), PlanTally())
+        counts = dict(issued=x["issued"], within_20_weeks=x["within_20_weeks"],
+                      within_a_year=x["within_a_year"],
+                      over_a_year=x["issued"] - x["within_20_weeks"] - x["within_a_year"],
+                      days=int(x["days"] or 0))
+        for suffix in ("", "_ex") if not x["excused"] else ("",):
+            for name, n in counts.items():
+                setattr(tally, name + suffix, getattr(tally, name + suffix) + n)
     return out
 
 
@@ -517,34 +514,37 @@ class DecisionTally:
 
 def dfe_decisions(session: Session, periods: Sequence[Period]) -> dict[int, DecisionTally]:
     """Requests for an assessment received in ``periods`` (their request date), and decisions
-    whether to assess made in them (the decision's date), by period index."""
+    whether to assess made in them (the decision's date), by period index; each counted by
+    day in the order of its index (``ix_case_kind_request``, ``ix_milestone_done``)."""
     first, last = periods[0][0], periods[-1][1]
+    period_of = _periods_of(periods)
     out: dict[int, DecisionTally] = {}
-    c = t.Case
-    sub = select(period_index(c.request_date, periods).label("period")).where(
-        c.kind == "assessment", c.request_date >= first, c.request_date <= last).subquery()
-    for index, n in session.execute(select(sub.c.period, func.count()).group_by(sub.c.period)):
-        out.setdefault(index, DecisionTally()).requests += n
-    m = t.Milestone
-    refused = exists().where(c.reference == m.case_reference, c.stage == "refused")
-    sub = select(period_index(m.done_on, periods).label("period"),
-                 case((m.done_on <= m.due, 1), else_=0).label("on_time"),
-                 m.excused.label("excused"), case((refused, 1), else_=0).label("refused")
-                 ).where(m.rule_id == "assessment.decision_due", m.done_on >= first,
-                         m.done_on <= last).subquery()
-    for index, on_time, excused, was_refused, n in session.execute(
-            select(sub.c.period, sub.c.on_time, sub.c.excused, sub.c.refused, func.count())
-            .group_by(sub.c.period, sub.c.on_time, sub.c.excused, sub.c.refused)):
-        tally = out.setdefault(index, DecisionTally())
-        tally.decisions += n
-        tally.within_6_weeks += n if on_time else 0
-        if not excused:
-            tally.decisions_ex += n
-            tally.within_6_weeks_ex += n if on_time else 0
-        if was_refused:
-            tally.refuse += n
-        else:
-            tally.assess += n
+    c, m = t.Case, t.Milestone
+    for day, n in session.execute(
+            select(c.request_date, func.count()).where(
+                c.kind == "assessment", c.request_date >= first, c.request_date <= last)
+            .group_by(c.request_date)):
+        out.setdefault(period_of(day), DecisionTally()).requests += n
+    # A refusal closes the case on the day of the decision (AssessmentWorkflow), so the
+    # refused cases to look for are the few closed in the period.
+    refused = select(c.reference).where(c.stage == "refused", c.closed_on >= first,
+                                        c.closed_on <= last)
+    for row in session.execute(
+            select(m.done_on.label("day"), m.excused.label("excused"),
+                   func.count().label("n"),
+                   func.count(case((m.done_on <= m.due, 1))).label("on_time"),
+                   func.count(case((m.case_reference.in_(refused), 1))).label("refused"))
+            .where(m.rule_id == "assessment.decision_due", m.done_on >= first,
+                   m.done_on <= last).group_by(m.done_on, m.excused)):
+        x = row._mapping
+        tally = out.setdefault(period_of(x["day"]), DecisionTally())
+        tally.decisions += x["n"]
+        tally.within_6_weeks += x["on_time"]
+        if not x["excused"]:
+            tally.decisions_ex += x["n"]
+            tally.within_6_weeks_ex += x["on_time"]
+        tally.refuse += x["refused"]
+        tally.assess += x["n"] - x["refused"]
     return out
 
 
