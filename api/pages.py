@@ -29,6 +29,7 @@ from api import cases
 from api import directory as d
 from api import reviews
 from api.cases import SessionDep
+from api.errors import ApiError
 from models import tables as t
 from models.directory import (
     AGENCY_FOR_SOURCE,
@@ -124,7 +125,14 @@ async def case_page(reference: str, request: Request) -> HTMLResponse:
         client = request.app.state.temporal
         if client is None and (row is None or row.is_open):
             client = cases.get_client(request)  # 503: the live state is needed
-        case = await cases.read_case(reference, session, client)
+        try:
+            case = await cases.read_case(reference, session, client)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            return page(request, "pages/not_found.html", 404, nav="cases",
+                        heading="Case not found", message=exc.message,
+                        back=("/cases", "See every case"))
         owed_by = _owed_by(session, case.view.case.advice)
         holder = session.get(t.StaffUser, row.caseworker_id) if row and row.caseworker_id \
             else None

@@ -39,6 +39,9 @@ async def test_a_caseworker_starts_an_assessment_with_the_form(dev_env, sqlite_u
                 await sign_in(browser, "asha@council.example")
                 mine = await browser.get("/")
                 assert mine.status_code == 200 and "You hold no open cases" in mine.text
+                missing = await browser.get("/cases/EHC-NONE-0000")
+                assert missing.status_code == 404 and "Case not found" in missing.text
+                assert "govuk-template" in missing.text
                 form = await browser.get("/assessments/new")
                 assert form.status_code == 200 and 'name="request_source"' in form.text
                 csrf = csrf_of(form.text)

@@ -291,7 +291,8 @@ async def test_a_review_cycle_through_every_step_over_http(dev_env, db_url, exec
         assert_accessible(html)
         page = await http.get(f"/cases/{r2}")
         assert page.status_code == 200, page.text
-        for text in ("Annual review 2", f"/api/cases/{r2}/meeting", "Set meeting",
+        for text in ("Annual review 2", f"/api/cases/{r2}/meeting",
+                     f'href="/cases/{r2}/act/set_meeting">Set the review meeting, or move it',
                      "The meeting has not been held yet", "Not due yet",
                      "Oakfield Primary School, primary; year 3"):
             assert text in page.text, text
