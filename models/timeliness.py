@@ -128,8 +128,17 @@ MEASURES: dict[str, Measure] = {m.key: m for m in (
 NOT_ADVICE = (AdviceSource.FAMILY.value,)  # the family's views (Reg 6(1)(a)): not Reg 8(1)
 
 
+class _Counts:
+    """Counters that add up field by field (``a += b``), over periods or groups."""
+
+    def __iadd__(self, other):
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        return self
+
+
 @dataclass
-class Tally:
+class Tally(_Counts):
     """Deadlines counted, by what became of them."""
 
     on_time: int = 0
@@ -166,11 +175,6 @@ class Tally:
             self.excused_on_time -= on_time
             self.excused_late -= n - on_time
         self.not_amended += n
-
-    def __iadd__(self, other: Tally) -> Tally:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-        return self
 
     @property
     def counted(self) -> int:
@@ -397,16 +401,11 @@ DECISIONS = ("maintain", "amend", "cease")
 
 
 @dataclass
-class OutcomeTally:
+class OutcomeTally(_Counts):
     maintain: int = 0
     amend: int = 0
     cease: int = 0
     not_amended_after_all: int = 0  # of "amend": the LA decided not to amend (Reg 22(4))
-
-    def __iadd__(self, other: OutcomeTally) -> OutcomeTally:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-        return self
 
     @property
     def decisions(self) -> int:
@@ -445,7 +444,7 @@ def review_outcomes(session: Session, periods: Sequence[Period], group_by: str |
 
 
 @dataclass
-class PlanTally:
+class PlanTally(_Counts):
     """Final plans issued, the way DfE's "Timeliness" table counts them (its column names in
     ``docs/statistics.md``): ``_ex`` excludes plans an exception applies to."""
 
@@ -459,11 +458,6 @@ class PlanTally:
     within_a_year_ex: int = 0
     over_a_year_ex: int = 0
     days_ex: int = 0
-
-    def __iadd__(self, other: PlanTally) -> PlanTally:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-        return self
 
 
 def dfe_final_plans(session: Session, periods: Sequence[Period]) -> dict[int, PlanTally]:
@@ -495,7 +489,7 @@ def dfe_final_plans(session: Session, periods: Sequence[Period]) -> dict[int, Pl
 
 
 @dataclass
-class DecisionTally:
+class DecisionTally(_Counts):
     """Requests received, and decisions whether to assess made, in a period."""
 
     requests: int = 0
@@ -505,11 +499,6 @@ class DecisionTally:
     within_6_weeks_ex: int = 0
     assess: int = 0
     refuse: int = 0
-
-    def __iadd__(self, other: DecisionTally) -> DecisionTally:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-        return self
 
 
 def dfe_decisions(session: Session, periods: Sequence[Period]) -> dict[int, DecisionTally]:
