@@ -23,9 +23,12 @@ class Settings(BaseSettings):
     task_queue: str = "ehc-cases"
     temporal_ui_port: int = 8233
     worker_cache: int = Field(
-        1000, ge=0, description="workflows a worker keeps in memory between their tasks "
-        "(Temporal's sticky cache). 0 keeps none: every task replays its workflow's history, "
-        "which costs CPU but sidesteps the stalled polling seen while importing 20,000 plans "
+        100, ge=0, description="workflows a worker keeps in memory between their tasks "
+        "(Temporal's sticky cache): enough for the ones in the middle of something (an "
+        "action and the save that follows it, an alert and its emails). Cases sleep for days "
+        "and reviews for months between tasks, so more only holds memory (about 0.3 MiB each). "
+        "0 keeps none: every task then replays its workflow's history, which costs an "
+        "assessment taken through its steps back to back five to six times the worker CPU "
         "(docs/benchmarks.md)")
 
     api_host: str = "127.0.0.1"

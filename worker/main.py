@@ -42,10 +42,31 @@ def cache_workflow_bytecode() -> None:
         pass
 
 
+# Workflow tasks the worker takes at once. Their activations run one at a time (the GIL), so
+# more only wait inside the worker: with Temporal's default of 100, when an import brought
+# tasks faster than the worker could take them, tasks waited there for over 5 s (Core's
+# [TMPRL1104] warning) and some outlived the server's 10 s and were taken again
+# (docs/benchmarks.md). 20 keeps the pollers ahead of the worker without that.
+WORKFLOW_TASK_SLOTS = 20
+
+
+def workflow_task_slots(cache: int) -> int:
+    """``WORKFLOW_TASK_SLOTS``, but no more than the cache holds and at least 2 (Core's
+    minimum with a cache). Core takes no more tasks than it can cache, and in temporalio 1.35
+    slots above the cache size can starve the poll for new workflows (sdk-rust #1534)."""
+    return WORKFLOW_TASK_SLOTS if cache == 0 else max(2, min(WORKFLOW_TASK_SLOTS, cache))
+
+
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor,
                  **options) -> Worker:
     """The worker for this project's workflows and activities; ``options`` go to
-    ``temporalio.worker.Worker`` (e.g. ``max_cached_workflows=0`` to replay every task)."""
+    ``temporalio.worker.Worker`` (e.g. ``max_cached_workflows=0`` to replay every task).
+
+    The cache (``EHC_WORKER_CACHE``, default 100) keeps the workflows that are in the middle
+    of something: a caseworker's action and the save that follows it, an alert and its
+    emails. Cases otherwise sleep for days and reviews for months, so a larger cache would
+    only hold memory (about 0.3 MiB a workflow) and, during an import, evict one workflow for
+    each new one."""
     cache_workflow_bytecode()
     recorder = CaseRecorder(settings.db_url)
     notifier = Notifier(settings)
@@ -58,7 +79,9 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
                     DigestSender(settings).send_adqa_digest],
         activity_executor=executor,
         max_concurrent_activities=16,
-        **{"max_cached_workflows": settings.worker_cache, **options},
+        **{"max_cached_workflows": settings.worker_cache,
+           "max_concurrent_workflow_tasks": workflow_task_slots(settings.worker_cache),
+           **options},
     )
 
 
