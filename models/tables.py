@@ -75,8 +75,8 @@ class Milestone(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("case_reference", "key"),
         # The late and due-soon lists (models.worklist): what an open case still has to do,
-        # by due date, counted from the index alone (migration 0007).
-        Index("ix_milestone_listed_due", "excused", "due", "rule_id", "case_reference",
+        # in the lists' order, counted from the index alone (migrations 0007, 0008).
+        Index("ix_milestone_listed_due", "excused", "due", "case_reference", "key", "rule_id",
               sqlite_where=text(f"done_on IS NULL AND applicable = 1 AND listed = 1 AND "
                                 f"{_NOT_FAMILY}"),
               postgresql_where=text(f"done_on IS NULL AND applicable AND listed AND "
@@ -104,10 +104,10 @@ class Milestone(SQLModel, table=True):
 class AdviceItem(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("case_reference", "key"),
-        # The late and due-soon lists: advice still owed, by due date (migration 0007); and
-        # the same for one service's advice.
-        Index("ix_adviceitem_listed_due", "excused", "due", "source", "service_id",
-              "case_reference",
+        # The late and due-soon lists: advice still owed, in the lists' order (migrations
+        # 0007, 0008); and the same for one service's advice.
+        Index("ix_adviceitem_listed_due", "excused", "due", "case_reference", "key", "source",
+              "service_id",
               sqlite_where=text("received_on IS NULL AND reused = 0 AND listed = 1"),
               postgresql_where=text("received_on IS NULL AND NOT reused AND listed")),
         Index("ix_adviceitem_listed_service", "service_id", "excused", "due",

@@ -31,9 +31,11 @@ from datetime import date, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Boolean, String, and_, bindparam, case, cast, func, literal, null, or_
+from sqlalchemy import Boolean, Date, String, and_, bindparam, case, cast, func, literal, null, or_
 from sqlalchemy import select, true, union_all
+from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import FunctionElement
 from sqlmodel import Session
 
@@ -169,12 +171,12 @@ def _advice_of_agency(agency: str):
 
 
 class _not_by_index(FunctionElement):  # noqa: N801 - an SQL construct, named as SQL is
-    """A column that SQLite must not look up by its index: ``+due``, SQLite's documented way
-    to take a term out of its choice of index; the column itself elsewhere. A caseworker's or a
-    school's items are found through their cases, a few hundred, not through every open item
-    by due date (or every open case), which SQLite's planner prefers when the database has no
-    statistics (the application never runs ANALYZE) and, for a short due-soon window, even
-    with them."""
+    """A column that the database must not look up by its index: ``+due``, SQLite's
+    documented way to take a term out of its choice of index, and ``due + 0`` on PostgreSQL.
+    A caseworker's or a school's items are then found through their cases, a few hundred,
+    not through every open item by due date (or every open case), which SQLite's planner
+    prefers when the database has no statistics (the application never runs ANALYZE) and
+    both planners chose, even with statistics, for a short due-soon window."""
 
     inherit_cache = True
     name = "not_by_index"
@@ -190,26 +192,69 @@ def _not_by_index_default(element, compiler, **kw):
     return compiler.process(col, **kw)
 
 
+@compiles(_not_by_index, "postgresql")
+def _not_by_index_postgresql(element, compiler, **kw):
+    """A date plus no days: PostgreSQL estimates a due-date range of the lists' partial
+    indexes from the whole column (it cannot know that nearly every item due in the coming
+    days is listed), so it took 40,000 items due soon for 1,000 and went through them rather
+    than through a caseworker's few hundred cases."""
+    (col,) = element.clauses
+    sql = compiler.process(col, **kw)
+    return f"({sql} + 0)" if isinstance(element.type, Date) else sql
+
+
 @compiles(_not_by_index, "sqlite")
 def _not_by_index_sqlite(element, compiler, **kw):
     (col,) = element.clauses
     return f"+{compiler.process(col, **kw)}"
 
 
+def _case_filtered(filters: Filters) -> bool:
+    return bool(filters.stage or filters.case_kind or filters.caseworker_id or filters.school)
+
+
+def _half_items(filters: Filters) -> list:
+    """The tables of the halves ``_halves`` gives for ``filters``, in its order."""
+    milestones = not filters.service_id and filters.agency in (None, "la", "setting")
+    return [t.Milestone, t.AdviceItem] if milestones else [t.AdviceItem]
+
+
+def _key_columns(item) -> list:
+    return [item.id.label("id"), item.due.label("due"),
+            item.case_reference.label("case_reference"), item.key.label("key")]
+
+
+# Sorts by the item's own columns: a page's items can be chosen from the items alone.
+_ITEM_SORTS = ("due", "-days_overdue", "-due", "case")
+
+
+def _sqlite_from_hint(self, table, text):
+    """SQLite's table hints, ``INDEXED BY`` and ``NOT INDEXED``: SQLAlchemy's SQLite compiler
+    renders none."""
+    return text if text and text.startswith(("INDEXED BY ", "NOT INDEXED")) else None
+
+
+if SQLiteCompiler.get_from_hint_text is SQLCompiler.get_from_hint_text:
+    SQLiteCompiler.get_from_hint_text = _sqlite_from_hint  # type: ignore[method-assign]
+
+
 def _halves(which: Which, today: date, days: int, filters: Filters, *,
-            counting: bool = False) -> list:
+            counting: bool = False, keys: bool = False, by_index: bool = True) -> list:
     """The two halves of the list, milestones and advice: the same columns, each filtered.
 
     ``counting``: each half as ``count(*)`` of its items, joining only the tables that a
     filter needs. ``listed`` (kept by the database from the case: migration 0007) says the case
     is open and, for advice, still chasing it, so an unfiltered count reads one index and no
-    case. Where the case is joined anyway its own columns are checked as well."""
+    case. Where the case is joined anyway its own columns are checked as well. ``keys``: the
+    same, as each item's id, due date, case reference and key (``_ordered`` picks a page's
+    items by them). ``by_index`` False: not by the due date's index (the items are then
+    given by id)."""
     c, m, a, sv, ct, u = t.Case, t.Milestone, t.AdviceItem, t.Service, t.Contact, t.StaffUser
     m_party = case((m.rule_id.in_(_SETTING_RULES), literal("setting")), else_=literal("la"))
     a_party = func.coalesce(sv.agency, _SOURCE_AGENCY)
     none = cast(null(), String)
-    by_case = bool(filters.stage or filters.case_kind or filters.caseworker_id
-                   or filters.school) or not counting
+    counting = counting or keys
+    by_case = _case_filtered(filters) or not counting
     through_cases = bool(filters.caseworker_id or filters.school)
     m_where = [m.done_on.is_(None), m.applicable, m.listed, *_NOT_FAMILY]
     a_where = [a.received_on.is_(None), ~a.reused, a.listed]
@@ -220,21 +265,22 @@ def _halves(which: Which, today: date, days: int, filters: Filters, *,
         # a review's advice is chased until its meeting; after that it is not owed
         a_where += [is_open, or_(c.kind != "review", c.stage == "meeting_set")]
     if counting:
-        milestones = select(func.count()).select_from(m)
-        advice = select(func.count()).select_from(a)
+        milestones = select(*_key_columns(m) if keys else [func.count()]).select_from(m)
+        advice = select(*_key_columns(a) if keys else [func.count()]).select_from(a)
         if by_case:
             milestones = milestones.join(c, c.reference == m.case_reference)
             advice = advice.join(c, c.reference == a.case_reference)
         if filters.agency:
             advice = advice.outerjoin(sv, sv.id == a.service_id)
     else:
+        # the item's own case_reference (its case's reference): the column its index is in
         milestones = select(*(col.label(name) for col, name in zip((
-            c.reference, c.kind, c.stage, m.kind, m.key, m.rule_id, m.due, m_party, none, none,
+            m.case_reference, c.kind, c.stage, m.kind, m.key, m.rule_id, m.due, m_party, none, none,
             none, c.caseworker_id, u.name, c.setting_name, m.excused, m.alerts_fired, none,
             none), COLUMNS))).select_from(m).join(c, c.reference == m.case_reference).outerjoin(
             u, u.id == c.caseworker_id)
         advice = select(*(col.label(name) for col, name in zip((
-            c.reference, c.kind, c.stage, literal("advice"), a.key, a.rule_id, a.due, a_party,
+            a.case_reference, c.kind, c.stage, literal("advice"), a.key, a.rule_id, a.due, a_party,
             a.service_id, sv.name, ct.name, c.caseworker_id, u.name, c.setting_name, a.excused,
             a.alerts_fired, a.label, a.source), COLUMNS))).select_from(a).join(
             c, c.reference == a.case_reference).outerjoin(sv, sv.id == a.service_id).outerjoin(
@@ -242,25 +288,40 @@ def _halves(which: Which, today: date, days: int, filters: Filters, *,
     milestones, advice = milestones.where(*m_where), advice.where(*a_where)
     halves = []
     for q, due, excused in ((milestones, m.due, m.excused), (advice, a.due, a.excused)):
+        is_milestones = q is milestones
         # an agency no source is counted under: its few services' advice, found through them
-        through_services = q is advice and filters.agency is not None and \
+        through_services = not is_milestones and filters.agency is not None and \
             _agency_sources(filters.agency) is None
-        if through_cases or through_services:
+        if through_cases or through_services or not by_index:
             due, excused = _not_by_index(due), _not_by_index(excused, type_=Boolean())
+        if not by_index:  # by id only (NOT INDEXED leaves SQLite its rowid lookups)
+            q = q.with_hint(m if is_milestones else a, "NOT INDEXED", "sqlite")
+        elif through_cases or through_services:
+            pass
+        elif filters.service_id and not is_milestones:
+            q = q.with_hint(a, "INDEXED BY ix_adviceitem_listed_service", "sqlite")
+        else:
+            # By due date through the lists' own index: with statistics (ANALYZE), SQLite
+            # chose a skip-scan of the timeliness indexes instead (migration 0006), which
+            # read every open step of a rule, 40 times slower.
+            q = q.with_hint(m if is_milestones else a, "INDEXED BY " + (
+                "ix_milestone_listed_due" if is_milestones else "ix_adviceitem_listed_due"),
+                "sqlite")
         if filters.service_id:  # only advice has a service
-            if q is milestones:
+            if is_milestones:
                 continue
             q = q.where(a.service_id == filters.service_id)
         if filters.stage:
             q = q.where(c.stage == filters.stage)
         if filters.case_kind:
             q = q.where(c.kind == filters.case_kind)
-        if filters.agency and q is milestones:
+        if filters.agency and is_milestones:
             # a milestone's party is "setting" for the setting's steps and "la" for the rest
             if filters.agency not in ("la", "setting"):
                 continue
-            q = q.where(m.rule_id.in_(_SETTING_RULES) if filters.agency == "setting"
-                        else m.rule_id.not_in(_SETTING_RULES))
+            rule = _not_by_index(m.rule_id)
+            q = q.where(rule.in_(_SETTING_RULES) if filters.agency == "setting"
+                        else rule.not_in(_SETTING_RULES))
         elif filters.agency:
             q = q.where(_advice_of_agency(filters.agency))
         if filters.caseworker_id == "none":
@@ -287,18 +348,35 @@ def _order(u, sort: str):
     """The ORDER BY of the list, over ``u``'s columns (a compound select's or a subquery's)."""
     cols = u.selected_columns if hasattr(u, "selected_columns") else u.c
     by = {
-        "due": [cols.due], "-days_overdue": [cols.due], "-due": [cols.due.desc()],
-        "case": [cols.case_reference], "agency": [cols.party, cols.due],
-        "service": [cols.service_name, cols.due], "caseworker": [cols.caseworker_name, cols.due],
-        "school": [cols.school, cols.due],
-    }[sort]
+        "due": lambda: [cols.due], "-days_overdue": lambda: [cols.due],
+        "-due": lambda: [cols.due.desc()], "case": lambda: [cols.case_reference],
+        "agency": lambda: [cols.party, cols.due],
+        "service": lambda: [cols.service_name, cols.due],
+        "caseworker": lambda: [cols.caseworker_name, cols.due],
+        "school": lambda: [cols.school, cols.due],
+    }[sort]()
     return [*by, cols.case_reference, cols.key]
 
 
-def _ordered(which: Which, today: date, days: int, filters: Filters, sort: str):
-    """The list in order: a UNION ALL ordered as a whole, so that each half can be read from
-    its index in due order and a page stops after its last row."""
+def _ordered(which: Which, today: date, days: int, filters: Filters, sort: str,
+             upto: int | None = None):
+    """The list in order. With ``upto``: only what a page up to that row needs, the first
+    ``upto`` of each half in order, then of both. Each half reads its index in due order and
+    stops there; ordering the UNION ALL as a whole instead, PostgreSQL joined and sorted every
+    item before it took the first 50. Sorted by the items' own columns and with no filter on
+    the case, each half's first ``upto`` are chosen from the items alone (as ``count_items``
+    counts them) and only they are joined to their case: PostgreSQL, which cannot know that
+    nearly all items due soon are listed, otherwise joined thousands before sorting."""
     halves = _halves(which, today, days, filters)
+    if upto is not None:
+        if sort in _ITEM_SORTS and not _case_filtered(filters):
+            pairs = zip(_halves(which, today, days, filters, by_index=False),
+                        _halves(which, today, days, filters, keys=True))
+            halves = []
+            for item, (rows, ids) in zip(_half_items(filters), pairs):
+                first = ids.order_by(*_order(ids, sort)).limit(upto).subquery()
+                halves.append(rows.where(item.id.in_(select(first.c.id))))
+        halves = [select(h.order_by(*_order(h, sort)).limit(upto).subquery()) for h in halves]
     u = union_all(*halves) if len(halves) > 1 else halves[0]
     return u.order_by(*_order(u, sort))
 
@@ -317,8 +395,9 @@ def query(session: Session, which: Which, today: date, *, days: int = 14,
     filters = filters or Filters()
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {', '.join(SORTS)}")
-    rows = session.exec(_ordered(which, today, days, filters, sort)  # type: ignore[call-overload]
-                        .limit(page_size).offset((page - 1) * page_size)).all()
+    offset = (page - 1) * page_size
+    rows = session.exec(_ordered(which, today, days, filters, sort,  # type: ignore[call-overload]
+                                 upto=offset + page_size).limit(page_size).offset(offset)).all()
     total = count_items(session, which, today, days=days, filters=filters) if count \
         else len(rows)
     return WorkPage(which=which, today=today, days=days if which == "due_soon" else None,

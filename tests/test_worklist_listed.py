@@ -108,7 +108,7 @@ def test_the_family_periods_are_the_indexs(sqlite_url):
         for which in ("late", "due_soon"):
             for counting in (True, False):
                 for stmt in (_halves(which, TODAY, 14, Filters(), counting=True) if counting
-                             else [_ordered(which, TODAY, 14, Filters(), "due").limit(50)]):
+                             else [_ordered(which, TODAY, 14, Filters(), "due", upto=50)]):
                     sql = str(stmt.compile(engine, compile_kwargs={"literal_binds": True}))
                     plan = " ".join(str(r[3]) for r in conn.exec_driver_sql(
                         "EXPLAIN QUERY PLAN " + sql))
