@@ -319,7 +319,7 @@ def _halves(which: Which, today: date, days: int, filters: Filters, *,
             # a milestone's party is "setting" for the setting's steps and "la" for the rest
             if filters.agency not in ("la", "setting"):
                 continue
-            rule = _not_by_index(m.rule_id)
+            rule = _not_by_index(m.rule_id) if through_cases else m.rule_id
             q = q.where(rule.in_(_SETTING_RULES) if filters.agency == "setting"
                         else rule.not_in(_SETTING_RULES))
         elif filters.agency:
@@ -333,9 +333,12 @@ def _halves(which: Which, today: date, days: int, filters: Filters, *,
         if not filters.include_excused:
             q = q.where(~excused)
         if which == "late":
-            q = q.where(due < today)
+            # one upper bound on the due date, so the index's range does all the work
+            # (at least N days overdue implies overdue)
             if filters.min_days_overdue:
                 q = q.where(due <= today - timedelta(days=filters.min_days_overdue))
+            else:
+                q = q.where(due < today)
             if filters.max_days_overdue is not None:
                 q = q.where(due >= today - timedelta(days=filters.max_days_overdue))
         elif which == "due_soon":
