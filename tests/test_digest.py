@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta, timezone
@@ -502,7 +503,8 @@ def test_schedule_settings_from_the_environment(monkeypatch):
 
 async def _run_of_action(client, handle, n: int) -> DigestSummary:
     """Wait for the schedule's ``n``th action and return its workflow's result."""
-    for _ in range(600):
+    deadline = time.monotonic() + 120  # generous: a loaded machine starts workers slowly
+    while time.monotonic() < deadline:
         actions = (await handle.describe()).info.recent_actions
         if len(actions) >= n:
             wid = actions[n - 1].action.workflow_id
@@ -554,13 +556,13 @@ async def test_triggered_twice_in_a_week_across_a_worker_restart_sends_once(
         # digest goes to nobody twice.
         await handle.delete()
         assert await _schedule_ids(client) == []
-        async with worker_process(dev_env, settings):
-            for _ in range(600):
-                if await _schedule_ids(client):
-                    break
+        async with worker_process(dev_env, settings) as proc:
+            deadline = time.monotonic() + 120  # a worker's start is slow on a loaded machine
+            while not await _schedule_ids(client):
+                assert proc.poll() is None, f"the worker exited with status {proc.returncode}"
+                if time.monotonic() > deadline:
+                    raise AssertionError("the worker did not create the schedule at start")
                 await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("the worker did not create the schedule at start")
             desc = await handle.describe()
             assert desc.schedule.action.task_queue == settings.task_queue
             assert desc.schedule.spec.time_zone_name == "Europe/London"
