@@ -462,3 +462,23 @@ Index("ix_review_decided_on", *(Review.__table__.c[name] for name in (
 Index("ix_review_not_amended_on", Review.__table__.c.not_amended_on,
       sqlite_where=text("not_amended_on IS NOT NULL"),
       postgresql_where=text("not_amended_on IS NOT NULL"))
+
+
+class DeadlineDay(SQLModel, table=True):
+    """The deadlines of one rule due on one day, with or without an exception excusing them
+    (and, for advice, of one agency), counted: what the deadline measures add up
+    (``models.timeliness._deadline_rows``). Kept by the database (triggers on milestone,
+    adviceitem and service, migration 0009) from the items, whoever writes them; nobody writes
+    it. Only what the measures count is in it: applicable milestones; advice not reused and
+    not the family's views. A row whose items have all gone stays with ``n`` = 0."""
+
+    __tablename__ = "deadline_day"
+    __table_args__ = {"sqlite_with_rowid": False}
+    item: str = Field(primary_key=True, max_length=10)  # "milestone" or "advice"
+    rule_id: str = Field(primary_key=True, max_length=60)
+    due: date = Field(primary_key=True)
+    excused: bool = Field(primary_key=True)
+    agency: str = Field(primary_key=True, max_length=30)  # models.timeliness.agency_of; ''
+    n: int
+    done: int  # done (advice: received)
+    on_time: int  # done on or before ``due``

@@ -1,0 +1,233 @@
+"""The deadline tally (``deadline_day``, migration 0009): after any sequence of writes to
+milestones, advice and services, in any grouping into transactions, it equals what the
+statistics would count from the items (a ``GROUP BY`` written with ``models.timeliness``'s own
+filters and ``agency_of``), on SQLite and PostgreSQL; and the migration's backfill gives the
+same."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date, timedelta
+
+from alembic import command
+from alembic.config import Config
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import case, delete, false, func, insert, select, true, update
+from sqlmodel import Session
+
+from cli.system import ROOT, upgrade_database
+from models import tables as t
+from models.db import engine_for
+from models.timeliness import NOT_ADVICE, agency_of
+
+DAY0 = date(2026, 1, 1)
+CASES = ("EHC-T1", "EHC-T2")
+RULES = ("assessment.decision_due", "assessment.final_plan_due", "assessment.advice_due",
+         "review.advice_circulated_due")
+SOURCES = ("family", "education", "health", "educational_psychologist", "social_care",
+           "other", "preparing_for_adulthood")
+AGENCIES = ("education", "health", "social_care", "educational_psychology", "other")
+KEYS = itertools.count()  # item keys, unique across examples (the database is kept)
+SERVICES = ("svc-a", "svc-b", "svc-c", "svc-missing", None)
+
+days = st.integers(0, 4).map(lambda n: DAY0 + timedelta(days=n))
+done_days = st.none() | days
+milestone_values = st.fixed_dictionaries({
+    "rule_id": st.sampled_from(RULES), "due": days, "done_on": done_days,
+    "excused": st.booleans(), "applicable": st.booleans()})
+advice_values = st.fixed_dictionaries({
+    "rule_id": st.sampled_from(RULES[2:]), "due": days, "received_on": done_days,
+    "excused": st.booleans(), "reused": st.booleans(), "source": st.sampled_from(SOURCES),
+    "service_id": st.sampled_from(SERVICES)})
+# (operation, table, which existing row (an index into them), values)
+operations = st.one_of(
+    st.tuples(st.just("insert"), st.just("milestone"), st.just(0), milestone_values),
+    st.tuples(st.just("insert"), st.just("advice"), st.just(0), advice_values),
+    st.tuples(st.just("update"), st.just("milestone"), st.integers(0, 50),
+              milestone_values.flatmap(lambda v: st.sampled_from(
+                  [v, {k: v[k] for k in list(v)[:2]}, {"done_on": v["done_on"]},
+                   {"excused": v["excused"]}, {"applicable": v["applicable"]}]))),
+    st.tuples(st.just("update"), st.just("advice"), st.integers(0, 50),
+              advice_values.flatmap(lambda v: st.sampled_from(
+                  [v, {"received_on": v["received_on"]}, {"service_id": v["service_id"]},
+                   {"source": v["source"], "reused": v["reused"]},
+                   {"rule_id": v["rule_id"], "due": v["due"], "excused": v["excused"]}]))),
+    st.tuples(st.just("delete"), st.sampled_from(("milestone", "advice")), st.integers(0, 50),
+              st.just({})),
+    st.tuples(st.just("agency"), st.just("service"), st.integers(0, 2),
+              st.fixed_dictionaries({"agency": st.sampled_from(AGENCIES)})),
+    st.tuples(st.just("service"), st.just("service"), st.integers(0, 3), st.just({})),
+    st.tuples(st.just("commit"), st.just(""), st.just(0), st.just({})),
+)
+
+
+def setup(url: str) -> None:
+    """Two cases and three services, and no items: each example starts from the same place
+    (through writes the triggers see, so the tally carries on from the last example)."""
+    with Session(engine_for(url)) as s:
+        if s.get(t.Child, "tally-child") is None:
+            s.add(t.Child(id="tally-child", given_name="T", family_name="C",
+                          date_of_birth=date(2016, 1, 1)))
+            s.flush()
+            for ref in CASES:
+                s.add(t.Case(reference=ref, child_id="tally-child", workflow_id=ref,
+                             stage="assessing", request_date=DAY0, request_source="parent"))
+        s.execute(delete(t.Milestone))
+        s.execute(delete(t.AdviceItem))
+        s.execute(delete(t.Service))
+        s.flush()
+        for sid, agency in zip(SERVICES[:3], ("health", "education", "social_care")):
+            s.add(t.Service(id=sid, name=f"Service {sid}", agency=agency))
+        s.commit()
+
+
+def apply_ops(url: str, ops) -> None:
+    """Run ``ops`` against the database, committing at each "commit" and at the end."""
+    with Session(engine_for(url)) as s:
+        for n, (op, table, which, values) in enumerate(ops):
+            model = t.Milestone if table == "milestone" else t.AdviceItem
+            if op == "commit":
+                s.commit()
+            elif op == "insert":
+                row = {"case_reference": CASES[n % 2], "key": f"k{next(KEYS)}",
+                       "started_on" if table == "milestone" else "requested_on": DAY0,
+                       "alerts_fired": [], **values}
+                s.execute(insert(model).values(row))
+            elif op in ("update", "delete"):
+                ids = s.execute(select(model.id).order_by(model.id)).scalars().all()
+                if not ids:
+                    continue
+                pick = model.id == ids[which % len(ids)]
+                s.execute(update(model).where(pick).values(values) if op == "update"
+                          else delete(model).where(pick))
+            elif op == "agency":
+                s.execute(update(t.Service).where(t.Service.id == SERVICES[which])
+                          .values(values))
+            elif op == "service":  # svc-missing appears, or goes; or a service is renumbered
+                if which == 3:
+                    if s.get(t.Service, "svc-missing") is None:
+                        s.add(t.Service(id="svc-missing", name="Late", agency="other"))
+                    else:
+                        s.execute(delete(t.Service).where(t.Service.id == "svc-missing"))
+                    s.flush()
+                else:
+                    old = SERVICES[which]
+                    now = s.get(t.Service, old)
+                    if now is not None and s.get(t.Service, old + "-x") is None:
+                        s.execute(update(t.Service).where(t.Service.id == old)
+                                  .values(id=old + "-x"))
+                    elif s.get(t.Service, old + "-x") is not None and now is None:
+                        s.execute(update(t.Service).where(t.Service.id == old + "-x")
+                                  .values(id=old))
+        s.commit()
+
+
+def tallied(url: str) -> dict:
+    d = t.DeadlineDay
+    with Session(engine_for(url)) as s:
+        rows = s.execute(select(d.item, d.rule_id, d.due, d.excused, d.agency, d.n, d.done,
+                                d.on_time)).all()
+    for *_, n, done, on_time in rows:  # nothing negative; an emptied row is all zeros
+        assert 0 <= on_time <= done <= n, rows
+    return {(item, rule, due, bool(exc), agency): (n, done, on_time)
+            for item, rule, due, exc, agency, n, done, on_time in rows if n}
+
+
+def counted(url: str) -> dict:
+    """What the statistics count from the items, by their own definitions."""
+    out = {}
+    with Session(engine_for(url)) as s:
+        for item, model, done, where, grp in (
+                ("milestone", t.Milestone, t.Milestone.done_on,
+                 [t.Milestone.applicable == true()], None),
+                ("advice", t.AdviceItem, t.AdviceItem.received_on,
+                 [t.AdviceItem.reused == false(), t.AdviceItem.source.not_in(NOT_ADVICE)],
+                 agency_of(t.AdviceItem.source))):
+            columns = [model.rule_id, model.due, model.excused]
+            if grp is not None:
+                columns.append(grp.label("grp"))
+            query = select(*columns, func.count(), func.count(done),
+                           func.count(case((done <= model.due, 1)))).where(*where)
+            if grp is not None:
+                query = query.outerjoin(t.Service, t.Service.id == model.service_id)
+            query = query.group_by(*columns[:3], *(["grp"] if grp is not None else []))
+            for row in s.execute(query):
+                rule, due, exc, *rest = row
+                agency = rest.pop(0) if grp is not None else ""
+                out[(item, rule, due, bool(exc), agency)] = tuple(rest)
+    return out
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                 HealthCheck.too_slow])
+@given(ops=st.lists(operations, max_size=40))
+def test_the_tally_is_what_the_items_count(db_url, ops):
+    setup(db_url)
+    apply_ops(db_url, ops)
+    assert tallied(db_url) == counted(db_url)
+
+
+def test_a_failed_transaction_leaves_the_tally_as_it_was(db_url):
+    setup(db_url)
+    apply_ops(db_url, [("insert", "milestone", 0, {
+        "rule_id": RULES[0], "due": DAY0, "done_on": DAY0, "excused": False,
+        "applicable": True})])
+    before = tallied(db_url)
+    with Session(engine_for(db_url)) as s:
+        s.execute(update(t.Milestone).values(done_on=None, excused=True))
+        s.rollback()
+    assert tallied(db_url) == before == counted(db_url) != {}
+
+
+def test_the_backfill_counts_what_the_triggers_do(db_url):
+    """Downgrading drops the tally; upgrading again fills it from the items (one GROUP BY):
+    the same rows the triggers kept."""
+    setup(db_url)
+    ops = [("insert", "milestone", 0, {"rule_id": r, "due": DAY0 + timedelta(days=i % 3),
+                                       "done_on": DAY0 + timedelta(days=i % 4),
+                                       "excused": i % 5 == 0, "applicable": i % 7 != 0})
+           for i, r in enumerate(RULES * 5)]
+    ops += [("insert", "advice", 0, {"rule_id": RULES[2 + i % 2], "due": DAY0,
+                                     "received_on": None if i % 3 else DAY0,
+                                     "excused": False, "reused": i % 6 == 0,
+                                     "source": SOURCES[i % len(SOURCES)],
+                                     "service_id": SERVICES[i % len(SERVICES)]})
+            for i in range(30)]
+    apply_ops(db_url, ops)
+    kept = tallied(db_url)
+    assert kept == counted(db_url) and len(kept) > 10
+    engine_for(db_url).dispose()
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", db_url.replace("%", "%%"))
+    command.downgrade(cfg, "0008")
+    upgrade_database(db_url)
+    assert tallied(db_url) == kept
+    apply_ops(db_url, [("update", "milestone", 3, {"done_on": None})])  # triggers are back
+    assert tallied(db_url) == counted(db_url)
+
+
+def test_a_service_changing_moves_its_advice(db_url):
+    """Each way a service can change what its advice is counted under: its agency changes;
+    it is renumbered; a service appears with the id advice already names; it is removed."""
+    setup(db_url)
+    advice = {"rule_id": RULES[2], "due": DAY0, "received_on": DAY0, "excused": False,
+              "reused": False, "source": "health"}
+
+    def agencies():
+        assert tallied(db_url) == counted(db_url)
+        return {key[4]: n for key, (n, _, _) in tallied(db_url).items()}
+
+    apply_ops(db_url, [("insert", "advice", 0, {**advice, "service_id": sid})
+                       for sid in ("svc-b", "svc-missing", "svc-c", "svc-c")])
+    assert agencies() == {"education": 1, "health": 1, "social_care": 2}
+    apply_ops(db_url, [("agency", "service", 2, {"agency": "other"})])  # svc-c
+    assert agencies() == {"education": 1, "health": 1, "other": 2}
+    apply_ops(db_url, [("service", "service", 1, {})])  # svc-b is renumbered svc-b-x
+    assert agencies() == {"health": 2, "other": 2}
+    apply_ops(db_url, [("service", "service", 3, {})])  # svc-missing appears ("other")
+    assert agencies() == {"health": 1, "other": 3}
+    apply_ops(db_url, [("service", "service", 3, {}), ("service", "service", 1, {})])
+    assert agencies() == {"education": 1, "health": 1, "other": 2}  # and back
