@@ -470,7 +470,8 @@ class DeadlineDay(SQLModel, table=True):
     (``models.timeliness._deadline_rows``). Kept by the database (triggers on milestone,
     adviceitem and service, migration 0009) from the items, whoever writes them; nobody writes
     it. Only what the measures count is in it: applicable milestones; advice not reused and
-    not the family's views. A row whose items have all gone stays with ``n`` = 0."""
+    not the family's views. A row whose items have all gone stays with ``n`` = 0. ``ended``
+    follows the case too (a trigger on ``case``)."""
 
     __tablename__ = "deadline_day"
     __table_args__ = {"sqlite_with_rowid": False}
@@ -482,3 +483,4 @@ class DeadlineDay(SQLModel, table=True):
     n: int
     done: int  # done (advice: received)
     on_time: int  # done on or before ``due``
+    ended: int  # not done, and the case ended on or before ``due`` (timeliness.ended_counts)

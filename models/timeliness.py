@@ -348,8 +348,8 @@ def _deadline_rows(session: Session, table: str, rule_ids: tuple[str, ...],
     day: the deadlines of ``rule_ids`` due in ``periods``, in ``table`` ("milestone" or
     "advice"). Without a breakdown, or by agency, the counts come from the tally the
     database keeps (``deadline_day``, migration 0009: the same counts, added up as the items
-    change); a breakdown by setting, service or transfer counts the items. The deadlines
-    whose case ended are always counted from the items (few: ``ended_counts``)."""
+    change), with those whose case ended; a breakdown by setting, service or transfer counts
+    the items (``deadline_counts``, ``ended_counts``)."""
     first, last = periods[0][0], periods[-1][1]
     if table == "milestone":
         item, done = t.Milestone, t.Milestone.done_on
@@ -360,31 +360,34 @@ def _deadline_rows(session: Session, table: str, rule_ids: tuple[str, ...],
     query = select(item.rule_id.label("rule_id"), item.excused.label("excused")).select_from(
         item).where(item.rule_id.in_(rule_ids), item.due >= first, item.due <= last, *extra)
     keys = (item.rule_id, item.excused)
-    ended = {(r.rule_id, _day(r.day), bool(r.excused), r._mapping.get("grp")): r.ended
-             for r in session.execute(_grouped(ended_counts(query, item, done), group_by,
-                                               item, *keys))}
-    if group_by in (None, "agency"):
-        counts = _tallied(table, rule_ids, first, last, group_by)
+    tallied = group_by in (None, "agency")
+    if tallied:  # "ended" is one of its columns
+        counts, ended = _tallied(table, rule_ids, first, last, group_by), {}
     else:
         counts = _grouped(deadline_counts(query, item, done), group_by, item, *keys)
+        ended = {(r.rule_id, _day(r.day), bool(r.excused), r._mapping.get("grp")): r.ended
+                 for r in session.execute(_grouped(ended_counts(query, item, done), group_by,
+                                                   item, *keys))}
     period_of = _periods_of(periods)
     for row in session.execute(counts):
         r = row._mapping
         day = _day(r["day"])
         yield (r["rule_id"], r.get("grp"), period_of(day), r["excused"], day < as_of,
-               r["n"], r["done"], r["on_time"],
+               r["n"], r["done"], r["on_time"], r["ended"] if tallied else
                ended.get((r["rule_id"], day, bool(r["excused"]), r.get("grp")), 0))
 
 
 def _tallied(table: str, rule_ids: tuple[str, ...], first: date, last: date,
              group_by: str | None):
-    """``deadline_counts`` by rule, due day and exception (and agency), read from the tally
-    (``t.DeadlineDay``) in the order of its key: no sort, one row per key. Rows whose items
-    have all gone (``n`` = 0) are not deadlines, as they would not be a group of items."""
+    """``deadline_counts`` and ``ended_counts`` by rule, due day and exception (and agency),
+    read from the tally (``t.DeadlineDay``) in the order of its key: no sort, one row per key.
+    Rows whose items have all gone (``n`` = 0) are not deadlines, as they would not be a
+    group of items."""
     d = t.DeadlineDay
     query = select(d.rule_id.label("rule_id"), d.excused.label("excused"),
                    d.due.label("day"), func.sum(d.n).label("n"),
-                   func.sum(d.done).label("done"), func.sum(d.on_time).label("on_time")
+                   func.sum(d.done).label("done"), func.sum(d.on_time).label("on_time"),
+                   func.sum(d.ended).label("ended")
                    ).where(d.item == table, d.rule_id.in_(rule_ids), d.due >= first,
                            d.due <= last, d.n > 0)
     if group_by is None:

@@ -13,13 +13,13 @@ from alembic import command
 from alembic.config import Config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import case, delete, false, func, insert, select, true, update
+from sqlalchemy import delete, false, insert, select, true, update
 from sqlmodel import Session
 
 from cli.system import ROOT, upgrade_database
 from models import tables as t
 from models.db import engine_for
-from models.timeliness import NOT_ADVICE, agency_of
+from models.timeliness import NOT_ADVICE, agency_of, deadline_counts, ended_counts
 
 DAY0 = date(2026, 1, 1)
 CASES = ("EHC-T1", "EHC-T2")
@@ -58,6 +58,10 @@ operations = st.one_of(
     st.tuples(st.just("agency"), st.just("service"), st.integers(0, 2),
               st.fixed_dictionaries({"agency": st.sampled_from(AGENCIES)})),
     st.tuples(st.just("service"), st.just("service"), st.integers(0, 3), st.just({})),
+    st.tuples(st.just("case"), st.just("case"), st.integers(0, 1),
+              st.fixed_dictionaries({"is_open": st.booleans(), "closed_on": done_days})),
+    st.tuples(st.just("update"), st.sampled_from(("milestone", "advice")), st.integers(0, 50),
+              st.fixed_dictionaries({"case_reference": st.sampled_from(CASES)})),
     st.tuples(st.just("commit"), st.just(""), st.just(0), st.just({})),
 )
 
@@ -75,6 +79,7 @@ def setup(url: str) -> None:
                              stage="assessing", request_date=DAY0, request_source="parent"))
         s.execute(delete(t.Milestone))
         s.execute(delete(t.AdviceItem))
+        s.execute(update(t.Case).values(is_open=True, closed_on=None))
         s.execute(delete(t.Service))
         s.flush()
         for sid, agency in zip(SERVICES[:3], ("health", "education", "social_care")):
@@ -101,6 +106,9 @@ def apply_ops(url: str, ops) -> None:
                 pick = model.id == ids[which % len(ids)]
                 s.execute(update(model).where(pick).values(values) if op == "update"
                           else delete(model).where(pick))
+            elif op == "case":  # closes, reopens, or changes the day it closed
+                s.execute(update(t.Case).where(t.Case.reference == CASES[which])
+                          .values(values))
             elif op == "agency":
                 s.execute(update(t.Service).where(t.Service.id == SERVICES[which])
                           .values(values))
@@ -127,15 +135,16 @@ def tallied(url: str) -> dict:
     d = t.DeadlineDay
     with Session(engine_for(url)) as s:
         rows = s.execute(select(d.item, d.rule_id, d.due, d.excused, d.agency, d.n, d.done,
-                                d.on_time)).all()
-    for *_, n, done, on_time in rows:  # nothing negative; an emptied row is all zeros
-        assert 0 <= on_time <= done <= n, rows
-    return {(item, rule, due, bool(exc), agency): (n, done, on_time)
-            for item, rule, due, exc, agency, n, done, on_time in rows if n}
+                                d.on_time, d.ended)).all()
+    for *_, n, done, on_time, ended in rows:  # nothing negative; an emptied row is all 0
+        assert 0 <= on_time <= done <= n and 0 <= ended <= n - done, rows
+    return {(item, rule, due, bool(exc), agency): (n, done, on_time, ended)
+            for item, rule, due, exc, agency, n, done, on_time, ended in rows if n}
 
 
 def counted(url: str) -> dict:
-    """What the statistics count from the items, by their own definitions."""
+    """What the statistics count from the items, by their own definitions
+    (``deadline_counts``, ``ended_counts``, ``agency_of``)."""
     out = {}
     with Session(engine_for(url)) as s:
         for item, model, done, where, grp in (
@@ -147,15 +156,18 @@ def counted(url: str) -> dict:
             columns = [model.rule_id, model.due, model.excused]
             if grp is not None:
                 columns.append(grp.label("grp"))
-            query = select(*columns, func.count(), func.count(done),
-                           func.count(case((done <= model.due, 1)))).where(*where)
-            if grp is not None:
-                query = query.outerjoin(t.Service, t.Service.id == model.service_id)
-            query = query.group_by(*columns[:3], *(["grp"] if grp is not None else []))
-            for row in s.execute(query):
-                rule, due, exc, *rest = row
-                agency = rest.pop(0) if grp is not None else ""
-                out[(item, rule, due, bool(exc), agency)] = tuple(rest)
+            counts = {}
+            for how in (deadline_counts, ended_counts):
+                query = how(select(*columns).where(*where), model, done)
+                if grp is not None:
+                    query = query.outerjoin(t.Service, t.Service.id == model.service_id)
+                query = query.group_by(*columns[:3], *(["grp"] if grp is not None else []))
+                for row in s.execute(query):
+                    rule, due, exc, *rest = row
+                    agency = rest.pop(0) if grp is not None else ""
+                    counts.setdefault((item, rule, due, bool(exc), agency), []).extend(rest)
+            for key, values in counts.items():  # ended: 0 where ended_counts has no row
+                out[key] = tuple(values) if len(values) == 4 else (*values, 0)
     return out
 
 
@@ -218,7 +230,7 @@ def test_a_service_changing_moves_its_advice(db_url):
 
     def agencies():
         assert tallied(db_url) == counted(db_url)
-        return {key[4]: n for key, (n, _, _) in tallied(db_url).items()}
+        return {key[4]: n for key, (n, *_) in tallied(db_url).items()}
 
     apply_ops(db_url, [("insert", "advice", 0, {**advice, "service_id": sid})
                        for sid in ("svc-b", "svc-missing", "svc-c", "svc-c")])
@@ -231,3 +243,29 @@ def test_a_service_changing_moves_its_advice(db_url):
     assert agencies() == {"health": 1, "other": 3}
     apply_ops(db_url, [("service", "service", 3, {}), ("service", "service", 1, {})])
     assert agencies() == {"education": 1, "health": 1, "other": 2}  # and back
+
+
+def test_a_case_ending_moves_its_steps_not_done(db_url):
+    """``ended`` follows the case (closed, and since when) and an item moved between cases."""
+    setup(db_url)
+    step = {"rule_id": RULES[0], "excused": False, "applicable": True}
+
+    def ended():
+        assert tallied(db_url) == counted(db_url)
+        return sum(e for *_, e in tallied(db_url).values())
+
+    for done in (None, None, DAY0):  # on EHC-T1 (the first of each apply_ops)
+        apply_ops(db_url, [("insert", "milestone", 0, {**step, "done_on": done,
+                                                       "due": DAY0 + timedelta(days=2)})])
+    assert ended() == 0
+    apply_ops(db_url, [("case", "case", 0, {"is_open": False, "closed_on": DAY0})])
+    assert ended() == 2  # the two not done
+    apply_ops(db_url, [("case", "case", 0, {"closed_on": DAY0 + timedelta(days=3)})])
+    assert ended() == 0  # closed after their due day
+    apply_ops(db_url, [("case", "case", 0, {"closed_on": None})])
+    assert ended() == 2
+    apply_ops(db_url, [("update", "milestone", 0, {"case_reference": CASES[1]})])
+    assert ended() == 1  # moved to the open case
+    apply_ops(db_url, [("update", "milestone", 0, {"case_reference": CASES[0]}),
+                       ("case", "case", 0, {"is_open": True})])
+    assert ended() == 0

@@ -56,9 +56,12 @@ branch_labels = None
 depends_on = None
 
 KEY = "item, rule_id, due, excused, agency"
+COUNTS = "n, done, on_time, ended"
+SUMS = "sum(n), sum(done), sum(on_time), sum(ended)"
 UPSERT = (f"ON CONFLICT ({KEY}) DO UPDATE SET n = deadline_day.n + excluded.n, "
           "done = deadline_day.done + excluded.done, "
-          "on_time = deadline_day.on_time + excluded.on_time")
+          "on_time = deadline_day.on_time + excluded.on_time, "
+          "ended = deadline_day.ended + excluded.ended")
 
 
 def by_source(source: str) -> str:
@@ -89,8 +92,24 @@ DONE = {"milestone": "done_on", "adviceitem": "received_on"}
 ITEM = {"milestone": "milestone", "adviceitem": "advice"}
 
 
+def ended_by_case(table: str, row: str) -> str:
+    """1 when ``row`` is not done and its case has ended (closed, on or before its due day),
+    as models.timeliness.ended_counts counts it, looking its case up."""
+    done = f"{row}.{DONE[table]}"
+    return (f"CASE WHEN {done} IS NULL AND EXISTS (SELECT 1 FROM \"case\" AS c "
+            f"WHERE c.reference = {row}.case_reference AND NOT c.is_open "
+            f"AND coalesce(c.closed_on, {row}.due) <= {row}.due) THEN 1 ELSE 0 END")
+
+
+def ended_if(table: str, row: str, case: str) -> str:
+    """The same, for the items of the case row ``case`` (a trigger's OLD or NEW)."""
+    done = f"{row}.{DONE[table]}"
+    return (f"CASE WHEN {done} IS NULL AND NOT {case}.is_open "
+            f"AND coalesce({case}.closed_on, {row}.due) <= {row}.due THEN 1 ELSE 0 END")
+
+
 def contribution(table: str, row: str, sign: str, agency_sql: str | None = None,
-                 where: str | None = None) -> str:
+                 where: str | None = None, ended_sql: str | None = None) -> str:
     """A SELECT of the row ``row`` of ``table`` makes to its tally (times ``sign``): from the
     trigger's OLD or NEW (no FROM), or from the table itself (``row`` = the table)."""
     done = f"{row}.{DONE[table]}"
@@ -98,7 +117,8 @@ def contribution(table: str, row: str, sign: str, agency_sql: str | None = None,
     return (f"SELECT '{ITEM[table]}' AS item, {row}.rule_id AS rule_id, {row}.due AS due, "
             f"{row}.excused AS excused, {agency_sql} AS agency, {sign} AS n, "
             f"{sign} * CASE WHEN {done} IS NOT NULL THEN 1 ELSE 0 END AS done, "
-            f"{sign} * CASE WHEN {done} <= {row}.due THEN 1 ELSE 0 END AS on_time"
+            f"{sign} * CASE WHEN {done} <= {row}.due THEN 1 ELSE 0 END AS on_time, "
+            f"{sign} * {ended_sql or ended_by_case(table, row)} AS ended"
             + (f" FROM {table} WHERE {where} AND {counted(table, row)}" if where else
                f" WHERE {counted(table, row)}"))
 
@@ -107,18 +127,19 @@ def apply(*parts: str) -> str:
     """Add the contributions ``parts`` to the tally: one upsert, summed by key (PostgreSQL
     cannot update one row twice in a statement), in key order, skipping keys whose change
     is nothing."""
-    return (f"INSERT INTO deadline_day ({KEY}, n, done, on_time) "
-            f"SELECT {KEY}, sum(n), sum(done), sum(on_time) FROM ("
+    return (f"INSERT INTO deadline_day ({KEY}, {COUNTS}) "
+            f"SELECT {KEY}, {SUMS} FROM ("
             + " UNION ALL ".join(parts) +
             f") AS d WHERE true GROUP BY {KEY} "
-            "HAVING sum(n) <> 0 OR sum(done) <> 0 OR sum(on_time) <> 0 "
+            "HAVING sum(n) <> 0 OR sum(done) <> 0 OR sum(on_time) <> 0 OR sum(ended) <> 0 "
             f"ORDER BY {KEY} {UPSERT}")
 
 
 # The columns an item's key or counts depend on.
-WATCHED = {"milestone": ("rule_id", "due", "excused", "done_on", "applicable"),
+WATCHED = {"milestone": ("rule_id", "due", "excused", "done_on", "applicable",
+                         "case_reference"),
            "adviceitem": ("rule_id", "due", "excused", "received_on", "reused", "source",
-                          "service_id")}
+                          "service_id", "case_reference")}
 
 
 def item_statements(table: str) -> dict[str, str]:
@@ -139,6 +160,18 @@ def service_statement(old_id: str, old_agency: str, new_id: str, new_agency: str
                  contribution("adviceitem", "adviceitem", "1", after, where))
 
 
+def case_statement(table: str) -> str:
+    """A case closes, reopens or changes the day it closed: its items not done move in or
+    out of ``ended`` (the other counts do not change)."""
+    where = f"{table}.case_reference = NEW.reference"
+    return apply(contribution(table, table, "-1", where=where,
+                              ended_sql=ended_if(table, table, "OLD")),
+                 contribution(table, table, "1", where=where,
+                              ended_sql=ended_if(table, table, "NEW")))
+
+
+CASE_CHANGES = ("is_open", "closed_on")
+
 SERVICE = {"INSERT": service_statement("NULL", "NULL", "NEW.id", "NEW.agency"),
            "DELETE": service_statement("OLD.id", "OLD.agency", "NULL", "NULL"),
            "UPDATE": service_statement("OLD.id", "OLD.agency", "NEW.id", "NEW.agency")}
@@ -158,6 +191,11 @@ def _sqlite_triggers() -> list[str]:
             f"{', '.join(WATCHED[table])} ON {table} WHEN {changed} "
             f"BEGIN {stmts['UPDATE']}; END",
         ]
+    out.append(
+        f"CREATE TRIGGER trg_case_tally AFTER UPDATE OF {', '.join(CASE_CHANGES)} ON \"case\" "
+        f"WHEN " + " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in CASE_CHANGES)
+        + " BEGIN " + "; ".join(case_statement(t) for t in ("milestone", "adviceitem"))
+        + "; END")
     out += [
         f"CREATE TRIGGER trg_service_tally_insert AFTER INSERT ON service "
         f"BEGIN {SERVICE['INSERT']}; END",
@@ -172,7 +210,7 @@ def _sqlite_triggers() -> list[str]:
 
 SQLITE_DROP = tuple(f"trg_{table}_tally_{op_}" for table in ("milestone", "adviceitem",
                                                              "service")
-                    for op_ in ("insert", "delete", "update"))
+                    for op_ in ("insert", "delete", "update")) + ("trg_case_tally",)
 
 
 def _pg_function(name: str, stmts: dict[str, str]) -> str:
@@ -196,16 +234,24 @@ def _pg_triggers() -> list[str]:
     out += [_pg_function("deadline_tally_service", SERVICE),
             "CREATE TRIGGER trg_service_tally AFTER INSERT OR DELETE OR UPDATE OF id, agency "
             "ON service FOR EACH ROW EXECUTE FUNCTION deadline_tally_service()"]
+    out += ["CREATE FUNCTION deadline_tally_case() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+            "BEGIN\n"
+            + "".join(f"    {case_statement(t)};\n" for t in ("milestone", "adviceitem"))
+            + "    RETURN NULL;\nEND $$",
+            f"CREATE TRIGGER trg_case_tally AFTER UPDATE OF {', '.join(CASE_CHANGES)} "
+            "ON \"case\" FOR EACH ROW WHEN ("
+            + " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in CASE_CHANGES)
+            + ") EXECUTE FUNCTION deadline_tally_case()"]
     return out
 
 
 def _backfill(table: str) -> str:
     c = contribution(table, table, "1", where="true")
-    return f"SELECT {KEY}, sum(n), sum(done), sum(on_time) FROM ({c}) AS d GROUP BY {KEY}"
+    return f"SELECT {KEY}, {SUMS} FROM ({c}) AS d GROUP BY {KEY}"
 
 
 # Every item there is, counted: the tally the triggers keep from here on.
-BACKFILL = (f"INSERT INTO deadline_day ({KEY}, n, done, on_time) "
+BACKFILL = (f"INSERT INTO deadline_day ({KEY}, {COUNTS}) "
             f"{_backfill('milestone')} UNION ALL {_backfill('adviceitem')}")
 
 
@@ -216,10 +262,9 @@ def create_triggers(dialect: str) -> list[str]:
 def drop_triggers(dialect: str) -> list[str]:
     if dialect == "sqlite":
         return [f"DROP TRIGGER IF EXISTS {name}" for name in SQLITE_DROP]
-    return ([f"DROP TRIGGER IF EXISTS trg_{table}_tally ON {table}"
-             for table in ("milestone", "adviceitem", "service")]
-            + [f"DROP FUNCTION IF EXISTS deadline_tally_{table}()"
-               for table in ("milestone", "adviceitem", "service")])
+    tables = ("milestone", "adviceitem", "service", "case")
+    return ([f'DROP TRIGGER IF EXISTS trg_{table}_tally ON "{table}"' for table in tables]
+            + [f"DROP FUNCTION IF EXISTS deadline_tally_{table}()" for table in tables])
 
 
 def upgrade() -> None:
@@ -233,6 +278,7 @@ def upgrade() -> None:
         sa.Column('n', sa.Integer(), nullable=False),
         sa.Column('done', sa.Integer(), nullable=False),
         sa.Column('on_time', sa.Integer(), nullable=False),
+        sa.Column('ended', sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint('item', 'rule_id', 'due', 'excused', 'agency'),
         sqlite_with_rowid=False,
     )
