@@ -921,16 +921,16 @@ def tally_paused(engine):
         if engine.dialect.name == "sqlite":
             saved = conn.execute(text(
                 "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-                "AND name LIKE 'trg\\_%\\_tally\\_%' ESCAPE '\\'")).all()
+                "AND name LIKE 'trg\\_%\\_tally%' ESCAPE '\\'")).all()
             expected = set(_tally_migration().SQLITE_DROP)
             if {name for name, _ in saved} != expected:
                 raise RuntimeError(f"the tally's triggers are not {sorted(expected)}")
             for name, _ in saved:
                 conn.execute(text(f"DROP TRIGGER {name}"))
         else:
-            saved = [(table, None) for table in ("milestone", "adviceitem", "service")]
+            saved = [(table, None) for table in ("milestone", "adviceitem", "service", "case")]
             for table, _ in saved:
-                conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER trg_{table}_tally"))
+                conn.execute(text(f'ALTER TABLE "{table}" DISABLE TRIGGER trg_{table}_tally'))
     try:
         yield
     finally:  # even after a failure: what was written is counted, and the triggers are back
@@ -945,7 +945,7 @@ def _tally_resumed(engine, saved: list[tuple[str, str | None]]) -> None:
         conn.execute(text(_tally_migration().BACKFILL))
         for name, sql in saved:
             conn.execute(text(sql if sql is not None else
-                              f"ALTER TABLE {name} ENABLE TRIGGER trg_{name}_tally"))
+                              f'ALTER TABLE "{name}" ENABLE TRIGGER trg_{name}_tally'))
 
 
 def generate(url: str, *, plans: int = 640_000, assessments: int = 155_000, seed: int = 1,

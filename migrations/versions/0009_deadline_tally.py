@@ -8,10 +8,12 @@ Create Date: 2026-12-01 12:30:00
 Written by hand (docs/statistics.md, "At national scale").
 
 Every deadline measure counts, for its rules, the deadlines due in a period by day: how many,
-how many done, how many done on or before the due day (``models.timeliness.deadline_counts``).
-From the items that is a range of 0006's indexes, but a year of national figures is about five
-million index entries to read at every request of the statistics page. ``deadline_day`` holds
-those three counts already added up, one row per
+how many done, how many done on or before the due day (``models.timeliness.deadline_counts``),
+and of those not done how many belong to a case that ended on or before the day
+(``ended_counts``). From the items that is a range of 0006's indexes and a look-up of each
+unlisted step's case, but a year of national figures is about five million index entries to
+read at every request of the statistics page. ``deadline_day`` holds those four counts already
+added up, one row per
 
     (item "milestone" or "advice", rule_id, due, excused, agency)
 
@@ -22,29 +24,41 @@ only that: milestones with ``applicable`` true; advice with ``reused`` false who
 not the family's own views (``models.timeliness.NOT_ADVICE``); an item with no due day is not
 counted. ``agency`` is, for advice, ``models.timeliness.agency_of``: the agency of the service
 asked, else the agency its source is counted under (``models.directory.AGENCY_FOR_SOURCE``,
-written out in ``BY_SOURCE`` below), else "other"; for milestones it is ''. ``n`` is the
+written out in ``by_source`` below), else "other"; for milestones it is ''. ``n`` is the
 number of items, ``done`` those with a done (received) date, ``on_time`` those whose date is
-on or before the due day.
+on or before the due day, ``ended`` those not done whose case is closed (``is_open`` false)
+with no closing day or one on or before the due day (``ended_counts`` also asks ``listed``
+false, which 0007's triggers make true of every item of a closed case).
 
-**Why it stays exact.** The counts are sums over the items of each item's contribution (1, 1
-if done, 1 if on time) to the row of its key. The triggers below run in the transaction that
-changes an item, after the change, and add the new row's contribution and subtract the old
-one's (an insert has no old row; a delete no new one), computed from the same expressions as
-the backfill. An item's key depends on its own columns and, for advice, on its service's
-agency: so a change to a service's agency (or its id, or a service added or removed that
-advice names) moves that service's advice from the old agency to the new one, again as a
-subtraction and an addition. So after every committed transaction each row equals the
-``GROUP BY`` of the items that the backfill (``BACKFILL``) runs: tests/test_deadline_tally.py
-checks it after random writes on SQLite and PostgreSQL. Rows whose counts fall to 0 are kept
-(``n = 0``) and the statistics skip them.
+**Why it stays exact.** The counts are sums over the items of each item's contribution (1; 1 if
+done; 1 if on time; 1 if ended) to the row of its key. A contribution depends on the item's
+own columns (``WATCHED``), its case's ``is_open`` and ``closed_on``, and for advice its
+service's agency. Every change to any of those runs a trigger, in the transaction that makes
+the change and after it, that subtracts the contribution as it was and adds it as it is (an
+insert has no old row; a delete no new one), from the same expressions as the backfill:
+
+- a milestone or piece of advice inserted, deleted, or updated in a watched column;
+- a case whose ``is_open`` or ``closed_on`` changes: its items not done move in or out of
+  ``ended`` (a case cannot be added with items, or removed with them: the foreign keys);
+- a service whose agency (or id) changes, or a service added or removed that advice names:
+  its advice moves from the agency it was counted under to the one it is now.
+
+So after every committed transaction each row equals the ``GROUP BY`` of the items that the
+backfill (``BACKFILL``) runs: tests/test_deadline_tally.py checks it after random writes on
+SQLite and PostgreSQL, against the items counted by ``models.timeliness``'s own definitions.
+Rows whose counts fall to 0 are kept (``n = 0``) and the statistics skip them.
 
 The changes are applied as one ``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE`` per
-item written, with its rows in key order: an update that does not change what is counted
-touches no row; one that changes only the done date touches one row. On PostgreSQL two
-transactions that write items with the same key wait for each other at that row until the
-first commits (docs/statistics.md, "At national scale", on why that is short and when it can
-deadlock). What still comes from the items: the deadlines not done whose case ended
-(``ix_*_unlisted``: few), and the breakdowns by setting, service and transfer.
+item written, its rows in key order: an update that does not change what is counted touches no
+row; one that changes only the done date touches one. On PostgreSQL two transactions that
+write items with the same key wait for each other at that row until the first commits
+(docs/statistics.md, "At national scale", on why that is short and when it can deadlock).
+What still comes from the items: the breakdowns by setting, service and transfer.
+
+Two indexes for the rest of the page: DfE's decisions count the refused cases closed in the
+period from ``ix_case_stage_closed_on`` alone, and measure g's reviews not amended after all
+come with their case from ``ix_review_not_amended_on`` (now with ``case_reference``), instead
+of a read of each row.
 """
 from alembic import op
 import sqlalchemy as sa
