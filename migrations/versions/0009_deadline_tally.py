@@ -227,9 +227,16 @@ SQLITE_DROP = tuple(f"trg_{table}_tally_{op_}" for table in ("milestone", "advic
                     for op_ in ("insert", "delete", "update")) + ("trg_case_tally",)
 
 
+# PostgreSQL: one writer of the tally at a time, until it commits (a transaction-level advisory
+# lock taken before any tally row is). Without it, concurrent saves of cases sharing due days
+# lock the same tally rows in different orders and deadlock often (docs/statistics.md).
+TALLY_LOCK = "PERFORM pg_advisory_xact_lock(8245091673)"
+
+
 def _pg_function(name: str, stmts: dict[str, str]) -> str:
     return (f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
             "BEGIN\n"
+            f"    {TALLY_LOCK};\n"
             f"    IF TG_OP = 'INSERT' THEN {stmts['INSERT']};\n"
             f"    ELSIF TG_OP = 'DELETE' THEN {stmts['DELETE']};\n"
             f"    ELSE {stmts['UPDATE']};\n"
@@ -249,7 +256,7 @@ def _pg_triggers() -> list[str]:
             "CREATE TRIGGER trg_service_tally AFTER INSERT OR DELETE OR UPDATE OF id, agency "
             "ON service FOR EACH ROW EXECUTE FUNCTION deadline_tally_service()"]
     out += ["CREATE FUNCTION deadline_tally_case() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-            "BEGIN\n"
+            f"BEGIN\n    {TALLY_LOCK};\n"
             + "".join(f"    {case_statement(t)};\n" for t in ("milestone", "adviceitem"))
             + "    RETURN NULL;\nEND $$",
             f"CREATE TRIGGER trg_case_tally AFTER UPDATE OF {', '.join(CASE_CHANGES)} "
