@@ -50,9 +50,12 @@ Rows whose counts fall to 0 are kept (``n = 0``) and the statistics skip them.
 
 The changes are applied as one ``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE`` per
 item written, its rows in key order: an update that does not change what is counted touches no
-row; one that changes only the done date touches one. On PostgreSQL two transactions that
-write items with the same key wait for each other at that row until the first commits
-(docs/statistics.md, "At national scale", on why that is short and when it can deadlock).
+row; one that changes only the done date touches one. On PostgreSQL each trigger first takes
+a transaction-level advisory lock (``TALLY_LOCK``), so transactions that change deadlines write
+the tally one at a time: without it, concurrent saves of cases sharing due days deadlocked
+often (docs/statistics.md, "At national scale"). It also means a trigger that waited sees, in
+its next statement (READ COMMITTED), what the transaction before it committed: a case closed or
+a service's agency changed at the same moment as its items are written is counted right.
 What still comes from the items: the breakdowns by setting, service and transfer.
 
 Two indexes for the rest of the page: DfE's decisions count the refused cases closed in the
