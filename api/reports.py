@@ -27,6 +27,18 @@ PROGRESS = ("achieved", "on_track", "partly_achieved", "not_achieved")
 MAX_DAYS = 3653  # 10 years: the report lists every quarter, so the period is bounded
 
 
+def check_period(from_date: date, to_date: date) -> None:
+    """A 422 that says what to fix unless ``from_date`` to ``to_date`` is a period of at most
+    ``MAX_DAYS``, for every report and statistic over a period."""
+    if to_date < from_date:
+        raise ApiError(422, f"Please correct: to ({to_date}) is before from ({from_date}); "
+                       "give the earlier date as from", "invalid_input")
+    if (to_date - from_date).days > MAX_DAYS:
+        raise ApiError(422, f"Please correct: the period from {from_date} to {to_date} is "
+                       "longer than 10 years; ask for 10 years or less at a time",
+                       "invalid_input")
+
+
 class ProgressCount(BaseModel):
     count: int
     percent: float | None = Field(description="of the outcomes counted, to one decimal place "
@@ -108,13 +120,7 @@ def outcomes_report(
     from_date: Annotated[date, Query(alias="from", description="first day, YYYY-MM-DD")],
     to_date: Annotated[date, Query(alias="to", description="last day (included), YYYY-MM-DD")],
 ) -> OutcomesReport:
-    if to_date < from_date:
-        raise ApiError(422, f"Please correct: to ({to_date}) is before from ({from_date}); "
-                       "give the earlier date as from", "invalid_input")
-    if (to_date - from_date).days > MAX_DAYS:
-        raise ApiError(422, f"Please correct: the period from {from_date} to {to_date} is "
-                       "longer than 10 years; ask for 10 years or less at a time",
-                       "invalid_input")
+    check_period(from_date, to_date)
     rows = session.exec(select(t.Review.plan_reference, t.Review.meeting_held_on,
                                t.Review.outcomes).where(
         t.Review.meeting_held_on >= from_date,  # type: ignore[operator]

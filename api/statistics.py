@@ -29,13 +29,12 @@ from pydantic import BaseModel, Field
 
 from api.cases import SessionDep, today
 from api.errors import ApiError
-from api.reports import quarter_bounds, quarter_of
+from api.reports import check_period, quarter_bounds, quarter_of
 from models import timeliness as tl
 from models.directory import AGENCY_LABELS
 
 router = APIRouter(tags=["statistics"])
 
-MAX_DAYS = 3653  # 10 years: every quarter is listed, so the period is bounded
 PERIOD_ERRORS = {422: {"description": "a date that is not YYYY-MM-DD, `to` before `from`, a "
                        "period over 10 years, or a breakdown the measure does not have"}}
 
@@ -279,13 +278,7 @@ class DfeReport(BaseModel):
 def quarters(from_date: date, to_date: date) -> list[tuple[str, date, date]]:
     """Every calendar quarter from ``from_date`` to ``to_date``, as (label, first day, last
     day), the first and last cut to the period. Checks the period first."""
-    if to_date < from_date:
-        raise ApiError(422, f"Please correct: to ({to_date}) is before from ({from_date}); "
-                       "give the earlier date as from", "invalid_input")
-    if (to_date - from_date).days > MAX_DAYS:
-        raise ApiError(422, f"Please correct: the period from {from_date} to {to_date} is "
-                       "longer than 10 years; ask for 10 years or less at a time",
-                       "invalid_input")
+    check_period(from_date, to_date)
     out = []
     year, q = quarter_of(from_date)
     while (year, q) <= quarter_of(to_date):
