@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import re
 import sys
+import traceback
 from datetime import date
 from typing import NoReturn, Sequence
 
@@ -162,5 +165,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _status(exc: SystemExit) -> int:
+    """The exit status ``sys.exit(value)`` means (a message is printed and means 1)."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+def run(argv: Sequence[str] | None = None) -> NoReturn:
+    """The ``ehc`` command (and ``python -m cli.main``, ``python -m worker``): run it, then
+    leave at once with its status.
+
+    A process that has opened a Temporal client can abort while the interpreter tears down
+    ("Fatal Python error: PyGILState_Release ... finalizing", status -6, a core dump), after
+    its work succeeded: the client's Rust threads outlive the interpreter (temporalio
+    sdk-python issue 300), more often on a busy machine. Every command's work, its clean-up
+    included, is finished when ``main`` returns, so the interpreter's own teardown has nothing
+    left to do: flush what is written and ``os._exit`` with the command's real status."""
+    try:
+        status = main(argv)
+    except SystemExit as exc:
+        status = _status(exc)
+    except KeyboardInterrupt:
+        status = 130
+    except BaseException:  # noqa: BLE001 - printed as Python would, then the same status
+        traceback.print_exc()
+        status = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(status)
+
+
+if __name__ == "__main__":  # ``python -m cli.main``: run the module as imported by name, so
+    # the commands' ``cli.main.UsageError`` is the class ``main`` catches (status 2)
+    from cli.main import run as run_by_name
+
+    run_by_name()

@@ -1,3 +1,5 @@
-from worker.main import main
+"""``python -m worker``: the same as ``ehc worker``, leaving as every ``ehc`` command does."""
 
-main()
+from cli.main import run
+
+run(["worker"])
