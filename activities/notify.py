@@ -1,119 +1,21 @@
-"""The notifier: sends the emails of one step of an advice request's escalation ladder.
-
-The workflow says which step fired and to which roles; this activity finds the people in the
-directory now, renders the email from ``templates/email/<template>.{txt,html}.j2``, and sends
-each through the outbox (``activities.mail``), so a retry or a restarted worker sends nothing
-twice. Emails carry the case reference, the advice asked for, its dates and a link; never the
-child's name or date of birth (the secure page behind the link shows what the professional
-needs).
-"""
+"""Emailing one step of an advice request's escalation ladder (``services.notify``)."""
 
 from __future__ import annotations
 
-import asyncio
-from datetime import date, datetime, timezone
-
-from sqlmodel import Session
 from temporalio import activity
 
-from activities.case_record import workflow_id_for
-from activities.links import advice_url
-from activities.mail import Outbox, Outgoing
-from activities.rendering import render
-from models import tables as t
-from models.db import engine_for
-from models.directory import Addressee, addressees
-from models.ladder import AdviceNotice, NoticeResult, step_label
-from models.settings import Settings
-from statutory import days_overdue, london_date
-
-SUBJECTS = {
-    "advice_request": "Advice requested for {process} {ref}: due {due}",
-    "advice_reminder": "Reminder: advice for {process} {ref} is due {due}",
-    "advice_due_tomorrow": "Advice for {process} {ref} is due tomorrow ({due})",
-    "advice_overdue": "Overdue: advice for {process} {ref} was due {due}",
-    "advice_escalation_lead": "Escalation: advice for {process} {ref} is "
-                              "{late} days overdue",
-    "advice_escalation_adqa": "ADQA escalation: advice for {process} {ref} is "
-                              "{late} days overdue",
-    "advice_repeat": "Still overdue: advice for {process} {ref} ({late} days)",
-}
+from domain.ladder import AdviceNotice, NoticeResult
+from services.notify import Notifier
+from workflows.casework import SEND_ADVICE_NOTICE
 
 
-def is_review(reference: str) -> bool:
-    return workflow_id_for(reference).startswith("review-")
+class NotifyActivities:
+    def __init__(self, notifier: Notifier) -> None:
+        self.notifier = notifier
 
-
-def _long(d: date | None) -> str:
-    return f"{d.day} {d:%B %Y}" if d else ""
-
-
-class Notifier:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.outbox = Outbox(settings)
-        self.engine = engine_for(settings.db_url)
-
-    def _context(self, n: AdviceNotice) -> tuple[list[Addressee], list[str], dict]:
-        with Session(self.engine) as s:
-            people, nobody = addressees(s, n.to, n.service_id, n.contact_id)
-            service = s.get(t.Service, n.service_id) if n.service_id else None
-            contact = s.get(t.Contact, n.contact_id) if n.contact_id else None
-        owed_by = ", ".join(x for x in (contact.name if contact else None,
-                                        service.name if service else None) if x)
-        return people, nobody, {
-            "owed_by": owed_by or "not assigned to a service",
-            "service": service.name if service else None,
-        }
-
-    @activity.defn(name="send_advice_notice")
+    @activity.defn(name=SEND_ADVICE_NOTICE)
     async def send_advice_notice(self, n: AdviceNotice) -> NoticeResult:
         info = activity.info()
-        tag = f"{info.workflow_id}/{info.activity_id}#{info.attempt}"
-        people, nobody, extra = await asyncio.to_thread(self._context, n)
-        today = london_date(datetime.now(timezone.utc))
-        late = days_overdue(max(today, n.on), n.due)
-        result = NoticeResult(nobody=nobody)
-        beating = asyncio.create_task(_heartbeat())  # a slow mail server is not a dead worker
-        try:
-            for person in people:
-                await self._send_to(n, person, extra, late, tag, result)
-        finally:
-            beating.cancel()
-        return result
-
-    async def _send_to(self, n: AdviceNotice, person: Addressee, extra: dict, late: int,
-                       tag: str, result: NoticeResult) -> None:
-        context = {
-            **extra, "n": n, "person": person, "late": late,
-            "step": step_label(n.step), "due": _long(n.due),
-            "requested": _long(n.requested_on), "expected": _long(n.expected_on),
-            "link": advice_url(self.settings, n.reference, n.advice_key)
-            if person.link else None,
-            "council": self.settings.council_name,
-            "is_review": is_review(n.reference),
-            "process": "annual review" if is_review(n.reference) else "EHC needs assessment",
-            "send_team_email": self.settings.send_team_email,
-        }
-        subject = SUBJECTS.get(n.template, "Advice for {process} {ref}").format(
-            ref=n.reference, due=_long(n.due), late=late, process=context["process"])
-        sent = await self.outbox.send_once(Outgoing(
-            key=f"advice:{n.reference}:{n.advice_key}:{n.step}:{person.address.lower()}",
-            to_address=person.address, to_name=person.name, subject=subject,
-            text=render(f"email/{n.template}.txt.j2", **context),
-            html=render(f"email/{n.template}.html.j2", **context),
-            template=n.template, recipient_role=person.role,
-            case_reference=n.reference, advice_key=n.advice_key, step=n.step, step_on=n.on,
-        ), tag)
-        if sent.already:
-            result.already_sent += 1
-        elif sent.status == "sent":
-            result.sent += 1
-        else:
-            result.rejected += 1
-
-
-async def _heartbeat(every: float = 2.0) -> None:
-    while True:
-        activity.heartbeat()
-        await asyncio.sleep(every)
+        return await self.notifier.send(
+            n, f"{info.workflow_id}/{info.activity_id}#{info.attempt}",
+            heartbeat=activity.heartbeat)

@@ -1,10 +1,10 @@
 """A form for each step a caseworker can take on a case, on its page: ``/cases/{ref}/act/{step}``.
 
-Each form is drawn from the step's own input model (``models.schemas``: ``DecideToAssess``,
+Each form is drawn from the step's own input model (``domain.case``: ``DecideToAssess``,
 ``ServeDraft``, ``SetMeeting``, …), so it asks for exactly what the API asks for: a date is a
 GOV.UK date input, a choice is radios, a yes/no a checkbox, a piece of advice or an exception
 of this case a list to choose from. What is sent goes through the same model and the same
-``api.cases._act`` as the API, so the workflow's validators judge it: a step out of order, an
+``services.cases.act`` as the API, so the workflow's validators judge it: a step out of order, an
 impossible date or a duplicate comes back on the form with the workflow's own sentence, and
 nothing is changed. Requesting advice has a form of its own (several pieces at once, each to
 the directory's default service or one chosen).
@@ -23,13 +23,15 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlmodel import select
 
-from api import cases
-from api.cases import SessionDep
-from api.errors import ApiError
+from api.auth import current_actor
+from api.deps import SessionDep, get_client
+from services import cases
+from services.clock import today
+from services.errors import ServiceError
 from api.pages import _date_from_parts, error_view, page, see_other
-from models import tables as t
-from models.directory import AGENCY_FOR_SOURCE
-from models.schemas import (
+from store import tables as t
+from services.directory import AGENCY_FOR_SOURCE
+from domain.case import (
     ADVICE_SOURCE_INFO,
     REQUIRED_ADVICE,
     Action,
@@ -90,7 +92,7 @@ STEPS: dict[str, tuple[type[BaseModel], str]] = {}
 
 
 def _review_models() -> tuple[dict[str, type[BaseModel]], dict[str, str]]:
-    import models.schemas as s
+    import domain.case as s
 
     models = {
         ReviewAction.SET_MEETING: s.SetMeeting, ReviewAction.RECORD_INVITATIONS: s.RecordDate,
@@ -123,7 +125,7 @@ def _review_models() -> tuple[dict[str, type[BaseModel]], dict[str, str]]:
 
 
 def _collect() -> None:
-    import models.schemas as s
+    import domain.case as s
 
     titles = {
         Action.DECIDE_TO_ASSESS: (s.DecideToAssess, "Record the decision whether to assess (Reg 5)"),
@@ -276,8 +278,8 @@ def _messages(exc: ValidationError) -> dict[str, str]:
 
 
 async def _view(request: Request, session, reference: str):
-    client = request.app.state.temporal or cases.get_client(request)
-    return (await cases.read_case(reference, session, client)).view
+    client = request.app.state.temporal or get_client(request)
+    return await cases.case_view(session=session, client=client, reference=reference)
 
 
 def _form(request: Request, reference: str, action: str, view, status: int = 200,
@@ -294,13 +296,13 @@ def _form(request: Request, reference: str, action: str, view, status: int = 200
                 outcomes="outcomes" in model.model_fields, outcome_rows=OUTCOME_ROWS,
                 progress=[(k, CHOICES[k]) for k in ("achieved", "on_track", "partly_achieved",
                                                     "not_achieved")],
-                today=cases.today())
+                today=today())
 
 
 def _allowed(view, action: str) -> None:
     if action not in view.allowed_actions or (action not in STEPS and action !=
                                               Action.REQUEST_ADVICE.value):
-        raise ApiError(409, f"'{action.replace('_', ' ')}' cannot be done at this stage. "
+        raise ServiceError(409, f"'{action.replace('_', ' ')}' cannot be done at this stage. "
                        "Allowed now: " + ", ".join(a.replace("_", " ")
                                                    for a in view.allowed_actions),
                        "out_of_order")
@@ -312,7 +314,7 @@ async def action_page(reference: str, action: str, request: Request,
     view = await _view(request, session, reference)
     try:
         _allowed(view, action)
-    except ApiError as exc:
+    except ServiceError as exc:
         return page(request, "pages/forbidden.html", exc.status, message=exc.message)
     if action == Action.REQUEST_ADVICE.value:
         return _advice_form(request, session, reference, view)
@@ -341,8 +343,9 @@ async def action_submit(reference: str, action: str, request: Request,
         return _form(request, reference, action, view, 422, form, problems)
     kind = Action if view.case.kind == "assessment" else ReviewAction
     try:
-        await cases._act(cases.get_client(request), session, reference, kind(action), payload)
-    except ApiError as exc:  # the workflow's validator said no: nothing was changed
+        await cases.act(session=session, client=get_client(request), reference=reference,
+                        action=kind(action), payload=payload, actor=current_actor())
+    except ServiceError as exc:  # the workflow's validator said no: nothing was changed
         return _form(request, reference, action, view, exc.status, form, {"form": exc.message})
     return see_other(f"/cases/{reference}?done={action}")
 
@@ -367,7 +370,7 @@ def _advice_form(request: Request, session, reference: str, view, status: int = 
     return page(request, "pages/advice_request_form.html", status, nav="cases",
                 reference=reference, sources=sources, checked=checked,
                 values=values or {}, errors=errors, field_errors=field_errors,
-                today=cases.today())
+                today=today())
 
 
 async def _advice_submit(request: Request, session, reference: str, view,
@@ -399,9 +402,10 @@ async def _advice_submit(request: Request, session, reference: str, view,
     if problems or body is None:
         return _advice_form(request, session, reference, view, 422, values, problems)
     try:
-        await cases.request_advice(reference, body, session, cases.get_client(request),
-                                   request.app.state.settings)
-    except ApiError as exc:
+        await cases.request_advice(session=session, client=get_client(request),
+                                   settings=request.app.state.settings, reference=reference,
+                                   body=body, actor=current_actor())
+    except ServiceError as exc:
         return _advice_form(request, session, reference, view, exc.status, values,
                             {"form": exc.message})
     return see_other(f"/cases/{reference}?done=request_advice")

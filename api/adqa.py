@@ -11,7 +11,7 @@ from functools import lru_cache
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from activities.digest import (
+from services.digest import (
     Digest,
     DigestScheduleSettings,
     build_digest,
@@ -19,10 +19,10 @@ from activities.digest import (
     long_date,
     long_time,
 )
-from activities.rendering import render
-from api import cases
-from api.errors import ApiError
-from models.db import session_for
+from services.rendering import render
+from services.clock import today as today_in_england
+from services.errors import ServiceError
+from store.db import session_for
 
 router = APIRouter(tags=["adqa"])
 
@@ -33,7 +33,7 @@ def _schedule_settings() -> DigestScheduleSettings:
 
 
 def _check(week_ending: date | None) -> date:
-    today = cases.today()
+    today = today_in_england()
     if week_ending is None:
         return current_week_ending(today, _schedule_settings())
     if week_ending > today:
@@ -55,7 +55,7 @@ def digest_json(request: Request, week_ending: date | None = Query(
     try:
         day = _check(week_ending)
     except ValueError as exc:
-        raise ApiError(422, str(exc), "invalid_input") from None
+        raise ServiceError(422, str(exc), "invalid_input") from None
     return _digest(request, day)
 
 

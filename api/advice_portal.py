@@ -44,14 +44,17 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from temporalio.client import Client, WorkflowUpdateFailedError
 
-from activities.links import LinkExpired, LinkInvalid, read_advice_token
-from activities.rendering import render
-from api.cases import SessionDep, SettingsDep, _act, _live_view, _snapshot_from_db, today
-from api.errors import ApiError
-from models import tables as t
-from models.directory import load_escalation
-from models.schemas import Action, AdviceItem, CaseSnapshot, RecordAdvice, ReportAdviceDelay
-from models.settings import Settings
+from services.links import LinkExpired, LinkInvalid, read_advice_token
+from services.rendering import render
+from api.deps import SessionDep, SettingsDep
+from services import cases
+from store.record import read_snapshot
+from services.clock import today
+from services.errors import ServiceError
+from store import tables as t
+from services.directory import load_escalation
+from domain.case import Action, AdviceItem, CaseSnapshot, RecordAdvice, ReportAdviceDelay
+from config.settings import Settings
 from statutory import RULES
 
 log = logging.getLogger("ehc.advice_portal")
@@ -341,7 +344,7 @@ async def _query(client: Client | None, reference: str) -> CaseSnapshot | None:
     Temporal (or a worker to answer) cannot be reached in time."""
     if client is None:
         raise ConnectionError("Temporal is not connected")
-    view = await asyncio.wait_for(_live_view(client, reference), QUERY_TIMEOUT)
+    view = await asyncio.wait_for(cases.live_view(client, reference), QUERY_TIMEOUT)
     return view.case if view is not None else None
 
 
@@ -363,7 +366,7 @@ async def _load(settings: Settings, session: Session, client: Client | None, ref
             if live_required:
                 raise _unavailable(settings) from None
     if snapshot is None:
-        snapshot = _snapshot_from_db(session, row)
+        snapshot = read_snapshot(session, row)
     item = snapshot.advice_item(key)
     if item is None:
         raise _Stop(message(
@@ -678,6 +681,12 @@ class _DateRejected(Exception):
         self.message = message
 
 
+async def _act(client: Client, session: Session, reference: str, action: Action,
+               cmd: RecordAdvice | ReportAdviceDelay) -> None:
+    await cases.act(session=session, client=client, reference=reference, action=action,
+                    payload=cmd, actor=None)
+
+
 async def _run_update(settings: Settings, session: Session, client: Client, ask: Ask,
                       action: Action, cmd: RecordAdvice | ReportAdviceDelay,
                       submission_id: str) -> None:
@@ -686,7 +695,7 @@ async def _run_update(settings: Settings, session: Session, client: Client, ask:
     try:
         await asyncio.wait_for(_act(client, session, ask.reference, action, cmd), UPDATE_TIMEOUT)
         return
-    except ApiError as exc:
+    except ServiceError as exc:
         _discard(session, submission_id)
         log.info("case %s advice %s: %s rejected (%s); submission removed", ask.reference,
                  ask.key, action.value, exc.code)

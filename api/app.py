@@ -8,7 +8,7 @@ from datetime import date
 
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, Query
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
@@ -20,9 +20,9 @@ from api import cohort
 from api import linked_plans, reports
 from api import action_forms, casework_pages, worklist
 from api import statistics, stats_pages
-from models.settings import Settings, get_settings
+from config.settings import Settings, get_settings
 from statutory import assessment_timescales
-from worker.client import connect
+from services.temporal import connect
 
 log = logging.getLogger("ehc.api")
 ROOT = Path(__file__).resolve().parent.parent

@@ -34,10 +34,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, Field
 from sqlmodel import Session, select
 
-from models import tables as t
-from models.db import session_for
-from models.settings import Settings
-from models.staff import (
+from store import tables as t
+from store.db import session_for
+from config.settings import Settings
+from services.staff import (
     ROLE_LABELS,
     ROLES,
     Staff,
@@ -320,7 +320,7 @@ async def sign_in(request: Request) -> Response:
     # A session from before this sign-in (another account on this browser) ends.
     old = request.cookies.get(SESSION_COOKIE)
     if old:
-        from models.staff import digest
+        from services.staff import digest
 
         with _db(request) as s:
             end_session(s, digest(old))

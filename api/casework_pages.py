@@ -1,7 +1,7 @@
 """The caseworker's own pages: their cases with the next deadline of each (``/``), every case
 (``/cases``), and the form that starts an assessment (``/assessments/new``).
 
-The form goes through the API's own request model (``api.cases.StartAssessmentIn``) and the
+The form goes through the API's own request model (``services.cases.StartAssessmentIn``) and the
 same start function, so it refuses what the API refuses, with the same words, shown by the
 field; a start that works lands on the new case's page.
 """
@@ -12,13 +12,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from api import cases
-from api.cases import SessionDep, StartAssessmentIn
-from api.errors import ApiError
+from api.auth import current_staff
+from api.deps import SessionDep, get_client
+from services import cases
+from services.clock import today
+from services.cases import StartAssessmentIn
+from services.errors import ServiceError
 from api.pages import _date_from_parts, error_view, page, see_other
 from api.worklist import caseworkers
-from models.schemas import RequestSource
-from models.worklist import my_cases
+from domain.case import RequestSource
+from store.worklist import my_cases
 
 router = APIRouter(include_in_schema=False)
 
@@ -37,14 +40,14 @@ START_FIELDS = {"given_name": "given-name", "family_name": "family-name",
 @router.get("/", response_class=HTMLResponse)
 def my_cases_page(request: Request, session: SessionDep) -> HTMLResponse:
     staff = request.state.staff
-    rows = my_cases(session, staff.id, cases.today())
-    return page(request, "pages/my_cases.html", nav="mine", rows=rows, today=cases.today())
+    rows = my_cases(session, staff.id, today())
+    return page(request, "pages/my_cases.html", nav="mine", rows=rows, today=today())
 
 
 @router.get("/cases", response_class=HTMLResponse)
 def all_cases_page(request: Request, session: SessionDep) -> HTMLResponse:
-    rows = cases.list_cases(session, open_only=False, limit=200)
-    return page(request, "pages/cases.html", nav="cases", cases=rows, today=cases.today())
+    rows = cases.list_cases(session=session, open_only=False, limit=200)
+    return page(request, "pages/cases.html", nav="cases", cases=rows, today=today())
 
 
 def _start_form(request: Request, session, status: int = 200, values: dict | None = None,
@@ -52,7 +55,7 @@ def _start_form(request: Request, session, status: int = 200, values: dict | Non
     errors, field_errors = error_view(problems or {}, START_FIELDS)
     return page(request, "pages/start_assessment.html", status, nav="mine",
                 values=values or {}, errors=errors, field_errors=field_errors,
-                sources=SOURCE_LABELS, caseworkers=caseworkers(session), today=cases.today())
+                sources=SOURCE_LABELS, caseworkers=caseworkers(session), today=today())
 
 
 @router.get("/assessments/new", response_class=HTMLResponse)
@@ -96,9 +99,10 @@ async def start_assessment_page(request: Request, session: SessionDep) -> Respon
     if problems or parsed is None:
         return _start_form(request, session, 422, values, problems)
     try:
-        started = await cases.start_assessment(parsed, session, cases.get_client(request),
-                                               request.app.state.settings)
-    except ApiError as exc:
+        started = await cases.start_assessment(
+            session=session, client=get_client(request), settings=request.app.state.settings,
+            body=parsed, by=current_staff())
+    except ServiceError as exc:
         field = {"duplicate_case": "given_name", "duplicate_reference": "case_reference",
                  "invalid_input": "caseworker_id"}.get(exc.code, "form")
         return _start_form(request, session, exc.status if exc.status < 500 else 503, values,

@@ -2,9 +2,9 @@
 the page (``/phase-transfers``), and ``bring_forward``, which the API, the page and ``ehc
 phase-transfer bring-forward`` all use to bring reviews forward. See docs/phase-transfers.md.
 
-The cohort itself is worked out by ``models.cohort.build_cohort`` from the database. Bringing a
+The cohort itself is worked out by ``store.cohort.build_cohort`` from the database. Bringing a
 review forward is the review workflow's ``set_phase_transfer`` update on the plan's current
-cycle, sent through ``api.cases._act`` like any caseworker action: the workflow validates it
+cycle, sent through ``services.cases.act`` like any caseworker action: the workflow validates it
 and says why when it refuses.
 """
 
@@ -21,9 +21,12 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 from temporalio.client import Client
 
-from api.cases import SessionDep, _act, get_client, today
-from api.errors import ApiError
-from models.cohort import (
+from api.deps import SessionDep, get_client
+from api.auth import current_actor
+from services import cases
+from services.clock import today
+from services.errors import ServiceError
+from store.cohort import (
     AT_RISK_DAYS,
     STATUS_LABELS,
     STATUSES,
@@ -32,12 +35,12 @@ from models.cohort import (
     build_cohort,
     default_year,
 )
-from models.db import session_for
-from models.schemas import PhaseTransferDue, ReviewAction, SetPhaseTransfer
+from store.db import session_for
+from domain.case import PhaseTransferDue, ReviewAction, SetPhaseTransfer
 
 router = APIRouter()
 
-YEARS = (2014, 2100)  # models.schemas.PhaseTransferDue's range
+YEARS = (2014, 2100)  # domain.case.PhaseTransferDue's range
 CONCURRENCY = 8  # updates in flight at once when bringing a cohort forward
 
 
@@ -82,9 +85,9 @@ async def _bring_one(client: Client, session: Session, entry: CohortEntry,
                                                      transfer_year=tr.transfer_year),
                            actor=actor)
     try:
-        view = await _act(client, session, entry.cycle_reference,
-                          ReviewAction.SET_PHASE_TRANSFER, cmd)
-    except ApiError as exc:
+        view = await cases.act(session=session, client=client, reference=entry.cycle_reference,
+                               action=ReviewAction.SET_PHASE_TRANSFER, payload=cmd, actor=None)
+    except ServiceError as exc:
         # The workflow's own refusal. "Duplicate": the review has had it since the record
         # was read (a run that overlapped this one): nothing to do, not a failure.
         item.outcome = "already" if exc.code == "duplicate" else "rejected"
@@ -175,7 +178,7 @@ async def bring_forward_route(body: BringForwardIn, session: SessionDep,
                               request: Request) -> BringForwardResult:
     client = None if body.dry_run else get_client(request)
     return await bring_forward(client, session, body.year, today=today(),
-                               dry_run=body.dry_run, actor=body.actor)
+                               dry_run=body.dry_run, actor=current_actor() or body.actor)
 
 
 # --- the page -------------------------------------------------------------------------------------
@@ -249,7 +252,7 @@ async def bring_forward_form(request: Request) -> HTMLResponse | RedirectRespons
     settings = request.app.state.settings
     with session_for(settings.db_url) as session:
         result = await bring_forward(client, session, year, today=today(),
-                                     actor="phase transfers page")
+                                     actor=current_actor() or "phase transfers page")
     failed = [i.plan_reference for i in result.items if i.outcome in ("rejected", "failed")]
     query = {"year": year, "brought": result.counts.get("brought_forward", 0),
              "already": result.counts.get("already", 0), "failed": len(failed)}

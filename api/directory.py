@@ -7,12 +7,12 @@ Rows are never deleted: a service, contact or member who leaves is deactivated
 The rules live here once, in the request models and the ``create_*``/``update_*`` functions;
 the JSON routes below and the web forms (``api/pages.py``) both go through them:
 
-- an agency is one of ``models.tables.AGENCIES``; email addresses look like addresses;
+- an agency is one of ``store.tables.AGENCIES``; email addresses look like addresses;
 - service names and ADQA members' addresses are unique (ignoring case): a clash is a 409;
 - at most one lead per service, and one default service per agency: making a contact the
   lead, or a service the default, takes it from the previous holder in the same transaction;
   an inactive contact or service can hold neither;
-- a service's ladder override validates as ``models.ladder.Ladder``.
+- a service's ladder override validates as ``domain.ladder.Ladder``.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from sqlalchemy import func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from api.cases import SessionDep
-from api.errors import ApiError
-from models import tables as t
-from models.directory import AGENCY_LABELS
-from models.ladder import Ladder
+from api.deps import SessionDep
+from services.errors import ServiceError
+from store import tables as t
+from services.directory import AGENCY_LABELS
+from domain.ladder import Ladder
 
 router = APIRouter(prefix="/api/directory", tags=["directory"])
 
@@ -42,8 +42,8 @@ router = APIRouter(prefix="/api/directory", tags=["directory"])
 EMAIL_PATTERN = re.compile(r"[^@\s,;<>()\[\]\"]+@[^@\s,;<>()\[\]\"]+\.[A-Za-z0-9-]{2,}")
 
 
-class DirectoryProblem(ApiError):
-    """An ``ApiError`` that names the field to fix, so a web form can show it by the field."""
+class DirectoryProblem(ServiceError):
+    """An ``ServiceError`` that names the field to fix, so a web form can show it by the field."""
 
     def __init__(self, status: int, message: str, code: str, field: str | None = None) -> None:
         super().__init__(status, message, code)
@@ -521,7 +521,7 @@ def _agency_query(agency: str | None) -> str | None:
     try:
         return _agency(agency)
     except ValueError as exc:
-        raise ApiError(422, f"Please correct: agency: {exc}", "invalid_input") from None
+        raise ServiceError(422, f"Please correct: agency: {exc}", "invalid_input") from None
 
 
 @router.get("/services", response_model=list[ServiceOut],

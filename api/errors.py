@@ -6,14 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-# The workflow's rejection types, as HTTP statuses.
-REJECTION_STATUS = {
-    "OutOfOrder": 409,
-    "CaseClosed": 409,
-    "Duplicate": 409,
-    "InvalidDate": 422,
-    "NotFound": 422,
-}
+from services.errors import ServiceError
 
 _HINTS = {
     "date_from_datetime_parsing": "write the date as YYYY-MM-DD, e.g. 2026-03-09",
@@ -24,19 +17,14 @@ _HINTS = {
 }
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, code: str = "error") -> None:
-        self.status, self.message, self.code = status, message, code
-
-
 def _field(loc: tuple) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path")]
     return ".".join(parts) or "body"
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(ServiceError)
+    async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
         return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)

@@ -11,16 +11,17 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
 
-from activities.importer import (
+from services.plan_import import (
     ImportResult,
     ImportSummary,
     RowResult,
     TemporalUnavailable,
     import_plans,
 )
-from api.cases import SettingsDep, today
-from api.errors import ApiError
-from models.plan_import import RowError, RowIssue
+from api.deps import SettingsDep
+from services.clock import today
+from services.errors import ServiceError
+from services.plan_file import RowError, RowIssue
 
 router = APIRouter(prefix="/api/imports", tags=["imports"])
 
@@ -89,21 +90,21 @@ async def import_plans_upload(
     dry_run: Annotated[bool, Form(description="validate only; import nothing")] = False,
 ):
     if file.size is not None and file.size > MAX_UPLOAD:
-        raise ApiError(413, f"The file is {file.size // (1024 * 1024)} MB; the limit is "
+        raise ServiceError(413, f"The file is {file.size // (1024 * 1024)} MB; the limit is "
                        f"{MAX_UPLOAD // (1024 * 1024)} MB. Split it into several files (each "
                        "is safe to import on its own).", "too_large")
     client: Client | None = request.app.state.temporal
     if client is None and not dry_run:
-        raise ApiError(503, "The case engine (Temporal) is not reachable; nothing was imported. "
+        raise ServiceError(503, "The case engine (Temporal) is not reachable; nothing was imported. "
                        "Try again shortly", "unavailable")
     try:
         result = await import_plans(file.file, settings=settings, client=client, today=today(),
                                     skip_bad_rows=skip_bad_rows, dry_run=dry_run)
     except TemporalUnavailable:
-        raise ApiError(503, "The case engine (Temporal) is not reachable; nothing was imported. "
+        raise ServiceError(503, "The case engine (Temporal) is not reachable; nothing was imported. "
                        "Try again shortly", "unavailable") from None
     except SQLAlchemyError as exc:  # not chained or logged: its text can quote the rows
-        raise ApiError(503, f"The database cannot be used ({type(exc).__name__}); plans "
+        raise ServiceError(503, f"The database cannot be used ({type(exc).__name__}); plans "
                        "already started are kept, and sending the file again starts only the "
                        "rest", "unavailable") from None
     if result.blocked:

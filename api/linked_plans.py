@@ -3,7 +3,7 @@ looked-after "Our Children" plan (care plan / PEP), each with its owner in the d
 
 They belong to the child, not to one case: an assessment and every review cycle of the child's
 plan see the same linked plans. The owner of an open looked-after, CP or CIN plan is asked for
-social care advice by default (``models.directory.resolve_request``), and an open plan whose own
+social care advice by default (``services.directory.resolve_request``), and an open plan whose own
 next review falls within 4 weeks of the review meeting can be combined with it
 (``can_combine``). See docs/linked-plans.md.
 
@@ -20,9 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from api.cases import SessionDep, today
-from api.errors import ApiError
-from models import tables as t
+from api.deps import SessionDep
+from services.clock import today
+from services.errors import ServiceError
+from store import tables as t
 
 router = APIRouter(prefix="/api", tags=["linked plans"])
 
@@ -129,7 +130,7 @@ def case_child(session: Session, reference: str) -> tuple[str, t.Case | None]:
     child = session.exec(select(t.Child).where(t.Child.open_case_reference == reference)).first()
     if child is not None:
         return child.id, None
-    raise ApiError(404, f"No case has the reference {reference!r}; check the reference (an "
+    raise ServiceError(404, f"No case has the reference {reference!r}; check the reference (an "
                    "assessment's, e.g. EHC-7QK2-M4TD, or a review cycle's, e.g. "
                    "EHC-7QK2-M4TD.R1)", "unknown_case")
 
@@ -150,19 +151,19 @@ def _owner(session: Session, contact_id: str, kind: str) -> t.Contact:
     """The contact who will own a plan of this kind; 422 saying what to fix otherwise."""
     contact = session.get(t.Contact, contact_id)
     if contact is None:
-        raise ApiError(422, f"No contact has the id {contact_id!r}: the plan's owner must be in "
+        raise ServiceError(422, f"No contact has the id {contact_id!r}: the plan's owner must be in "
                        "the directory (find them with GET /api/directory/services/{id}, or add "
                        "them with POST /api/directory/services/{id}/contacts)", "invalid_input")
     service = session.get(t.Service, contact.service_id)
     if not contact.active:
-        raise ApiError(422, f"{contact.name} is no longer active in the directory: name the "
+        raise ServiceError(422, f"{contact.name} is no longer active in the directory: name the "
                        "plan's current owner", "invalid_input")
     if service is None or not service.active:
-        raise ApiError(422, f"{contact.name}'s service is no longer active in the directory: "
+        raise ServiceError(422, f"{contact.name}'s service is no longer active in the directory: "
                        "name the plan's current owner, or reactivate the service",
                        "invalid_input")
     if kind in SOCIAL_CARE_KINDS and service.agency != "social_care":
-        raise ApiError(422, f"A {KIND_LABELS[kind]} is owned by a social worker, but "
+        raise ServiceError(422, f"A {KIND_LABELS[kind]} is owned by a social worker, but "
                        f"{contact.name} works in {service.name!r}, which is not a social care "
                        "service: name a contact in a social care service", "invalid_input")
     return contact
@@ -171,26 +172,26 @@ def _owner(session: Session, contact_id: str, kind: str) -> t.Contact:
 def _check_dates(started_on: date, ended_on: date | None, next_review_on: date | None) -> None:
     now = today()
     if started_on > now:
-        raise ApiError(422, f"started_on {started_on} is in the future (today is {now}): record "
+        raise ServiceError(422, f"started_on {started_on} is in the future (today is {now}): record "
                        "the plan once it has started", "invalid_date")
     if ended_on is not None:
         if ended_on < started_on:
-            raise ApiError(422, f"ended_on {ended_on} is before the plan started "
+            raise ServiceError(422, f"ended_on {ended_on} is before the plan started "
                            f"({started_on}): check the dates", "invalid_date")
         if ended_on > now:
-            raise ApiError(422, f"ended_on {ended_on} is in the future (today is {now}): end "
+            raise ServiceError(422, f"ended_on {ended_on} is in the future (today is {now}): end "
                            "the plan on or after the day it ends", "invalid_date")
     if next_review_on is not None and next_review_on < started_on:
-        raise ApiError(422, f"next_review_on {next_review_on} is before the plan started "
+        raise ServiceError(422, f"next_review_on {next_review_on} is before the plan started "
                        f"({started_on}): check the dates", "invalid_date")
 
 
-def _conflict(session: Session, child_id: str, kind: str) -> ApiError:
+def _conflict(session: Session, child_id: str, kind: str) -> ServiceError:
     open_plan = session.exec(select(t.LinkedPlan).where(
         t.LinkedPlan.child_id == child_id, t.LinkedPlan.kind == kind,
         t.LinkedPlan.ended_on.is_(None))).first()  # type: ignore[union-attr]
     which = f" ({open_plan.id}, since {open_plan.started_on})" if open_plan else ""
-    return ApiError(409, f"This child already has an open {KIND_LABELS[kind]}{which}: change "
+    return ServiceError(409, f"This child already has an open {KIND_LABELS[kind]}{which}: change "
                     "its owner or dates with PATCH /api/linked-plans/{id}, or end it (ended_on) "
                     "before adding another", "duplicate_plan")
 
@@ -266,22 +267,22 @@ def update_linked_plan(plan_id: str, body: LinkedPlanUpdate,
                        session: SessionDep) -> LinkedPlanOut:
     plan = session.get(t.LinkedPlan, plan_id)
     if plan is None:
-        raise ApiError(404, f"No linked plan has the id {plan_id!r}; GET "
+        raise ServiceError(404, f"No linked plan has the id {plan_id!r}; GET "
                        "/api/cases/{reference}/linked-plans lists a child's plans",
                        "unknown_linked_plan")
     sent = body.model_fields_set
     if not sent:
-        raise ApiError(422, "Nothing to change: send owner_contact_id, ended_on, "
+        raise ServiceError(422, "Nothing to change: send owner_contact_id, ended_on, "
                        "next_review_on, other_system_reference or note", "invalid_input")
     if plan.ended_on is not None:
-        raise ApiError(409, f"This {KIND_LABELS.get(plan.kind, plan.kind)} ended on "
+        raise ServiceError(409, f"This {KIND_LABELS.get(plan.kind, plan.kind)} ended on "
                        f"{plan.ended_on} and is kept as it was: if the child has a new one, "
                        "add it with POST /api/cases/{reference}/linked-plans", "plan_ended")
     for name in ("owner_contact_id", "ended_on"):
         if name in sent and getattr(body, name) is None:
             hint = ("name the new owner" if name == "owner_contact_id"
                     else "an open plan has no end date already; leave ended_on out")
-            raise ApiError(422, f"{name} cannot be null: {hint}", "invalid_input")
+            raise ServiceError(422, f"{name} cannot be null: {hint}", "invalid_input")
     changes = body.model_dump(include=sent)
     _check_dates(plan.started_on, changes.get("ended_on"),
                  changes.get("next_review_on", plan.next_review_on))

@@ -24,14 +24,15 @@ from markupsafe import Markup, escape
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session
 
-from activities.rendering import render
-from api import cases
 from api import directory as d
-from api import reviews
-from api.cases import SessionDep
-from api.errors import ApiError
-from models import tables as t
-from models.directory import (
+from api.deps import SessionDep
+from api.reviews import ACTION_PATHS
+from services import cases, reviews
+from services.clock import today
+from services.rendering import render
+from services.errors import ServiceError
+from store import tables as t
+from services.directory import (
     AGENCY_FOR_SOURCE,
     AGENCY_LABELS,
     DEFAULT_ESCALATION_FILE,
@@ -39,9 +40,9 @@ from models.directory import (
     escalation_file,
     load_escalation,
 )
-from models.ladder import RECIPIENT_LABELS, Ladder, LadderStep, step_label
-from models.schemas import AdviceSource
-from models.settings import Settings
+from domain.ladder import RECIPIENT_LABELS, Ladder, LadderStep, step_label
+from domain.case import AdviceSource
+from config.settings import Settings
 
 router = APIRouter(include_in_schema=False)
 
@@ -117,27 +118,19 @@ def see_other(url: str) -> RedirectResponse:
 
 
 @router.get("/cases/{reference}", response_class=HTMLResponse)
-async def case_page(reference: str, request: Request) -> HTMLResponse:
-    settings = request.app.state.settings
-    with cases.session_for(settings.db_url) as session:
-        row = session.get(t.Case, reference)
-        # A closed case is read from the database alone: its page works without Temporal.
-        client = request.app.state.temporal
-        if client is None and (row is None or row.is_open):
-            client = cases.get_client(request)  # 503: the live state is needed
-        try:
-            case = await cases.read_case(reference, session, client)
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
-            return page(request, "pages/not_found.html", 404, nav="cases",
-                        heading="Case not found", message=exc.message,
-                        back=("/cases", "See every case"))
-        owed_by = _owed_by(session, case.view.case.advice)
-        holder = session.get(t.StaffUser, row.caseworker_id) if row and row.caseworker_id \
-            else None
+async def case_page(reference: str, request: Request, session: SessionDep) -> HTMLResponse:
+    try:
+        facts = await cases.read_case_page(session=session, client=request.app.state.temporal,
+                                           reference=reference)
+    except ServiceError as exc:
+        if exc.status != 404:
+            raise
+        return page(request, "pages/not_found.html", 404, nav="cases",
+                    heading="Case not found", message=exc.message,
+                    back=("/cases", "See every case"))
     from api.action_forms import STEPS  # the forms import this module
 
+    case = facts.case
     review = case.view.case.kind == "review"
     steps = {a: STEPS[a][1] for a in case.view.allowed_actions if a in STEPS}
     if "request_advice" in case.view.allowed_actions:
@@ -148,27 +141,8 @@ async def case_page(reference: str, request: Request) -> HTMLResponse:
             f"Saved: {STEPS[done][1][0].lower()}{STEPS[done][1][1:]}" if done in STEPS else
             "Saved: advice requested" if done == "request_advice" else None)
     return page(request, "pages/case.html", nav="plans" if review else "cases", c=case,
-                owed_by=owed_by, action_paths=reviews.ACTION_PATHS if review else {},
-                steps=steps, notice=notice, holder=holder,
-                school=row.setting_name if row else None)
-
-
-def _owed_by(session, advice) -> dict[str, str]:
-    """Who owes each piece of advice, as the deadlines table names them: the person and the
-    service from the directory, or a warning that nobody is chased by email."""
-    out: dict[str, str] = {}
-    for a in advice:
-        if a.reused:
-            continue
-        service = session.get(t.Service, a.service_id) if a.service_id else None
-        contact = session.get(t.Contact, a.contact_id) if a.contact_id else None
-        names = [x for x in (contact.name if contact else None,
-                             service.name if service else None) if x]
-        if names:
-            out[a.key] = "Owed by " + ", ".join(names)
-        elif a.ladder is not None and a.ladder.steps:
-            out[a.key] = "No service named: nobody is emailed about it"
-    return out
+                owed_by=facts.owed_by, action_paths=ACTION_PATHS if review else {},
+                steps=steps, notice=notice, holder=facts.caseworker, school=facts.school)
 
 
 # --- plans and their annual reviews ---------------------------------------------------------------
@@ -229,9 +203,10 @@ def plans_page(
             problems["transfer_year"] = "Phase transfer year must be a year, for example 2027"
     number = int(page_number) if page_number.isdigit() and int(page_number) > 0 else 1
     result = reviews.list_plans(
-        session, status, due_before, year,  # type: ignore[arg-type]
-        bool(values["overdue"]), bool(values["with_child"]),
-        limit=PLANS_PAGE_SIZE, offset=(number - 1) * PLANS_PAGE_SIZE)
+        session=session, status=status, due_before=due_before,  # type: ignore[arg-type]
+        transfer_year=year, overdue=bool(values["overdue"]),
+        with_child=bool(values["with_child"]), limit=PLANS_PAGE_SIZE,
+        offset=(number - 1) * PLANS_PAGE_SIZE)
     pages = max(1, -(-result.total // PLANS_PAGE_SIZE))
 
     def href(n: int) -> str:
@@ -241,25 +216,22 @@ def plans_page(
     errors, field_errors = error_view(problems, PLAN_FILTER_FIELDS)
     return page(request, "pages/plans.html", 422 if problems else 200, nav="plans",
                 values=values, errors=errors, field_errors=field_errors, result=result,
-                statuses=PLAN_STATUS_LABELS, today=cases.today(), page_number=number,
+                statuses=PLAN_STATUS_LABELS, today=today(), page_number=number,
                 pages=pages, previous=href(number - 1) if number > 1 else None,
                 next=href(number + 1) if number < pages else None,
                 first=(number - 1) * PLANS_PAGE_SIZE + 1)
 
 
 @router.get("/plans/{reference}", response_class=HTMLResponse)
-async def plan_page(reference: str, request: Request) -> HTMLResponse:
-    settings = request.app.state.settings
-    with cases.session_for(settings.db_url) as session:
-        row = session.get(t.Plan, reference)
-        if row is None:
-            return page(request, "pages/plan.html", 404, nav="plans",
-                        missing=reviews.unknown_plan(reference).message)
-        client = request.app.state.temporal
-        if client is None and row.status == "active":
-            client = cases.get_client(request)  # 503: the current review's live state
-        plan = await reviews.read_plan(reference, session, client)
-    return page(request, "pages/plan.html", nav="plans", p=plan, today=cases.today())
+async def plan_page(reference: str, request: Request, session: SessionDep) -> HTMLResponse:
+    try:
+        plan = await reviews.read_plan(session=session, client=request.app.state.temporal,
+                                       reference=reference)
+    except ServiceError as exc:
+        if exc.status != 404:
+            raise
+        return page(request, "pages/plan.html", 404, nav="plans", missing=exc.message)
+    return page(request, "pages/plan.html", nav="plans", p=plan, today=today())
 
 
 # --- the directory: forms -------------------------------------------------------------------------
@@ -393,7 +365,7 @@ def recipients(roles: list[str]) -> str:
 
 def chasing(settings: Settings, service: d.ServiceDetail) -> dict[str, object]:
     """What a service's page says about the ladder that chases advice asked of the service:
-    the ladder ``models.directory.resolve_request`` would copy onto such a request (the
+    the ladder ``services.directory.resolve_request`` would copy onto such a request (the
     service's own, else the configured one for its agency's kind of advice), where it comes
     from, and its steps in words."""
     source = SOURCE_FOR_AGENCY.get(service.agency)

@@ -3,7 +3,7 @@
 ``GET /api/reports/outcomes`` (action 3.2.5): how the outcomes in EHC plans are going, as the
 annual review meetings held in a period found them. Each review meeting records, per outcome
 in the plan, whether it is achieved, on track, partly achieved or not achieved
-(``models.schemas.OutcomeProgress``, kept in the ``review`` table's ``outcomes``). The report
+(``domain.case.OutcomeProgress``, kept in the ``review`` table's ``outcomes``). The report
 counts them, overall and by calendar quarter of the meeting. It carries counts only: no outcome
 texts (they may contain personal details), no names, no references.
 """
@@ -17,9 +17,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
-from api.cases import SessionDep
-from api.errors import ApiError
-from models import tables as t
+from api.deps import SessionDep
+from services.errors import ServiceError
+from store import tables as t
 
 router = APIRouter(prefix="/api/reports", tags=["reports"])
 
@@ -31,10 +31,10 @@ def check_period(from_date: date, to_date: date) -> None:
     """A 422 that says what to fix unless ``from_date`` to ``to_date`` is a period of at most
     ``MAX_DAYS``, for every report and statistic over a period."""
     if to_date < from_date:
-        raise ApiError(422, f"Please correct: to ({to_date}) is before from ({from_date}); "
+        raise ServiceError(422, f"Please correct: to ({to_date}) is before from ({from_date}); "
                        "give the earlier date as from", "invalid_input")
     if (to_date - from_date).days > MAX_DAYS:
-        raise ApiError(422, f"Please correct: the period from {from_date} to {to_date} is "
+        raise ServiceError(422, f"Please correct: the period from {from_date} to {to_date} is "
                        "longer than 10 years; ask for 10 years or less at a time",
                        "invalid_input")
 

@@ -27,11 +27,12 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from api.cases import SessionDep, today
-from api.errors import ApiError
+from api.deps import SessionDep
+from services.clock import today
+from services.errors import ServiceError
 from api.reports import check_period, quarter_bounds, quarter_of
-from models import timeliness as tl
-from models.directory import AGENCY_LABELS
+from store import timeliness as tl
+from services.directory import AGENCY_LABELS
 
 router = APIRouter(tags=["statistics"])
 
@@ -308,7 +309,7 @@ def _quarter_list(qs, by_index: dict, factory: Callable, model: type, figures: C
 def _measure(key: str) -> tl.Measure:
     measure = tl.MEASURES.get(key)
     if measure is None:
-        raise ApiError(404, f"There is no measure '{key}'. Measures: "
+        raise ServiceError(404, f"There is no measure '{key}'. Measures: "
                        + ", ".join(tl.MEASURES), "not_found")
     return measure
 
@@ -316,7 +317,7 @@ def _measure(key: str) -> tl.Measure:
 def _check_group_by(what: str, group_by: str | None, allowed: Iterable[str]) -> None:
     allowed = list(allowed)
     if group_by is not None and group_by not in allowed:
-        raise ApiError(422, f"Please correct: group_by: {what} can be broken down by "
+        raise ServiceError(422, f"Please correct: group_by: {what} can be broken down by "
                        + " or ".join(allowed) + f", not '{group_by}'", "invalid_input")
 
 

@@ -25,12 +25,13 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from api import statistics as st
-from api.cases import SessionDep, today
+from api.deps import SessionDep
+from services.clock import today
 from api.charts import Series, percent_bars, percent_lines
-from api.errors import ApiError
+from services.errors import ServiceError
 from api.pages import page, see_other
 from api.reports import quarter_bounds, quarter_of
-from models import tables as t
+from store import tables as t
 
 router = APIRouter(include_in_schema=False)
 public_api = APIRouter(prefix="/api/public", tags=["public"])
@@ -90,7 +91,7 @@ def statistics_page(request: Request, session: SessionDep,
             dfe = st.dfe(session, from_date, to_date)
             agencies = st.timeliness_measure(session, "advice", from_date, to_date, as_of=on,
                                              group_by="agency")
-        except ApiError as exc:
+        except ServiceError as exc:
             problems["to"] = exc.message.removeprefix("Please correct: ")
     errors, field_errors = error_view(problems, {"from": "from", "to": "to"})
     charts = {}
@@ -194,7 +195,7 @@ def adqa_quarterly(request: Request, session: SessionDep, quarter: str = "",
 @router.post("/adqa/quarterly/{quarter}/recommendations", response_class=HTMLResponse)
 async def save_recommendations(quarter: str, request: Request, session: SessionDep) -> Response:
     if _parse_quarter(quarter) is None:
-        raise ApiError(404, f"There is no quarter {quarter!r}", "unknown_quarter")
+        raise ServiceError(404, f"There is no quarter {quarter!r}", "unknown_quarter")
     form = await request.form()
     text = str(form.get("recommendations") or "").strip()
     if len(text) > 20000:

@@ -20,12 +20,13 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 from sqlmodel import select
 
-from api.cases import SessionDep, today
-from api.errors import ApiError
-from models import tables as t
-from models.directory import AGENCY_LABELS
-from models.schemas import OPEN_REVIEW_STAGES, OPEN_STAGES
-from models.worklist import (
+from api.deps import SessionDep
+from services.clock import today
+from services.errors import ServiceError
+from store import tables as t
+from services.directory import AGENCY_LABELS
+from domain.case import OPEN_REVIEW_STAGES, OPEN_STAGES
+from store.worklist import (
     MAX_PAGE_SIZE,
     PARTY_LABELS,
     SORTS,
@@ -51,7 +52,7 @@ STAGES = [s.value for s in sorted(OPEN_STAGES, key=lambda s: s.value)] + \
 
 def _check_sort(sort: str) -> None:
     if sort not in SORTS:
-        raise ApiError(422, f"sort must be one of {', '.join(SORTS)}", "invalid_input")
+        raise ServiceError(422, f"sort must be one of {', '.join(SORTS)}", "invalid_input")
 
 
 # The filters are a query-parameter model: each of its fields is a query parameter.
@@ -136,7 +137,7 @@ def _holder(session, caseworker_id: str | None) -> str | None:
         return None
     user = session.get(t.StaffUser, caseworker_id)
     if user is None or not user.active or user.role not in ("caseworker", "manager"):
-        raise ApiError(422, f"caseworker_id {caseworker_id!r} is not an active caseworker or "
+        raise ServiceError(422, f"caseworker_id {caseworker_id!r} is not an active caseworker or "
                        "manager: choose one from GET /api/caseworkers", "invalid_input")
     return user.id
 
@@ -146,11 +147,11 @@ def _holder(session, caseworker_id: str | None) -> str | None:
 def assign_case(reference: str, body: Assignment, session: SessionDep) -> dict:
     row = session.get(t.Case, reference)
     if row is None:
-        raise ApiError(404, f"No case has the reference {reference!r}; check the reference",
+        raise ServiceError(404, f"No case has the reference {reference!r}; check the reference",
                        "unknown_case")
     if row.kind == "review":
         plan = session.get(t.Review, reference).plan_reference  # type: ignore[union-attr]
-        raise ApiError(422, f"{reference} is a review cycle: give its plan to another "
+        raise ServiceError(422, f"{reference} is a review cycle: give its plan to another "
                        f"caseworker instead (PUT /api/plans/{plan}/caseworker)", "not_a_case")
     row.caseworker_id = _holder(session, body.caseworker_id)
     session.add(row)
@@ -163,7 +164,7 @@ def assign_case(reference: str, body: Assignment, session: SessionDep) -> dict:
 def assign_plan(reference: str, body: Assignment, session: SessionDep) -> dict:
     plan = session.get(t.Plan, reference)
     if plan is None:
-        raise ApiError(404, f"No plan has the reference {reference!r}; check the reference",
+        raise ServiceError(404, f"No plan has the reference {reference!r}; check the reference",
                        "unknown_plan")
     holder = _holder(session, body.caseworker_id)
     plan.caseworker_id = holder

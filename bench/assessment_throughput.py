@@ -7,7 +7,7 @@ on free ports; state in memory, or in a SQLite file as ``ehc up`` keeps it with
 ``--temporal-store file``), a migrated case database (SQLite, or a throwaway PostgreSQL cluster
 with ``--db postgres``), and, for each measured run, one worker in its own process, so that its
 peak memory (``VmHWM``) and CPU time can be read from ``/proc``. The project's worker is the
-one ``ehc worker`` runs (``worker.main.build_worker``, connected with ``worker.client.connect``:
+one ``ehc worker`` runs (``worker.main.build_worker``, connected with ``services.temporal.connect``:
 pydantic JSON, encrypted with a payload key made for the run); the reference's has the same
 executor and activity slots and plain pydantic JSON.
 
@@ -203,8 +203,8 @@ def add_children(db_url: str, refs: list[str]) -> list[str]:
     each claimed by its case as the API claims it before starting the workflow."""
     from sqlmodel import Session
 
-    from models import tables as t
-    from models.db import make_engine
+    from store import tables as t
+    from store.db import make_engine
 
     engine = make_engine(db_url)
     ids = [uuid.uuid4().hex for _ in refs]
@@ -231,7 +231,7 @@ async def serve_worker(side: str, address: str, task_queue: str, db_url: str | N
         loop.add_signal_handler(sig, stop.set)
     with ThreadPoolExecutor(max_workers=16) as executor:
         if side == "project":
-            from worker.client import connect
+            from services.temporal import connect
             from worker.main import build_worker
 
             settings = project_settings(address, task_queue, db_url or "")
@@ -257,7 +257,7 @@ def project_settings(address: str, task_queue: str, db_url: str):
     """The project's settings for the benchmark: its database, its task queue, and the payload
     key that the benchmark made for this run (``EHC_PAYLOAD_KEY``, set by ``benchmark``), so
     that nothing is read from or written to the project's ``data`` folder."""
-    from models.settings import Settings
+    from config.settings import Settings
 
     return Settings(database_url=db_url, task_queue=task_queue, temporal_address=address,
                     temporal_namespace="default", payload_key=os.environ["EHC_PAYLOAD_KEY"],
@@ -328,7 +328,7 @@ def london_today() -> date:
 
 
 def project_case(ref: str, child_id: str, day0: date) -> tuple[object, list[tuple[str, object]]]:
-    from models.schemas import (
+    from domain.case import (
         REQUIRED_ADVICE,
         AdviceRequest,
         DecidePlan,
@@ -579,8 +579,8 @@ async def benchmark(opts: argparse.Namespace) -> dict:
     from temporalio.contrib.pydantic import pydantic_data_converter
 
     from cli.system import upgrade_database
-    from worker.client import connect
-    from worker.codec import new_key
+    from services.temporal import connect
+    from config.settings import new_key
 
     source = source_version()  # workers import the code as it is when each run starts
     folder = Path(tempfile.mkdtemp(prefix="ehc-bench-"))

@@ -10,7 +10,7 @@ The file is ``--plans`` rows made from the 13 rows of ``docs/examples/plans.csv`
 of row the format has: nurseries on a shorter cycle, a meeting already fixed, plans waiting for
 the LA's decision or for their amended plan, reviews overdue, phase transfers due), each copy
 with its own plan reference, person id and name. This process imports it with
-``activities.importer.import_plans``, the function ``ehc import plans`` and the API call.
+``services.plan_import.import_plans``, the function ``ehc import plans`` and the API call.
 
 Three times are measured, from the moment the import is called:
 
@@ -97,8 +97,8 @@ def recorded_plans(db_url: str) -> int:
     from sqlalchemy import func
     from sqlmodel import Session, select
 
-    from models import tables as t
-    from models.db import engine_for
+    from store import tables as t
+    from store.db import engine_for
 
     with Session(engine_for(db_url)) as s:
         return s.exec(select(func.count()).select_from(t.Plan)).one()
@@ -196,10 +196,10 @@ async def first_tasks(client, plans: int) -> dict:
 
 
 async def benchmark(opts: argparse.Namespace) -> dict:
-    from activities.importer import import_plans
+    from services.plan_import import import_plans
     from cli.system import upgrade_database
-    from worker.client import connect
-    from worker.codec import new_key
+    from services.temporal import connect
+    from config.settings import new_key
 
     source = source_version()
     folder = Path(tempfile.mkdtemp(prefix="ehc-bench-import-"))
@@ -380,7 +380,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
                     "idle this many seconds (default 60)")
     opts = ap.parse_args(argv)
     if opts.concurrency is None:
-        from activities.importer import IMPORT_CONCURRENCY
+        from services.plan_import import IMPORT_CONCURRENCY
 
         opts.concurrency = IMPORT_CONCURRENCY
     if opts.today is None:

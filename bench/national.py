@@ -39,7 +39,7 @@ foreign keys stay checked. It is reproducible from ``--seed``. Its shape at the 
   statistics read them.
 
 **The benchmark** (``time_queries``) times, against that database, what a manager's request
-costs: ``models.worklist.query`` for the late list (the first page of 50 with its exact total),
+costs: ``store.worklist.query`` for the late list (the first page of 50 with its exact total),
 unfiltered and with the usual filters and sorts, the due-soon list (14 days), and the statistics
 page (``statistics_page``: the calls ``/statistics`` makes, for its default period). Each shape
 runs ``--repeats`` times with varied filter values, each in a new session, after one untimed
@@ -141,7 +141,7 @@ class Loader:
     point where every row added so far has its parents added too: only there is it written."""
 
     def __init__(self, url: str) -> None:
-        from models.db import make_engine
+        from store.db import make_engine
 
         self.url = url
         self.pg = url.startswith("postgresql")
@@ -311,8 +311,8 @@ class _Exc:
 class Generator:
     def __init__(self, loader: Loader, *, plans: int, assessments: int, seed: int,
                  today: date = TODAY) -> None:
-        from models.ladder import LadderConfig
-        from models.schemas import AssessmentPolicy, ReviewPolicy
+        from domain.ladder import LadderConfig
+        from domain.case import AssessmentPolicy, ReviewPolicy
         from statutory import RULES
 
         self.out = loader
@@ -368,7 +368,7 @@ class Generator:
         return d if d is not None and d <= self.today else None
 
     def alerts(self, due: date, done: date | None) -> list[str]:
-        """What ``models.alerts.ALERT_LADDER`` has fired for a milestone by today."""
+        """What ``domain.alerts.ALERT_LADDER`` has fired for a milestone by today."""
         limit = self.today if done is None else min(self.today, done - timedelta(days=1))
         out = []
         if due - timedelta(days=5) <= limit:
@@ -1037,7 +1037,7 @@ def filter_values(engine) -> dict:
     from sqlalchemy import select
     from sqlmodel import Session
 
-    from models import tables as t
+    from store import tables as t
 
     with Session(engine) as s:
         caseworkers = list(s.scalars(select(t.StaffUser.id).where(
@@ -1073,8 +1073,8 @@ def time_queries(url: str, *, repeats: int, stats_repeats: int, seed: int,
     """Every shape ``repeats`` times (after one untimed run each), then the statistics."""
     from sqlmodel import Session
 
-    from models.db import make_engine
-    from models.worklist import Filters, query
+    from store.db import make_engine
+    from store.worklist import Filters, query
 
     engine = make_engine(url)
     values = filter_values(engine)
@@ -1158,7 +1158,7 @@ def sqlite_size(url: str) -> int:
 def pg_size(url: str) -> int:
     from sqlalchemy import text
 
-    from models.db import make_engine
+    from store.db import make_engine
 
     engine = make_engine(url)
     with engine.connect() as conn:
@@ -1171,7 +1171,7 @@ def maintenance(url: str, sql: str) -> float:
     """Run ``sql`` outside a transaction (ANALYZE, VACUUM, checkpoints); returns seconds."""
     from sqlalchemy import text
 
-    from models.db import make_engine
+    from store.db import make_engine
 
     engine = make_engine(url)
     t0 = time.monotonic()
@@ -1186,7 +1186,7 @@ def maintenance(url: str, sql: str) -> float:
 def has_data(url: str) -> bool:
     from sqlalchemy import inspect, text
 
-    from models.db import make_engine
+    from store.db import make_engine
 
     engine = make_engine(url)
     try:
@@ -1225,7 +1225,7 @@ def postmaster_pid(url: str) -> int | None:
     """The PostgreSQL server's pid, from its data directory, when it runs on this machine."""
     from sqlalchemy import text
 
-    from models.db import make_engine
+    from store.db import make_engine
 
     engine = make_engine(url)
     try:
@@ -1297,7 +1297,7 @@ def run_database(kind: str, opts: argparse.Namespace, stack: ExitStack) -> dict:
 def pg_settings(url: str) -> dict:
     from sqlalchemy import text
 
-    from models.db import make_engine
+    from store.db import make_engine
 
     engine = make_engine(url)
     with engine.connect() as conn:

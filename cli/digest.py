@@ -23,10 +23,10 @@ def _week_ending(text: str) -> date:
 
 
 def _cmd_send(args: argparse.Namespace) -> None:
-    from activities.digest import DigestSender, current_week_ending
-    from activities.mail import MailRetry
+    from services.digest import DigestSender, current_week_ending
+    from services.mail import MailRetry
     from cli.main import UsageError
-    from models.settings import get_settings
+    from config.settings import get_settings
     from statutory import london_date
 
     today = london_date(datetime.now(timezone.utc))
@@ -44,13 +44,9 @@ def _cmd_send(args: argparse.Namespace) -> None:
 
 
 def _cmd_schedule(_: argparse.Namespace) -> None:
-    from activities.digest import (
-        DigestScheduleSettings,
-        ensure_digest_schedule,
-        next_run_times,
-    )
-    from models.settings import get_settings
-    from worker.client import connect
+    from services.digest import DigestScheduleSettings, ensure_digest_schedule, next_run_times
+    from config.settings import get_settings
+    from services.temporal import connect
     from workflows.digest import SCHEDULE_ID
 
     async def go() -> None:

@@ -63,7 +63,7 @@ class ProgressLine:
 
 
 def print_result(result, out: TextIO = sys.stdout) -> None:
-    from activities.importer import issue_lines
+    from services.plan_import import issue_lines
 
     for line in issue_lines(result.report):
         print(line, file=out)
@@ -92,8 +92,8 @@ def print_result(result, out: TextIO = sys.stdout) -> None:
 
 
 def _cmd_import_plans(args: argparse.Namespace) -> None:
-    from activities.importer import TemporalUnavailable, import_plans
-    from models.settings import get_settings
+    from services.plan_import import TemporalUnavailable, import_plans
+    from config.settings import get_settings
     from statutory import london_date
 
     path = Path(args.file)
@@ -111,7 +111,7 @@ def _cmd_import_plans(args: argparse.Namespace) -> None:
     async def go():
         client = None
         if not args.dry_run:
-            from worker.client import connect
+            from services.temporal import connect
 
             try:
                 client = await connect(settings)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import json
 import re
 import sys
 from datetime import date, datetime, timezone
@@ -98,7 +97,7 @@ def _rows(cohort) -> list[dict[str, object]]:
 
 
 def print_table(cohort, out: TextIO | None = None) -> None:
-    from models.cohort import STATUS_LABELS, STATUSES
+    from store.cohort import STATUS_LABELS, STATUSES
 
     out = out or sys.stdout
 
@@ -127,9 +126,9 @@ def print_table(cohort, out: TextIO | None = None) -> None:
 
 
 def _cmd_list(args: argparse.Namespace) -> None:
-    from models.cohort import build_cohort
-    from models.db import session_for
-    from models.settings import get_settings
+    from store.cohort import build_cohort
+    from store.db import session_for
+    from config.settings import get_settings
 
     today = args.today or _real_today()
     try:
@@ -190,8 +189,8 @@ def _actor(text: str) -> str:
 
 def _cmd_bring_forward(args: argparse.Namespace) -> None:
     from api.cohort import bring_forward
-    from models.db import session_for
-    from models.settings import get_settings
+    from store.db import session_for
+    from config.settings import get_settings
 
     settings = get_settings()
     today = _real_today()
@@ -201,7 +200,7 @@ def _cmd_bring_forward(args: argparse.Namespace) -> None:
         with session_for(settings.db_url) as session:
             plan = await bring_forward(None, session, args.year, today=today, dry_run=True)
         if not args.dry_run and plan.items:  # Temporal only when there is something to send
-            from worker.client import connect
+            from services.temporal import connect
 
             try:
                 client = await connect(settings)

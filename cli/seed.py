@@ -16,8 +16,8 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from models import tables as t
-from models.db import session_for
+from store import tables as t
+from store.db import session_for
 
 # (name, agency, team email, default, [(name, email, role, lead)])
 DEMO_SERVICES: list[tuple[str, str, str | None, bool, list[tuple[str, str, str, bool]]]] = [
@@ -109,7 +109,7 @@ def seed_demo_staff(db_url: str, password_file: Path) -> list[tuple[str, str, st
     Returns the accounts added as (email, role, password); none when any account exists."""
     import secrets
 
-    from models.staff import StaffError, create_user
+    from services.staff import StaffError, create_user
 
     with session_for(db_url) as session:
         if session.exec(select(t.StaffUser.id).limit(1)).first() is not None:
@@ -133,7 +133,7 @@ def seed_demo_staff(db_url: str, password_file: Path) -> list[tuple[str, str, st
 
 
 def _cmd_seed_demo(args: argparse.Namespace) -> None:
-    from models.settings import get_settings
+    from config.settings import get_settings
 
     url = args.url or get_settings().db_url
     if seed_demo(url):

@@ -15,7 +15,7 @@ import time
 from email import message_from_bytes
 from pathlib import Path
 
-from models.settings import Settings, get_settings
+from config.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("ehc")
@@ -235,7 +235,7 @@ def _cmd_mailcatcher(_: argparse.Namespace) -> None:
 
 
 def _cmd_keygen(_: argparse.Namespace) -> None:
-    from worker.codec import new_key
+    from config.settings import new_key
 
     print(new_key())
 

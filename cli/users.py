@@ -32,8 +32,8 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def _session(args: argparse.Namespace):
-    from models.db import session_for
-    from models.settings import get_settings
+    from store.db import session_for
+    from config.settings import get_settings
 
     return session_for(args.url or get_settings().db_url)
 
@@ -45,7 +45,7 @@ def _fail(exc) -> None:
 
 
 def _cmd_add(args: argparse.Namespace) -> None:
-    from models.staff import StaffError, create_user
+    from services.staff import StaffError, create_user
 
     password = _password(args)
     with _session(args) as s:
@@ -58,7 +58,7 @@ def _cmd_add(args: argparse.Namespace) -> None:
 
 
 def _cmd_list(args: argparse.Namespace) -> None:
-    from models import tables as t
+    from store import tables as t
 
     with _session(args) as s:
         for u in s.exec(select(t.StaffUser).order_by(t.StaffUser.email)):
@@ -67,8 +67,8 @@ def _cmd_list(args: argparse.Namespace) -> None:
 
 def _cmd_set_password(args: argparse.Namespace) -> None:
     from cli.main import UsageError
-    from models import tables as t
-    from models.staff import StaffError, normal_email, set_password
+    from store import tables as t
+    from services.staff import StaffError, normal_email, set_password
 
     with _session(args) as s:
         user = s.exec(select(t.StaffUser).where(
@@ -84,8 +84,8 @@ def _cmd_set_password(args: argparse.Namespace) -> None:
 
 def _cmd_token(args: argparse.Namespace) -> None:
     from cli.main import UsageError
-    from models import tables as t
-    from models.staff import StaffError, create_token, normal_email
+    from store import tables as t
+    from services.staff import StaffError, create_token, normal_email
 
     with _session(args) as s:
         user = s.exec(select(t.StaffUser).where(
@@ -100,7 +100,7 @@ def _cmd_token(args: argparse.Namespace) -> None:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    from models.staff import ROLES
+    from services.staff import ROLES
 
     users = sub.add_parser("users", help="staff accounts")
     users_sub = users.add_subparsers(dest="users_command", required=True,

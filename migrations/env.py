@@ -4,9 +4,9 @@ caller set ``sqlalchemy.url`` (tests, ``ehc db upgrade --url``)."""
 from alembic import context
 from sqlmodel import SQLModel
 
-import models.tables  # noqa: F401 - registers the tables on SQLModel.metadata
-from models.db import make_engine
-from models.settings import get_settings
+import store.tables  # noqa: F401 - registers the tables on SQLModel.metadata
+from store.db import make_engine
+from config.settings import get_settings
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or get_settings().db_url

@@ -19,9 +19,9 @@ from temporalio.testing import WorkflowEnvironment
 os.environ.setdefault("EHC_PAYLOAD_KEY", "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0=")
 
 from cli.system import installed_binary, temporal_binary, upgrade_database  # noqa: E402
-from models.settings import Settings  # noqa: E402
+from config.settings import Settings  # noqa: E402
 from tests.pgserver import new_database, pg_bin, throwaway_postgres  # noqa: E402
-from worker.client import data_converter  # noqa: E402
+from services.temporal import data_converter  # noqa: E402
 
 
 def free_port() -> int:

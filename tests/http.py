@@ -12,8 +12,8 @@ import httpx
 import uvicorn
 
 from api.app import create_app
-from models.db import session_for
-from models.staff import create_token, create_user
+from store.db import session_for
+from services.staff import create_token, create_user
 from tests.conftest import free_port
 
 PASSWORD = "correct horse battery staple"

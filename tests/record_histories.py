@@ -47,8 +47,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from cli.system import installed_binary, upgrade_database
-from models.directory import load_escalation
-from models.schemas import (
+from services.directory import load_escalation
+from domain.case import (
     AdviceRequest,
     CloseCase,
     ConsultSetting,
@@ -64,7 +64,7 @@ from models.schemas import (
     ServeDraft,
     WithdrawException,
 )
-from models.settings import Settings
+from config.settings import Settings
 from statutory import ExceptionKind
 from tests.test_assessment_workflow import (
     ALL_ADVICE,
@@ -235,7 +235,7 @@ async def chased_advice_case_closed(case: Case) -> None:
 async def review_open_amending(plan) -> None:
     """(k) OPEN review: meeting on time with outcomes, report in, amendments proposed; the
     family's comment period and the 8-week amended plan are running."""
-    from models.schemas import DecideReview, OutcomeProgress, RecordDate
+    from domain.case import DecideReview, OutcomeProgress, RecordDate
     from tests.test_review_workflow import hold_on_time
 
     await hold_on_time(plan, 300, outcomes=[
@@ -249,7 +249,7 @@ async def review_open_amending(plan) -> None:
 
 async def review_cycle_maintained(plan) -> None:
     """(l) A first cycle maintained: the run ends by continuing as new into cycle 2."""
-    from models.schemas import DecideReview, RecordDate
+    from domain.case import DecideReview, RecordDate
     from tests.test_review_workflow import hold_on_time
 
     await hold_on_time(plan, 330)

@@ -30,14 +30,14 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from activities.links import make_advice_token
+from services.links import make_advice_token
 from api.app import create_app
 from api.auth import PUBLIC, required_role
-from api.cases import today
+from services.clock import today
 from cli.seed import seed_demo
 from cli.system import upgrade_database
-from models import tables as t
-from models.db import session_for
+from store import tables as t
+from store.db import session_for
 from tests.browser import AXE, axe_violations, browser, describe, screenshots, sign_in  # noqa: F401
 from tests.conftest import settings_for
 from tests.http import PASSWORD, add_staff, serve_app

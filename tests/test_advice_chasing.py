@@ -13,11 +13,11 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from models import tables as t
-from models.db import engine_for
-from models.directory import ConfigError, load_escalation, resolve_request
-from models.ladder import Ladder
-from models.schemas import (
+from store import tables as t
+from store.db import engine_for
+from services.directory import ConfigError, load_escalation, resolve_request
+from domain.ladder import Ladder
+from domain.case import (
     AdviceRequest,
     AdviceSource,
     CloseCase,
@@ -346,8 +346,9 @@ async def test_a_retried_send_activity_sends_nothing_again(
     worker died after sending but before reporting back), finds the outbox rows."""
     from temporalio.testing import ActivityEnvironment
 
-    from activities.notify import Notifier
-    from models.ladder import AdviceNotice
+    from activities.notify import NotifyActivities
+    from services.notify import Notifier
+    from domain.ladder import AdviceNotice
 
     ids = add_directory(sqlite_url)
     async with chasing_worker(ts_env, sqlite_url, executor, smtp_server) as settings:
@@ -362,7 +363,8 @@ async def test_a_retried_send_activity_sends_nothing_again(
                           step="escalate_adqa", template="advice_escalation_adqa",
                           to=["adqa"], requested_on=case.day(21), due=case.day(63),
                           on=case.day(73))
-    result = await ActivityEnvironment().run(Notifier(settings).send_advice_notice, notice)
+    result = await ActivityEnvironment().run(NotifyActivities(Notifier(settings)).send_advice_notice,
+                                            notice)
     assert (result.sent, result.already_sent) == (0, 2)
     assert len(smtp_server.messages()) == before
 
@@ -439,7 +441,7 @@ def test_link_days_and_ladder_come_from_the_configuration(tmp_path, sqlite_url):
 
 
 def test_day_arithmetic_of_the_default_ladder():
-    from models.directory import DEFAULT_ESCALATION_FILE  # noqa: F401
+    from services.directory import DEFAULT_ESCALATION_FILE  # noqa: F401
     from statutory import london_time
 
     ladder = load_escalation(settings_for("sqlite://", "x")).for_source("health")
@@ -471,8 +473,8 @@ async def test_a_worker_killed_while_sending_never_sends_twice(when, dev_env, sq
     import sys
     import threading
 
-    from api.cases import today
-    from models.schemas import StartAssessment
+    from services.clock import today
+    from domain.case import StartAssessment
     from tests.test_api import ROOT
     from tests.test_assessment_workflow import add_child
     from workflows.assessment import AssessmentWorkflow

@@ -19,11 +19,11 @@ import pytest
 from itsdangerous import TimestampSigner
 from sqlmodel import Session, select
 
-from activities.links import make_advice_token
+from services.links import make_advice_token
 from api import advice_portal as portal
-from api.cases import today
-from models import tables as t
-from models.db import engine_for
+from services.clock import today
+from store import tables as t
+from store.db import engine_for
 from tests.conftest import free_port, settings_for
 from tests.test_api import day, new_request, ok, serve_api, wait_for_record
 from worker.main import build_worker

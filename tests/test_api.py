@@ -17,9 +17,9 @@ import httpx
 import pytest
 from sqlmodel import Session, func, select
 
-from api.cases import today
-from models import tables as t
-from models.db import engine_for
+from services.clock import today
+from store import tables as t
+from store.db import engine_for
 from tests.conftest import settings_for
 from tests.http import serve_app
 from worker.main import build_worker

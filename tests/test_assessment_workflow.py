@@ -12,9 +12,9 @@ import pytest
 from sqlmodel import Session, select
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 
-from models import tables as t
-from models.db import engine_for
-from models.schemas import (
+from store import tables as t
+from store.db import engine_for
+from domain.case import (
     REQUIRED_ADVICE,
     AdviceRequest,
     CaseSnapshot,

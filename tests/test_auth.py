@@ -15,9 +15,9 @@ from sqlmodel import select
 
 from api.app import create_app
 from api.auth import POLICY, PUBLIC, SESSION_COOKIE, required_role, safe_next
-from models import tables as t
-from models.db import session_for
-from models.staff import LOCK_MINUTES, MAX_FAILURES, ROLES, digest, now
+from store import tables as t
+from store.db import session_for
+from services.staff import LOCK_MINUTES, MAX_FAILURES, ROLES, digest, now
 from tests.conftest import free_port, settings_for
 from tests.http import PASSWORD, add_staff, serve_app
 

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from bench.national import TODAY, generate, statistics_page
-from models import tables as t
-from models.db import make_engine
-from models.worklist import Filters, iter_items, query
+from store import tables as t
+from store.db import make_engine
+from store.worklist import Filters, iter_items, query
 from tests.test_deadline_tally import counted, tallied
 
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 
-from api.cases import today
+from services.clock import today
 from tests.browser import browser, screenshots, sign_in  # noqa: F401 - fixtures
 from tests.conftest import settings_for
 from tests.http import PASSWORD, add_staff, serve_app

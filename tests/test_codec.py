@@ -10,10 +10,11 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
-from models.schemas import CloseCase, DecideToAssess, StartAssessment
+from domain.case import CloseCase, DecideToAssess, StartAssessment
 from statutory import london_date
 from tests.test_assessment_workflow import add_child, running_worker
-from worker.codec import EncryptionCodec, new_key, parse_key
+from config.settings import new_key
+from services.codec import EncryptionCodec, parse_key
 from workflows.assessment import AssessmentWorkflow
 
 SECRET = "Mother in hospital; grandmother caring at 12 Elm Road"

@@ -1,4 +1,4 @@
-"""The phase-transfer cohort (models/cohort.py, api/cohort.py, cli/phase_transfer.py): plans
+"""The phase-transfer cohort (store/cohort.py, api/cohort.py, cli/phase_transfer.py): plans
 built by real review workflows in Temporal's time-skipping server, recorded by the real
 activity in a real database; the cohort of a year with each deadline checked against dates
 worked out by hand; every status as time passes; bringing reviews forward (and a second run
@@ -23,8 +23,8 @@ from sqlmodel import Session, select
 
 from api.cohort import bring_forward
 from cli.main import main
-from models import tables as t
-from models.cohort import (
+from store import tables as t
+from store.cohort import (
     STATUSES,
     PlacementProblem,
     Cohort,
@@ -33,8 +33,8 @@ from models.cohort import (
     transfer_for,
     year_group_now,
 )
-from models.db import engine_for
-from models.schemas import ClosePlan, DecideReview, Placement, RecordDate, UpdatePlacement
+from store.db import engine_for
+from domain.case import ClosePlan, DecideReview, Placement, RecordDate, UpdatePlacement
 from statutory import london_date, london_midnight
 from statutory.phase import NCYear
 from tests.conftest import end_open_workflows, settings_for
@@ -285,7 +285,7 @@ async def test_the_cohort_of_a_year_and_bringing_its_reviews_forward(
         cli_settings = settings_for(
             db_url, settings.task_queue,
             temporal_address=ts_env.client.service_client.config.target_host)
-        monkeypatch.setattr("models.settings.get_settings", lambda: cli_settings)
+        monkeypatch.setattr("config.settings.get_settings", lambda: cli_settings)
         monkeypatch.setattr("cli.phase_transfer._real_today", lambda: t0)
         code, out = await run_cli(capsys, "phase-transfer", "list", "--year", str(year),
                                   "--today", t0.isoformat(), "--format", "csv")
@@ -622,7 +622,7 @@ async def test_the_api_and_the_page(ts_env, sqlite_url, executor, capsys, monkey
         cli_settings = settings_for(
             sqlite_url, settings.task_queue,
             temporal_address=ts_env.client.service_client.config.target_host)
-        monkeypatch.setattr("models.settings.get_settings", lambda: cli_settings)
+        monkeypatch.setattr("config.settings.get_settings", lambda: cli_settings)
         monkeypatch.setattr("cli.phase_transfer._real_today", lambda: t0)
         code, out = await run_cli(capsys, "phase-transfer", "bring-forward", "--year",
                                   str(year))
@@ -633,6 +633,6 @@ async def test_the_api_and_the_page(ts_env, sqlite_url, executor, capsys, monkey
 
 def test_every_status_has_a_label_and_a_tag():
     from api.cohort import STATUS_TAGS
-    from models.cohort import STATUS_LABELS
+    from store.cohort import STATUS_LABELS
 
     assert set(STATUSES) == set(STATUS_LABELS) == set(STATUS_TAGS)

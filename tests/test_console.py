@@ -11,9 +11,9 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from api.cases import today
-from models import tables as t
-from models.db import session_for
+from services.clock import today
+from store import tables as t
+from store.db import session_for
 from tests.conftest import settings_for, wait_until
 from tests.http import add_staff, serve_app
 from tests.test_api import wait_for_record

@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, false, insert, select, true, update
 from sqlmodel import Session
 
-from activities.case_record import CaseRecorder
+from services.letters import case_recorder
 from cli.system import ROOT, upgrade_database
-from models import tables as t
-from models.db import engine_for
-from models.schemas import (
+from store import tables as t
+from store.db import engine_for
+from domain.case import (
     AdviceItem,
     AdviceSource,
     AssessmentPolicy,
@@ -33,7 +33,7 @@ from models.schemas import (
     RequestSource,
     Stage,
 )
-from models.timeliness import NOT_ADVICE, agency_of, deadline_counts, ended_counts
+from store.timeliness import NOT_ADVICE, agency_of, deadline_counts, ended_counts
 from tests.pgserver import new_database
 
 DAY0 = date(2026, 1, 1)
@@ -299,7 +299,7 @@ def test_concurrent_saves_do_not_deadlock(postgres_server):
             s.add(t.Child(id=f"C{i}", given_name="T", family_name="C",
                           date_of_birth=date(2016, 1, 1)))
         s.commit()
-    recorder = CaseRecorder(url)
+    recorder = case_recorder(url)
     rules = [("decision_due", "assessment.decision_due", 42),
              ("draft", "assessment.draft_plan_target", 112),
              ("final_plan_due", "assessment.final_plan_due", 140)]

@@ -23,7 +23,8 @@ from temporalio.client import ScheduleOverlapPolicy, ScheduleRange
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-from activities.digest import (
+from activities.digest import DigestActivities
+from services.digest import (
     LONDON,
     DigestScheduleSettings,
     DigestSender,
@@ -36,9 +37,9 @@ from activities.digest import (
 )
 from api.app import create_app
 from tests.http import staff_headers
-from api.cases import today
-from models import tables as t
-from models.db import engine_for
+from services.clock import today
+from store import tables as t
+from store.db import engine_for
 from tests.conftest import settings_for
 from workflows.digest import (
     SCHEDULE_ID,
@@ -303,7 +304,7 @@ def test_boundaries_one_day_either_side(sqlite_url):
 
 
 def test_rates_round_half_up_to_one_decimal():
-    from activities.digest import Compliance
+    from services.digest import Compliance
 
     assert Compliance.of("x", "X", 2, 3).percent == 66.7
     assert Compliance.of("x", "X", 1, 8).percent == 12.5
@@ -396,7 +397,7 @@ async def test_no_members_sends_nothing(sqlite_url, smtp_server):
 
 def digest_worker(client, settings) -> Worker:
     return Worker(client, task_queue=settings.task_queue, workflows=[AdqaDigestWorkflow],
-                  activities=[DigestSender(settings).send_adqa_digest])
+                  activities=[DigestActivities(DigestSender(settings)).send_adqa_digest])
 
 
 async def test_smtp_outage_then_recovery_delivers_each_digest_once(dev_env, sqlite_url,

@@ -15,12 +15,12 @@ import httpx
 import pytest
 from sqlmodel import Session, func, select
 
-from api.cases import today
+from services.clock import today
 from cli.main import main as ehc
 from cli.seed import DEMO_ADQA, DEMO_SERVICES, seed_demo
-from models import tables as t
-from models.db import engine_for
-from models.ladder import Ladder
+from store import tables as t
+from store.db import engine_for
+from domain.ladder import Ladder
 from tests.conftest import free_port, settings_for
 from tests.http import serve_app
 
@@ -1153,9 +1153,9 @@ def test_the_case_page_without_the_email_fields():
     """Before the case gains ``emails`` and ``submissions`` the page still renders."""
     from types import SimpleNamespace
 
-    from activities.rendering import render
+    from services.rendering import render
     from api.pages import fmt_day, fmt_size, fmt_when
-    from models.schemas import AssessmentPolicy, CaseSnapshot, Milestone
+    from domain.case import AssessmentPolicy, CaseSnapshot, Milestone
     from statutory import assessment_timescales
 
     requested = today() - timedelta(days=30)

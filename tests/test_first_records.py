@@ -1,7 +1,7 @@
 """Imported plans' first records, written by the import in bulk (issue 4).
 
 The plans import writes each plan's first record itself (``CaseRecorder.record_first_cycles``)
-from ``models.review_cycle.first_record``, and the plan's review workflow, told so by
+from ``domain.review_cycle.first_record``, and the plan's review workflow, told so by
 ``StartReview.imported_on``, holds the same and does not save it. These tests check, against
 real parts (Temporal's time-skipping server, SQLite and PostgreSQL):
 
@@ -26,14 +26,15 @@ from datetime import date, datetime, timedelta, timezone
 from sqlmodel import Session, select
 from temporalio.api.enums.v1 import EventType
 
-from activities.case_record import CaseRecorder
-from activities.importer import import_plans, plan_start
+from services.letters import case_recorder
+from store.record import CaseRecorder
+from services.plan_import import import_plans, plan_start
 from cli.system import upgrade_database
-from models import tables as t
-from models.db import engine_for
-from models.plan_import import validate_file
-from models.review_cycle import begin_cycle, first_record
-from models.schemas import ReviewSnapshot, StartReview
+from store import tables as t
+from store.db import engine_for
+from services.plan_file import validate_file
+from domain.review_cycle import begin_cycle, first_record
+from domain.case import ReviewSnapshot, StartReview
 from statutory import london_date
 from tests.conftest import settings_for
 from tests.test_import import EXAMPLE, TODAY, children
@@ -170,8 +171,8 @@ def test_the_bulk_writer_writes_the_rows_record_review_writes(db_url, tmp_path):
     one_by_one = second_database(tmp_path, "orm.db")
     copy_children(db_url, one_by_one)
 
-    CaseRecorder(db_url).record_first_cycles(records)
-    orm = CaseRecorder(one_by_one)
+    case_recorder(db_url).record_first_cycles(records)
+    orm = case_recorder(one_by_one)
     for case, events in records:
         orm.record_review(case, events)
     bulk = record_of(db_url, refs)
@@ -182,7 +183,7 @@ def test_the_bulk_writer_writes_the_rows_record_review_writes(db_url, tmp_path):
 
     # Again: nothing is added or changed (ids and timestamps included).
     before = raw_record(db_url, refs)
-    CaseRecorder(db_url).record_first_cycles(records)
+    case_recorder(db_url).record_first_cycles(records)
     assert raw_record(db_url, refs) == before
 
     # A later save by the workflow wins, and a late bulk write does not undo it.
@@ -190,8 +191,8 @@ def test_the_bulk_writer_writes_the_rows_record_review_writes(db_url, tmp_path):
     later = case.model_copy(deep=True)
     later.meeting_on = day + timedelta(days=30)
     later.version += 1
-    CaseRecorder(db_url).record_review(later, [])
-    CaseRecorder(db_url).record_first_cycles([records[0]])
+    case_recorder(db_url).record_review(later, [])
+    case_recorder(db_url).record_first_cycles([records[0]])
     with Session(engine_for(db_url)) as s:
         assert s.get(t.Plan, case.plan_reference).version == later.version
         assert s.get(t.Review, case.reference).meeting_on == later.meeting_on
@@ -224,7 +225,7 @@ async def test_first_record_is_what_a_review_started_without_it_records(ts_env, 
         assert held[case.plan_reference] == case, case.plan_reference
     bulk = second_database(tmp_path, "bulk.db")
     copy_children(sqlite_url, bulk)
-    CaseRecorder(bulk).record_first_cycles(expected)
+    case_recorder(bulk).record_first_cycles(expected)
     assert record_of(sqlite_url, refs) == record_of(bulk, refs)
 
 

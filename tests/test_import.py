@@ -1,4 +1,4 @@
-"""The plans import (activities/importer.py, ``ehc import plans``, ``POST /api/imports/plans``)
+"""The plans import (services/plan_import.py, ``ehc import plans``, ``POST /api/imports/plans``)
 against real parts: the example files of docs/import.md into review workflows on Temporal's
 time-skipping server (SQLite and PostgreSQL), the command line as a subprocess and the API over
 HTTP against the dev server.
@@ -24,18 +24,18 @@ from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.importer import (
+from services.plan_import import (
     choose_phase_transfer,
     import_plans,
     issue_lines,
     plan_start,
     resolve_children,
 )
-from api.cases import today as api_today
-from models import tables as t
-from models.db import engine_for
-from models.plan_import import COLUMN_NAMES, expected_nc_index, validate_file
-from models.schemas import Placement, ReviewSnapshot, ReviewStage
+from services.clock import today as api_today
+from store import tables as t
+from store.db import engine_for
+from services.plan_file import COLUMN_NAMES, expected_nc_index, validate_file
+from domain.case import Placement, ReviewSnapshot, ReviewStage
 from statutory import Status
 from tests.conftest import free_port, settings_for
 from tests.test_api import serve_api

@@ -13,11 +13,11 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import Session, func, select
 
-from api.cases import today
-from models import tables as t
-from models.db import engine_for
-from models.directory import load_escalation, resolve_request
-from models.schemas import AdviceRequest, AdviceSource
+from services.clock import today
+from store import tables as t
+from store.db import engine_for
+from services.directory import load_escalation, resolve_request
+from domain.case import AdviceRequest, AdviceSource
 from tests.conftest import free_port, settings_for
 from tests.test_api import day, new_request, ok, problem, serve_api, wait_for_record
 from worker.main import build_worker

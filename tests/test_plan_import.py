@@ -1,4 +1,4 @@
-"""The plans import file (models/plan_import.py): its format, and every problem it reports.
+"""The plans import file (services/plan_file.py): its format, and every problem it reports.
 
 Pure: no database, no Temporal. ``today`` is fixed, so the example files keep their meaning.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from models.plan_import import (
+from services.plan_file import (
     COLUMN_NAMES,
     COLUMNS,
     PERSONAL_COLUMNS,

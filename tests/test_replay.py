@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.worker import Replayer
     from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-    from models.schemas import CaseSnapshot, ReviewSnapshot, StartAssessment, StartReview
+    from domain.case import CaseSnapshot, ReviewSnapshot, StartAssessment, StartReview
     from workflows.assessment import AssessmentWorkflow
     from workflows.review import ReviewWorkflow
 

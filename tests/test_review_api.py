@@ -14,11 +14,11 @@ import pytest
 from sqlmodel import Session, select
 
 from api.app import create_app
-from api.cases import today
+from services.clock import today
 from api.reviews import ADVICE_ACTIONS
-from models import tables as t
-from models.db import engine_for
-from models.schemas import ReviewAction, StartReview
+from store import tables as t
+from store.db import engine_for
+from domain.case import ReviewAction, StartReview
 from tests.conftest import settings_for
 from tests.test_api import new_request, ok, problem, serve_api, wait_for_record
 from tests.test_assessment_workflow import add_child

@@ -12,9 +12,9 @@ import pytest
 from sqlmodel import Session, select
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 
-from models import tables as t
-from models.db import engine_for
-from models.schemas import (
+from store import tables as t
+from store.db import engine_for
+from domain.case import (
     AdviceRequest,
     AdviceSource,
     ClosePlan,
@@ -238,7 +238,7 @@ async def test_two_cycles_keep_the_plan_and_lose_nothing(ts_env, sqlite_url, exe
 
 
 async def test_review_paperwork_is_chased_until_the_meeting(ts_env, sqlite_url, executor):
-    from models.directory import load_escalation
+    from services.directory import load_escalation
 
     async with running_worker(ts_env, sqlite_url, executor) as settings:
         plan = await start_plan(ts_env, settings, sqlite_url)
@@ -344,7 +344,7 @@ async def test_a_year_6_child_gets_the_15_february_deadline_from_the_placement(
     """The plan knows the child's year group and school: a Year 6 child at a primary school
     transfers next September, so a review that would fall due after 15 February must finish
     by then (Reg 18(1)(b)); a Year 4 child's review is due on its anniversary only."""
-    from models.schemas import Placement
+    from domain.case import Placement
 
     async with running_worker(ts_env, sqlite_url, executor) as settings:
         now = london_date(await ts_env.get_current_time())

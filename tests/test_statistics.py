@@ -19,11 +19,11 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import Session
 
-from activities.case_record import CaseRecorder
-from models import tables as t
-from models import timeliness as tl
-from models.db import engine_for
-from models.schemas import (
+from services.letters import case_recorder
+from store import tables as t
+from store import timeliness as tl
+from store.db import engine_for
+from domain.case import (
     AdviceItem,
     AdviceSource,
     AssessmentPolicy,
@@ -36,8 +36,8 @@ from models.schemas import (
     ReviewSnapshot,
     ReviewStage,
     Stage,
-    review_reference,
 )
+from domain.identifiers import review_reference
 from statutory import ExceptionKind
 from statutory.clock import assessment_timescales, deadline
 from statutory.rules import RULES
@@ -120,7 +120,7 @@ def assessment(db_url: str, ref: str, requested: date, *, decided: date | None =
         setting_name=school, plan_decided_on=plan_decided, closed_on=closed,
         close_reason=reason, milestones=[*m.values(), *extra], advice=list(advice_items),
         exceptions=list(exceptions), version=10)
-    CaseRecorder(db_url).record_case(snap, [])
+    case_recorder(db_url).record_case(snap, [])
     return snap
 
 
@@ -187,7 +187,7 @@ def review(db_url: str, plan: str, anchor: date, *, setting: str | None = None,
         ceased_on=ceased, closed_on=ended,
         close_reason="moved_out_of_area" if closed else None, milestones=ms,
         advice=list(advice_items), version=10)
-    CaseRecorder(db_url).record_review(snap, [])
+    case_recorder(db_url).record_review(snap, [])
     return snap
 
 

@@ -10,9 +10,9 @@ from datetime import date, timedelta
 from sqlmodel import Session
 
 from api.stats_pages import shown_count, shown_percent
-from models import tables as t
-from models.db import engine_for, session_for
-from models.schemas import AdviceSource
+from store import tables as t
+from store.db import engine_for, session_for
+from domain.case import AdviceSource
 from tests.conftest import free_port, settings_for
 from tests.http import PASSWORD, add_staff, serve_app
 from tests.test_auth import client_like, csrf_of, sign_in

@@ -1,4 +1,4 @@
-"""The managers' late and due-soon lists (models.worklist), against cases written by the real
+"""The managers' late and due-soon lists (store.worklist), against cases written by the real
 recorder, on SQLite and PostgreSQL: what is listed, on which day, who owes it, every filter,
 sorting and paging; then the same over HTTP with the CSV export and the page."""
 
@@ -10,10 +10,10 @@ from datetime import date, timedelta
 
 from sqlmodel import Session
 
-from activities.case_record import CaseRecorder
-from models import tables as t
-from models.db import engine_for, session_for
-from models.schemas import (
+from services.letters import case_recorder
+from store import tables as t
+from store.db import engine_for, session_for
+from domain.case import (
     AdviceItem,
     AdviceSource,
     AssessmentPolicy,
@@ -23,7 +23,7 @@ from models.schemas import (
     RequestSource,
     Stage,
 )
-from models.worklist import Filters, iter_items, my_cases, query
+from store.worklist import Filters, iter_items, my_cases, query
 from statutory import ExceptionKind
 from tests.conftest import free_port, settings_for
 from tests.http import add_staff, serve_app
@@ -51,7 +51,7 @@ def assessment(db_url: str, ref: str, *, stage: Stage = Stage.ASSESSING, milesto
         request_source=RequestSource.PARENT, policy=AssessmentPolicy(), setting_name=school,
         caseworker_id=caseworker_id, milestones=list(milestones), advice=list(advice),
         exceptions=list(exceptions), version=version)
-    CaseRecorder(db_url).record_case(snap, [])
+    case_recorder(db_url).record_case(snap, [])
 
 
 def ms(key: str, rule: str, due: date, done: date | None = None, **kw) -> Milestone:

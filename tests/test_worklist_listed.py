@@ -9,10 +9,10 @@ from datetime import date, timedelta
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from activities.case_record import CaseRecorder
-from models import tables as t
-from models.db import engine_for
-from models.schemas import (
+from services.letters import case_recorder
+from store import tables as t
+from store.db import engine_for
+from domain.case import (
     AdviceItem,
     AdviceSource,
     AssessmentPolicy,
@@ -21,7 +21,7 @@ from models.schemas import (
     RequestSource,
     Stage,
 )
-from models.worklist import _FAMILY_RULES, Filters, _halves, _ordered, query
+from store.worklist import _FAMILY_RULES, Filters, _halves, _ordered, query
 
 TODAY = date(2026, 11, 16)
 
@@ -55,7 +55,7 @@ def listed(db_url: str, ref: str) -> dict[str, bool]:
 
 
 def test_listed_follows_the_case(db_url):
-    recorder = CaseRecorder(db_url)
+    recorder = case_recorder(db_url)
     recorder.record_case(snapshot(db_url, "EHC-L", Stage.ASSESSING, 3), [])
     assert listed(db_url, "EHC-L") == {"decision_due": True, "health": True}
     with Session(engine_for(db_url)) as s:

@@ -12,12 +12,16 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.case_record import CaseRecorder
-from activities.digest import DigestSender, ensure_digest_schedule
-from activities.notify import Notifier
-from activities.plans import PlanStarter
-from models.settings import Settings, get_settings
-from worker.client import connect
+from activities.case_record import CaseRecordActivities
+from activities.digest import DigestActivities
+from activities.notify import NotifyActivities
+from activities.plans import PlanActivities
+from services.digest import DigestSender, ensure_digest_schedule
+from services.letters import case_recorder
+from services.notify import Notifier
+from services.reviews import PlanStarter
+from config.settings import Settings, get_settings
+from services.temporal import connect
 from workflows.assessment import AssessmentWorkflow
 from workflows.review import ReviewWorkflow
 from workflows.digest import AdqaDigestWorkflow
@@ -68,15 +72,16 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     only hold memory (about 0.3 MiB a workflow) and, during an import, evict one workflow for
     each new one."""
     cache_workflow_bytecode()
-    recorder = CaseRecorder(settings.db_url)
-    notifier = Notifier(settings)
+    records = CaseRecordActivities(case_recorder(settings.db_url))
+    notices = NotifyActivities(Notifier(settings))
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=[recorder.record_case, recorder.record_review,
-                    PlanStarter(client, settings).start_plan_review, notifier.send_advice_notice,
-                    DigestSender(settings).send_adqa_digest],
+        activities=[records.record_case, records.record_review,
+                    PlanActivities(PlanStarter(client, settings)).start_plan_review,
+                    notices.send_advice_notice,
+                    DigestActivities(DigestSender(settings)).send_adqa_digest],
         activity_executor=executor,
         max_concurrent_activities=16,
         **{"max_cached_workflows": settings.worker_cache,

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from models.schemas import (
+    from domain.case import (
         REQUIRED_ADVICE,
         Action,
         AdviceItem,

@@ -27,8 +27,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import CancelledError as ActivityCancelled
 
 with workflow.unsafe.imports_passed_through():
-    from models.ladder import RECIPIENT_LABELS, AdviceNotice, NoticeResult, step_label
-    from models.schemas import (
+    from domain.ladder import RECIPIENT_LABELS, AdviceNotice, NoticeResult, step_label
+    from domain.case import (
         AdviceItem,
         AdviceRequest,
         Event,
@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
         ReportAdviceDelay,
         RequestAdvice,
     )
-    from models.alerts import ALERT_LADDER, alert_day, fire, ladder, next_event  # noqa: F401
+    from domain.alerts import ALERT_LADDER, alert_day, fire, ladder, next_event  # noqa: F401
     from statutory import london_date
 
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
@@ -47,8 +47,8 @@ NOTICE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coeffi
                            maximum_interval=timedelta(minutes=10))
 
 # The alerts of milestones (and of advice requested without an escalation ladder) are
-# models.alerts.ALERT_LADDER (re-exported here). Advice requested with a ladder
-# (models.ladder) is chased by its ladder instead; both run on the one clock.
+# domain.alerts.ALERT_LADDER (re-exported here). Advice requested with a ladder
+# (domain.ladder) is chased by its ladder instead; both run on the one clock.
 
 
 class Rejected(ApplicationError):

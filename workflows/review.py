@@ -22,7 +22,7 @@ from datetime import date
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from models.schemas import (
+    from domain.case import (
         PLAN_ENDED_STAGES,
         ClosePlan,
         PhaseTransferDue,
@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
         StartReview,
         review_actions,
     )
-    from models.review_cycle import (
+    from domain.review_cycle import (
         add_milestone,
         begin_cycle,
         complete,
@@ -60,11 +60,6 @@ from workflows.casework import CaseWorkflow, Rejected
 RECORD_REVIEW = "record_review"
 
 
-def workflow_id_for_plan(plan_reference: str) -> str:
-    """A plan's review workflow: its reference only, never personal data."""
-    return f"review-{plan_reference}"
-
-
 @workflow.defn(name="ReviewWorkflow")
 class ReviewWorkflow(CaseWorkflow):
     RECORD_ACTIVITY = RECORD_REVIEW
@@ -75,7 +70,7 @@ class ReviewWorkflow(CaseWorkflow):
         self._init_machinery()
         if start.imported_on is not None:
             # Brought in by the plans import, which writes this first record itself, in bulk,
-            # from the same input and day (models.review_cycle.first_record): the workflow
+            # from the same input and day (domain.review_cycle.first_record): the workflow
             # holds the same and has nothing to save. (Histories from before imported_on
             # existed have none, so they take the path below as they did: no patch needed.)
             self.case, _ = first_record(start, start.imported_on, workflow.now())

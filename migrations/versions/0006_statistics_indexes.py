@@ -1,4 +1,4 @@
-"""indexes for the timeliness statistics (models.timeliness)
+"""indexes for the timeliness statistics (store.timeliness)
 
 Revision ID: 0006
 Revises: 0007

@@ -35,7 +35,7 @@ down_revision = '0005'
 branch_labels = None
 depends_on = None
 
-# as models.tables.FAMILY_RULE_IDS (the family's own periods, never late)
+# as store.tables.FAMILY_RULE_IDS (the family's own periods, never late)
 NOT_FAMILY = ("rule_id NOT IN ('assessment.draft_comments_due', "
               "'review.amendment_comments_due')")
 ADVICE_CHASED = "(is_open AND (kind <> 'review' OR stage = 'meeting_set'))"

@@ -8,7 +8,7 @@ Create Date: 2026-12-01 12:30:00
 Written by hand (docs/statistics.md, "At national scale").
 
 Every deadline measure counts, for its rules, the deadlines due in a period by day: how many,
-how many done, how many done on or before the due day (``models.timeliness.deadline_counts``),
+how many done, how many done on or before the due day (``store.timeliness.deadline_counts``),
 and of those not done how many belong to a case that ended on or before the day
 (``ended_counts``). From the items that is a range of 0006's indexes and a look-up of each
 unlisted step's case, but a year of national figures is about five million index entries to
@@ -19,11 +19,11 @@ added up, one row per
 
 so the page reads one row per rule, day and exception (and agency): a few thousand.
 
-**What a row counts** is what ``models.timeliness._deadline_rows`` counts from the items, and
+**What a row counts** is what ``store.timeliness._deadline_rows`` counts from the items, and
 only that: milestones with ``applicable`` true; advice with ``reused`` false whose source is
-not the family's own views (``models.timeliness.NOT_ADVICE``); an item with no due day is not
-counted. ``agency`` is, for advice, ``models.timeliness.agency_of``: the agency of the service
-asked, else the agency its source is counted under (``models.directory.AGENCY_FOR_SOURCE``,
+not the family's own views (``store.timeliness.NOT_ADVICE``); an item with no due day is not
+counted. ``agency`` is, for advice, ``store.timeliness.agency_of``: the agency of the service
+asked, else the agency its source is counted under (``services.directory.AGENCY_FOR_SOURCE``,
 written out in ``by_source`` below), else "other"; for milestones it is ''. ``n`` is the
 number of items, ``done`` those with a done (received) date, ``on_time`` those whose date is
 on or before the due day, ``ended`` those not done whose case is closed (``is_open`` false)
@@ -83,20 +83,20 @@ UPSERT = (f"ON CONFLICT ({KEY}) DO UPDATE SET n = deadline_day.n + excluded.n, "
 
 def by_source(source: str) -> str:
     """The agency advice from ``source`` is counted under when its service does not say: as
-    models.directory.AGENCY_FOR_SOURCE (the sources whose agency is None there, and any
-    other, are "other"), which is what models.timeliness.agency_of reads."""
+    services.directory.AGENCY_FOR_SOURCE (the sources whose agency is None there, and any
+    other, are "other"), which is what store.timeliness.agency_of reads."""
     return (f"CASE {source} WHEN 'education' THEN 'education' WHEN 'health' THEN 'health' "
             "WHEN 'educational_psychologist' THEN 'educational_psychology' "
             "WHEN 'social_care' THEN 'social_care' ELSE 'other' END")
 
 
 def agency(row: str) -> str:
-    """models.timeliness.agency_of for the advice item ``row``."""
+    """store.timeliness.agency_of for the advice item ``row``."""
     return (f"coalesce((SELECT agency FROM service WHERE id = {row}.service_id), "
             f"{by_source(row + '.source')})")
 
 
-# What _deadline_rows counts (as models.timeliness: applicable; not reused and not
+# What _deadline_rows counts (as store.timeliness: applicable; not reused and not
 # NOT_ADVICE = the family's views), with a due day. Written so that the same text is true or
 # false on SQLite (0/1) and PostgreSQL (boolean).
 def counted(table: str, row: str) -> str:
@@ -111,7 +111,7 @@ ITEM = {"milestone": "milestone", "adviceitem": "advice"}
 
 def ended_by_case(table: str, row: str) -> str:
     """1 when ``row`` is not done and its case has ended (closed, on or before its due day),
-    as models.timeliness.ended_counts counts it, looking its case up."""
+    as store.timeliness.ended_counts counts it, looking its case up."""
     done = f"{row}.{DONE[table]}"
     return (f"CASE WHEN {done} IS NULL AND EXISTS (SELECT 1 FROM \"case\" AS c "
             f"WHERE c.reference = {row}.case_reference AND NOT c.is_open "

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from models.ladder import Ladder
+from domain.ladder import Ladder
 from statutory import ExceptionKind, Status, days_overdue, excusing_exceptions, status_on
 from statutory.rules import RULES
 
@@ -536,12 +536,6 @@ def review_actions(stage: ReviewStage) -> list[ReviewAction]:
             ReviewAction.CLOSE_PLAN]
 
 
-def review_reference(plan_reference: str, cycle: int) -> str:
-    """A review cycle's reference: the plan's, then '.R' and the cycle (a '.' never appears in
-    a plan reference), e.g. EHC-7QK2-M4TD.R3."""
-    return f"{plan_reference}.R{cycle}"
-
-
 class ReviewPolicy(BaseModel):
     due_soon_days: int = Field(5, ge=0, le=42)
     under_five_months: int | None = Field(
@@ -602,7 +596,7 @@ class StartReview(BaseModel):
     actor: str | None = None
     imported_on: date | None = Field(
         None, description="set by the plans import: the day it was run. The import writes the "
-        "cycle's first record itself (models.review_cycle.first_record as of that day); the "
+        "cycle's first record itself (domain.review_cycle.first_record as of that day); the "
         "workflow holds the same and does not save it again. None: the workflow saves it")
 
 

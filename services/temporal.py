@@ -8,8 +8,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
-from models.settings import Settings
-from worker.codec import EncryptionCodec, parse_key
+from config.settings import Settings
+from services.codec import EncryptionCodec, parse_key
 
 
 def data_converter(settings: Settings) -> DataConverter:

@@ -27,7 +27,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from models import tables as t
+from store import tables as t
 
 ROLES = t.ROLES
 ROLE_RANK = {role: i for i, role in enumerate(ROLES, start=1)}

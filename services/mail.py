@@ -33,9 +33,9 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from models import tables as t
-from models.db import engine_for
-from models.settings import Settings
+from store import tables as t
+from store.db import engine_for
+from config.settings import Settings
 
 log = logging.getLogger("ehc.mail")
 

@@ -39,10 +39,10 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import FunctionElement
 from sqlmodel import Session
 
-from models import tables as t
-from models.directory import AGENCY_FOR_SOURCE, AGENCY_LABELS
-from models.ladder import step_label
-from models.schemas import AdviceSource
+from store import tables as t
+from services.directory import AGENCY_FOR_SOURCE, AGENCY_LABELS
+from domain.ladder import step_label
+from domain.case import AdviceSource
 from statutory import RULES, Actor
 
 Which = Literal["late", "due_soon", "open"]  # open: everything still to do
@@ -135,7 +135,7 @@ _FAMILY_RULES = [r.id for r in RULES.values() if r.acts is Actor.FAMILY]
 _SETTING_RULES = [r.id for r in RULES.values() if r.acts is Actor.SETTING]
 
 
-# The family's periods as the lists' partial index names them (models.tables.FAMILY_RULE_IDS),
+# The family's periods as the lists' partial index names them (store.tables.FAMILY_RULE_IDS),
 # rendered into the SQL as literals: SQLite uses a partial index only for a query that repeats
 # its condition, and a bound parameter does not. Any family rule added since is excluded too.
 _NOT_FAMILY = [t.Milestone.rule_id.not_in(bindparam(

@@ -60,13 +60,13 @@ class Case(SQLModel, table=True):
     caseworker_id: str | None = Field(default=None, max_length=32, index=True)
 
 
-# The managers' lists filter by school ignoring case (models.worklist): migration 0007.
+# The managers' lists filter by school ignoring case (store.worklist): migration 0007.
 Index("ix_case_setting_name_lower", func.lower(Case.__table__.c.setting_name))
 
 
 # The family's own periods (statutory.Actor.FAMILY: Reg 13(1), Reg 22(2)), never on the late
 # lists; written out for the lists' partial index, which SQLite matches only against the same
-# literal list in the query (models.worklist renders it so; a test checks the two agree).
+# literal list in the query (store.worklist renders it so; a test checks the two agree).
 FAMILY_RULE_IDS = ("assessment.draft_comments_due", "review.amendment_comments_due")
 _NOT_FAMILY = "rule_id NOT IN ({})".format(", ".join(f"'{r}'" for r in FAMILY_RULE_IDS))
 
@@ -74,7 +74,7 @@ _NOT_FAMILY = "rule_id NOT IN ({})".format(", ".join(f"'{r}'" for r in FAMILY_RU
 class Milestone(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("case_reference", "key"),
-        # The late and due-soon lists (models.worklist): what an open case still has to do,
+        # The late and due-soon lists (store.worklist): what an open case still has to do,
         # in the lists' order, counted from the index alone (migrations 0007, 0008).
         Index("ix_milestone_listed_due", "excused", "due", "case_reference", "key", "rule_id",
               sqlite_where=text(f"done_on IS NULL AND applicable = 1 AND listed = 1 AND "
@@ -304,7 +304,7 @@ class Plan(SQLModel, table=True):
     status: str = Field(default="active", max_length=20, index=True)  # active|ceased|closed
     current_cycle: int = 1
     review_due: date | None = Field(default=None, index=True)  # the current cycle's
-    # Where the child is (models.schemas.Placement), for phase transfers and the cohort view.
+    # Where the child is (domain.case.Placement), for phase transfers and the cohort view.
     nc_year: str | None = Field(default=None, max_length=4)
     nc_year_as_of: date | None = None
     setting_type: str | None = Field(default=None, max_length=30)
@@ -471,7 +471,7 @@ Index("ix_case_stage_closed_on", *(Case.__table__.c[name] for name in (
 class DeadlineDay(SQLModel, table=True):
     """The deadlines of one rule due on one day, with or without an exception excusing them
     (and, for advice, of one agency), counted: what the deadline measures add up
-    (``models.timeliness._deadline_rows``). Kept by the database (triggers on milestone,
+    (``store.timeliness._deadline_rows``). Kept by the database (triggers on milestone,
     adviceitem and service, migration 0009) from the items, whoever writes them; nobody writes
     it. Only what the measures count is in it: applicable milestones; advice not reused and
     not the family's views. A row whose items have all gone stays with ``n`` = 0. ``ended``
@@ -483,7 +483,7 @@ class DeadlineDay(SQLModel, table=True):
     rule_id: str = Field(primary_key=True, max_length=60)
     due: date = Field(primary_key=True)
     excused: bool = Field(primary_key=True)
-    agency: str = Field(primary_key=True, max_length=30)  # models.timeliness.agency_of; ''
+    agency: str = Field(primary_key=True, max_length=30)  # store.timeliness.agency_of; ''
     n: int
     done: int  # done (advice: received)
     on_time: int  # done on or before ``due``

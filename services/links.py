@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from models.settings import Settings
+from config.settings import Settings
 
 _SALT = "ehc.advice-link.v1"
 

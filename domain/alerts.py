@@ -2,7 +2,7 @@
 
 Pure (pydantic and ``statutory`` only), so it runs in the workflows, where ``now`` is
 ``workflow.now()`` (``workflows.casework``), and outside them: the plans import builds each
-imported plan's first record with it (``models.review_cycle.first_record``), as of the day of
+imported plan's first record with it (``domain.review_cycle.first_record``), as of the day of
 the import, and writes it itself.
 
 A milestone's alerts (and those of advice requested without an escalation ladder) are
@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from models.schemas import AdviceItem, Event, Milestone
+from domain.case import AdviceItem, Event, Milestone
 from statutory import RULES, london_date, london_midnight
 
 # (name, days from the due date); None: policy.due_soon_days before it.

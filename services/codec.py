@@ -32,10 +32,6 @@ def parse_key(text: str) -> bytes:
     return key
 
 
-def new_key() -> str:
-    return base64.b64encode(os.urandom(32)).decode()
-
-
 def key_id(key: bytes) -> str:
     return hashlib.sha256(key).hexdigest()[:16]
 

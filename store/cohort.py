@@ -21,8 +21,9 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from sqlmodel import Session, select
 
-from models import tables as t
-from models.schemas import OPEN_REVIEW_STAGES, review_reference
+from store import tables as t
+from domain.case import OPEN_REVIEW_STAGES
+from domain.identifiers import review_reference
 from statutory.phase import (
     NCYear,
     Transfer,

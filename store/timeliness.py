@@ -38,9 +38,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 from sqlmodel import Session
 
-from models import tables as t
-from models.directory import AGENCY_FOR_SOURCE
-from models.schemas import AdviceSource
+from store import tables as t
+from services.directory import AGENCY_FOR_SOURCE
+from domain.case import AdviceSource
 
 Period = tuple[date, date]  # first and last day, both counted
 
@@ -264,7 +264,7 @@ def ended_counts(query, item, done: ColumnElement):
 
 def agency_of(source: ColumnElement) -> ColumnElement:
     """The agency of the service asked, or else the one its source is counted under
-    (``models.directory.AGENCY_FOR_SOURCE``), or else "other"."""
+    (``services.directory.AGENCY_FOR_SOURCE``), or else "other"."""
     by_source = case(*((source == s.value, agency) for s, agency in AGENCY_FOR_SOURCE.items()
                        if agency is not None), else_="other")
     return func.coalesce(t.Service.agency, by_source)
@@ -581,12 +581,12 @@ SEN2_COLUMNS = (
     "DecisionDue", "FinalPlanDue", "WeeksToFinalPlan",
 )
 
-# models.schemas.RequestSource -> SEN2 RequestSource (1 parent or young person, 2 school or
+# domain.case.RequestSource -> SEN2 RequestSource (1 parent or young person, 2 school or
 # other education setting, 3 health, 4 social care, 5 other).
 REQUEST_SOURCE_CODES = {"parent": "1", "young_person": "1", "school": "2", "other": "5"}
 # review.decision -> SEN2 ReviewOutcome
 REVIEW_OUTCOME_CODES = {"maintain": "M", "amend": "A", "cease": "C"}
-# models.schemas.ClosePlan.reason -> SEN2 CeaseReason (1 maximum age, 5 transferred to another
+# domain.case.ClosePlan.reason -> SEN2 CeaseReason (1 maximum age, 5 transferred to another
 # LA, 6 no longer wishes to engage in education or training, 9 other). A plan ceased after a
 # review (Regs 29-31) has no coded reason in the product: left blank.
 CEASE_REASON_CODES = {"over_25": "1", "moved_out_of_area": "5",

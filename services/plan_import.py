@@ -1,12 +1,12 @@
 """Bringing a council's existing EHC plans in: ``ehc import plans FILE.csv`` and
 ``POST /api/imports/plans`` both call ``import_plans``.
 
-1. The file is validated first (``models.plan_import.validate_file``). A file with errors
+1. The file is validated first (``services.plan_file.validate_file``). A file with errors
    imports nothing, unless the caller asks for the bad rows to be skipped.
-2. Each good row's child is found or added (``resolve_children``): matched on the council's
-   person id (``Child.council_reference``), else on given name, family name and date of birth
-   (any case). One pass, in file order, in one process, so two rows of the same child never
-   make two records.
+2. Each good row's child is found or added (``resolve_children``) by the one matcher of
+   ``services.children``: on the council's person id (``Child.council_reference``), else on
+   given name, family name and date of birth. One pass, in file order, in one process, so two
+   rows of the same child never make two records.
 3. Each plan's review workflow (``review-<plan reference>``) is started through
    ``PlanStarter.start``, ``concurrency`` at a time, in the state its row describes
    (``plan_start``). Starting is idempotent by plan reference: a plan already in the system
@@ -14,7 +14,7 @@
    import can simply be run again.
 4. The import writes each started plan's first record itself (plan, review cycle, deadlines,
    events), ``RECORD_BATCH`` plans to a transaction in bulk, from the same computation the
-   workflow holds (``models.review_cycle.first_record`` as of ``today``, which the workflow's
+   workflow holds (``domain.review_cycle.first_record`` as of ``today``, which the workflow's
    input carries as ``imported_on``): the workflow does not save it. The workflow is started
    first and its record written after, so a plan is never in the record without the workflow
    that keeps its deadlines. An import stopped between the two leaves workflows whose first
@@ -32,22 +32,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Iterable, Literal, Sequence
 
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.case_record import CaseRecorder
-from activities.plans import PlanStarter, fifth_birthday
-from models import tables as t
-from models.db import engine_for
-from models.plan_import import (
+from services import children
+from services.children import ChildFacts
+from services.letters import case_recorder
+from store.record import CaseRecorder
+from services.reviews import PlanStarter, fifth_birthday
+from store import tables as t
+from store.db import engine_for
+from services.plan_file import (
     ImportReport,
     PlanRow,
     ReviewStage,
@@ -57,17 +58,18 @@ from models.plan_import import (
     Source,
     validate_file,
 )
-from models.review_cycle import first_record
-from models.schemas import (
+from domain.review_cycle import first_record
+from domain.identifiers import review_workflow_id
+from domain.case import (
     Event,
     Placement,
     PhaseTransferDue,
     ReviewPolicy,
     ReviewSnapshot,
     StartReview,
-    review_reference,
 )
-from models.settings import Settings
+from domain.identifiers import review_reference
+from config.settings import Settings
 from statutory import (
     Transfer,
     next_transfer,
@@ -77,7 +79,6 @@ from statutory import (
     transfer_window_opens,
 )
 from statutory.clock import deadline
-from workflows.review import workflow_id_for_plan
 
 log = logging.getLogger("ehc.import")
 
@@ -289,82 +290,19 @@ def plan_start(row: PlanRow, child_id: str, settings: Settings,
 # --- the children --------------------------------------------------------------------------------
 
 
-def _name_key(given: str, family: str, born: date) -> tuple[str, str, date]:
-    return given.strip().casefold(), family.strip().casefold(), born
-
-
 def _chunks(items: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
 
 
 def resolve_children(db_url: str, rows: Sequence[PlanRow]) -> list[tuple[str, bool, str | None]]:
-    """Find or add each row's child: ``(child_id, added, note)`` per row, in order.
-
-    A child is matched on ``council_person_id`` (``Child.council_reference``), else on given
-    name, family name and date of birth in any case (compared with ``casefold`` in Python, so
-    ``ZOË`` matches ``Zoë``, which SQL's ``lower`` does not do on SQLite). A name match that
-    holds another person id is a different child. A matched record without a person id gets
-    the row's. Rows are resolved one after another, so the same child twice in a file is one
-    record; a concurrent writer taking a person id first makes the pass start again, finding
-    it."""
-    engine = engine_for(db_url)
-    for attempt in range(3):
-        try:
-            return _resolve_children(engine, rows)
-        except IntegrityError:  # a person id added meanwhile by someone else: look again
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
-
-
-def _resolve_children(engine, rows: Sequence[PlanRow]) -> list[tuple[str, bool, str | None]]:
-    out: list[tuple[str, bool, str | None]] = []
-    with Session(engine, expire_on_commit=False) as s:
-        by_pid: dict[str, t.Child] = {}
-        pids = sorted({r.council_person_id for r in rows if r.council_person_id})
-        for chunk in _chunks(pids):
-            for c in s.exec(select(t.Child).where(t.Child.council_reference.in_(chunk))):  # type: ignore[union-attr]
-                by_pid[c.council_reference] = c  # type: ignore[index]
-        by_name: dict[tuple[str, str, date], list[t.Child]] = defaultdict(list)
-        for chunk in _chunks(sorted({r.date_of_birth for r in rows})):
-            for c in s.exec(select(t.Child).where(t.Child.date_of_birth.in_(chunk))  # type: ignore[attr-defined]
-                            .order_by(t.Child.created_at, t.Child.id)):
-                by_name[_name_key(c.given_name, c.family_name, c.date_of_birth)].append(c)
-        pending = 0
-        for row in rows:
-            pid = row.council_person_id
-            key = _name_key(row.given_name, row.family_name, row.date_of_birth)
-            note = None
-            child = by_pid.get(pid) if pid else None
-            if child is not None:
-                if _name_key(child.given_name, child.family_name, child.date_of_birth) != key:
-                    note = ("matched on council_person_id to a child record whose name or date "
-                            "of birth differs from the row's: check the child record")
-            else:
-                child = next((c for c in by_name.get(key, ())
-                              if pid is None or c.council_reference in (None, pid)), None)
-                if child is not None and pid and child.council_reference is None:
-                    child.council_reference = pid  # the council's id, learnt now
-                    by_pid[pid] = child
-                    s.add(child)
-                    pending += 1
-            added = child is None
-            if child is None:
-                child = t.Child(given_name=row.given_name.strip(),
-                                family_name=row.family_name.strip(),
-                                date_of_birth=row.date_of_birth, council_reference=pid)
-                s.add(child)
-                by_name[key].append(child)
-                if pid:
-                    by_pid[pid] = child
-                pending += 1
-            out.append((child.id, added, note))
-            if pending >= _CHUNK:
-                s.commit()
-                pending = 0
-        s.commit()
-    return out
+    """Find or add each row's child with the one matcher (``services.children``):
+    ``(child_id, added, note)`` per row, in order. Rows are resolved one after another, so
+    the same child twice in a file is one record."""
+    wanted = [ChildFacts(r.given_name, r.family_name, r.date_of_birth, r.council_person_id)
+              for r in rows]
+    with Session(engine_for(db_url), expire_on_commit=False) as s:
+        return [(m.child_id, m.added, m.note) for m in children.resolve_children(s, wanted)]
 
 
 def _differences(db_url: str, pairs: list[tuple[RowResult, PlanRow, str]]) -> None:
@@ -583,7 +521,7 @@ async def import_plans(
     await check_temporal(client)
     children = await asyncio.to_thread(resolve_children, settings.db_url, rows)
     starter = starter or PlanStarter(client, settings)
-    records = FirstRecords(CaseRecorder(settings.db_url))
+    records = FirstRecords(case_recorder(settings.db_url))
     results: list[RowResult | None] = [None] * len(rows)
     done = 0
     lost: str | None = None
@@ -594,7 +532,7 @@ async def import_plans(
         row = rows[i]
         child_id, added, child_note = children[i]
         result = RowResult(line=row.line, plan_reference=row.plan_reference,
-                           workflow_id=workflow_id_for_plan(row.plan_reference),
+                           workflow_id=review_workflow_id(row.plan_reference),
                            outcome="created", child="added" if added else "matched",
                            notes=[child_note] if child_note else [])
         try:

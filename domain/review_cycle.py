@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from models.alerts import fire_as_of, next_event
-from models.schemas import (
+from domain.alerts import fire_as_of, next_event
+from domain.case import (
     AdviceItem,
     Event,
     Milestone,
@@ -27,8 +27,8 @@ from models.schemas import (
     ReviewSnapshot,
     ReviewStage,
     StartReview,
-    review_reference,
 )
+from domain.identifiers import review_reference
 from statutory import RULES
 from statutory.clock import deadline
 from statutory.phase import NCYear, academic_year, next_transfer, parse_nc_year, \
@@ -73,7 +73,7 @@ def transfer_this_cycle(case: ReviewSnapshot, start: StartReview, review_due: da
     (statutory.phase) when the review falls due within its Reg 18(1) window ("within 12
     months of" the move) or later, unless the previous cycle's review already dealt with
     it. A review due before the window leaves the transfer to the next cycle. The importer
-    (activities.importer.choose_phase_transfer) applies the same rule to a plan's first
+    (services.plan_import.choose_phase_transfer) applies the same rule to a plan's first
     imported cycle."""
     p = case.placement
     if p is None:

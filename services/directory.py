@@ -14,10 +14,10 @@ from pathlib import Path
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
-from models import tables as t
-from models.ladder import Ladder, LadderConfig, Recipient
-from models.schemas import AdviceRequest, AdviceSource
-from models.settings import Settings
+from store import tables as t
+from domain.ladder import Ladder, LadderConfig, Recipient
+from domain.case import AdviceRequest, AdviceSource
+from config.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ESCALATION_FILE = ROOT / "config" / "escalation.toml"

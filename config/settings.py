@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -89,8 +90,6 @@ class Settings(BaseSettings):
         """A random secret made once and kept (mode 0600) in data_dir."""
         path = self.data_dir / name
         if not path.exists():
-            from worker.codec import new_key
-
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -103,6 +102,12 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'ehc.db').resolve()}"
+
+
+def new_key() -> str:
+    """A new random secret: 32 bytes, base64 (a payload key, ``ehc keygen``; or a link
+    secret)."""
+    return base64.b64encode(os.urandom(32)).decode()
 
 
 @lru_cache

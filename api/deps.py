@@ -1,0 +1,56 @@
+"""What a route needs, each defined once: the settings, a database session, the Temporal client,
+who is signed in, and a posted form's fields."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+from temporalio.client import Client
+
+from api.auth import current_actor, current_staff
+from config.settings import Settings
+from services.errors import ServiceError
+from services.staff import Staff
+from store.db import session_for
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_client(request: Request) -> Client:
+    client = request.app.state.temporal
+    if client is None:
+        raise ServiceError(503, "The case engine (Temporal) is not reachable; try again shortly",
+                           "unavailable")
+    return client
+
+
+def get_session(settings: Annotated[Settings, Depends(get_settings)]):
+    with session_for(settings.db_url) as session:
+        yield session
+
+
+async def acting_staff() -> Staff | None:
+    """Who is taking a step: the signed-in account (``api.auth.authorize`` set it), or None
+    on the public pages (a professional's advice page acts for the professional)."""
+    return current_staff()
+
+
+async def acting_actor() -> str | None:
+    return current_actor()
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ClientDep = Annotated[Client, Depends(get_client)]
+SessionDep = Annotated[Session, Depends(get_session)]
+StaffDep = Annotated[Staff | None, Depends(acting_staff)]
+ActorDep = Annotated[str | None, Depends(acting_actor)]
+FormDep = Annotated[dict[str, str], Depends(form_fields)]

@@ -1,0 +1,541 @@
+"""Cases: start an assessment, take a step of a case (an assessment's or a review cycle's), read
+a case with its timeline, list cases.
+
+The API's routes, the pages' forms, the professionals' advice page and the phase-transfer
+cohort all come through here. A step is a Temporal update of the workflow that holds the case
+(``domain.identifiers.workflow_id_for``), so the workflow's validators judge it; a refused
+step is a ``ServiceError`` whose sentence says what to do, and nothing changes.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import or_, update
+from sqlmodel import Session, select
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from config.settings import Settings
+from domain.case import (
+    Action,
+    AdviceItem,
+    AssessmentPolicy,
+    CaseSnapshot,
+    CaseView,
+    RequestAdvice,
+    RequestSource,
+    ReviewAction,
+    ReviewSnapshot,
+    StartAssessment,
+)
+from domain.identifiers import (
+    REFERENCE_PATTERN,
+    is_review_cycle,
+    new_reference,
+    split_cycle,
+    workflow_id_for,
+)
+from services.children import ChildFacts, find_or_add_child
+from services.clock import today
+from services.directory import ConfigError, DirectoryError, load_escalation, resolve_request
+from services.errors import REJECTION_STATUS, ServiceError
+from services.staff import Staff
+from statutory import assessment_timescales
+from store import tables as t
+from store.record import read_snapshot
+from workflows.assessment import AssessmentWorkflow
+
+# --- what comes in --------------------------------------------------------------------------------
+
+
+class ChildIn(BaseModel):
+    given_name: str = Field(min_length=1, max_length=100)
+    family_name: str = Field(min_length=1, max_length=100)
+    date_of_birth: date
+    council_reference: str | None = Field(
+        None, max_length=40, description="the council's own person id, if it has one"
+    )
+
+
+class StartAssessmentIn(BaseModel):
+    child: ChildIn
+    request_date: date = Field(description="the date the LA received the request (day 0)")
+    request_source: RequestSource = RequestSource.PARENT
+    case_reference: str | None = Field(
+        None, pattern=REFERENCE_PATTERN,
+        description="optional: your own reference for this request (capitals, digits, '-'); "
+        "sending the same request again with it is safe",
+    )
+    setting_name: str | None = Field(
+        None, max_length=120, description="the child's school or setting now, if any")
+    caseworker_id: str | None = Field(
+        None, max_length=32, description="the caseworker (staff account id) to give the case "
+        "to; default: you, if you are a caseworker")
+    actor: str | None = Field(None, max_length=120, description="ignored when signed in: the "
+                              "case records the signed-in account")
+
+    @model_validator(mode="after")
+    def _dates(self) -> StartAssessmentIn:
+        now = today()
+        if self.request_date > now:
+            raise ValueError(f"request_date {self.request_date} is in the future (today is {now})")
+        dob = self.child.date_of_birth
+        if dob > self.request_date:
+            raise ValueError(f"date_of_birth {dob} is after request_date {self.request_date}")
+        if (self.request_date.year - dob.year) - (
+            (self.request_date.month, self.request_date.day) < (dob.month, dob.day)
+        ) > 25:
+            raise ValueError("EHC needs assessments are for children and young people aged 0 "
+                             "to 25: check date_of_birth")
+        return self
+
+
+# --- what goes out --------------------------------------------------------------------------------
+
+
+class DeadlineOut(BaseModel):
+    due: date
+    citation: str
+    title: str
+    rule: str
+
+
+class StartedOut(BaseModel):
+    reference: str
+    workflow_id: str
+    stage: str
+    deadlines: dict[str, DeadlineOut]
+
+
+class ChildOut(BaseModel):
+    id: str
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    council_reference: str | None
+
+
+class EventOut(BaseModel):
+    seq: int
+    kind: str
+    on: date
+    actor: str | None
+    summary: str
+    data: dict[str, Any]
+
+
+class LetterOut(BaseModel):
+    kind: str
+    dated: date
+    citation: str
+    body: str
+
+
+class EmailOut(BaseModel):
+    """One email sent (or being sent) for the case: proof of who was told what, and when."""
+
+    created_at: datetime
+    sent_at: datetime | None
+    recipient_role: str
+    recipient_name: str | None
+    recipient_address: str
+    subject: str
+    template: str
+    step: str | None
+    step_on: date | None = Field(None, description="the day the ladder step was due")
+    advice_key: str | None
+    status: str
+    attempts: int
+    message_id: str
+
+
+class DocumentOut(BaseModel):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+
+
+class SubmissionOut(BaseModel):
+    id: str
+    advice_key: str
+    kind: str
+    text: str
+    expected_on: date | None
+    submitted_by: str | None
+    created_at: datetime
+    documents: list[DocumentOut]
+
+
+class CaseOut(BaseModel):
+    reference: str
+    child: ChildOut | None
+    view: CaseView
+    timeline: list[EventOut]
+    letters: list[LetterOut]
+    emails: list[EmailOut] = []
+    submissions: list[SubmissionOut] = []
+
+
+class CaseSummary(BaseModel):
+    reference: str
+    stage: str
+    is_open: bool
+    request_date: date
+    final_plan_due: date | None
+    next_due: date | None
+    overdue_items: int
+
+
+def unknown_case(reference: str) -> ServiceError:
+    return ServiceError(404, f"No case has the reference {reference!r}; check the reference",
+                        "unknown_case")
+
+
+# --- reading cases --------------------------------------------------------------------------------
+
+
+async def live_snapshot(client: Client, reference: str) -> CaseSnapshot | ReviewSnapshot | None:
+    """The case as its workflow holds it now; None when no workflow runs it (any more). A
+    review cycle is live only while it is its plan's current cycle."""
+    handle = client.get_workflow_handle(workflow_id_for(reference))
+    kind = ReviewSnapshot if is_review_cycle(reference) else CaseSnapshot
+    try:
+        snapshot = await handle.query("snapshot", result_type=kind)
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            return None
+        raise
+    if snapshot.reference != reference:
+        return None  # an earlier review cycle: the record has it
+    return snapshot
+
+
+async def live_view(client: Client, reference: str) -> CaseView | None:
+    snapshot = await live_snapshot(client, reference)
+    return snapshot.view(today()) if snapshot is not None else None
+
+
+def unavailable() -> ServiceError:
+    return ServiceError(503, "The case engine (Temporal) is not reachable; try again shortly",
+                        "unavailable")
+
+
+async def case_view(*, session: Session, client: Client | None, reference: str) -> CaseView:
+    """A case's deadlines and allowed steps today: live from its workflow while it is open,
+    else from the record (so a closed case is read without Temporal; an open one without
+    Temporal is a 503)."""
+    row = session.get(t.Case, reference)
+    view = None
+    if row is None or row.is_open:
+        if client is None:
+            raise unavailable()
+        view = await live_view(client, reference)
+    if view is None:
+        if row is None:
+            raise unknown_case(reference)
+        view = read_snapshot(session, row).view(today())
+    return view
+
+
+async def read_case(*, session: Session, client: Client | None, reference: str) -> CaseOut:
+    """A case with its child, timeline, letters, emails and accepted submissions."""
+    view = await case_view(session=session, client=client, reference=reference)
+    child = session.get(t.Child, view.case.child_id)
+    events = session.exec(select(t.CaseEvent).where(t.CaseEvent.case_reference == reference)
+                          .order_by(t.CaseEvent.seq)).all()
+    letters = session.exec(select(t.Letter).where(t.Letter.case_reference == reference)).all()
+    emails = session.exec(select(t.EmailMessage).where(t.EmailMessage.case_reference == reference)
+                          .order_by(t.EmailMessage.created_at, t.EmailMessage.id)).all()
+    return CaseOut(
+        reference=reference,
+        child=ChildOut.model_validate(child, from_attributes=True) if child else None,
+        view=view,
+        timeline=[EventOut.model_validate(e, from_attributes=True) for e in events],
+        letters=[LetterOut.model_validate(x, from_attributes=True) for x in letters],
+        emails=[EmailOut.model_validate(e, from_attributes=True) for e in emails],
+        submissions=accepted_submissions(session, reference),
+    )
+
+
+class CasePage(BaseModel):
+    """What a case's page shows beside the case itself."""
+
+    case: CaseOut
+    owed_by: dict[str, str]  # advice key -> who owes it, in words
+    caseworker: str | None  # the name of who holds the case
+    school: str | None  # the school or setting the case names
+
+
+async def read_case_page(*, session: Session, client: Client | None,
+                         reference: str) -> CasePage:
+    case = await read_case(session=session, client=client, reference=reference)
+    row = session.get(t.Case, reference)
+    holder = session.get(t.StaffUser, row.caseworker_id) if row and row.caseworker_id else None
+    return CasePage(case=case, owed_by=owed_by(session, case.view.case.advice),
+                    caseworker=holder.name if holder else None,
+                    school=row.setting_name if row else None)
+
+
+def owed_by(session: Session, advice: list[AdviceItem]) -> dict[str, str]:
+    """Who owes each piece of advice, as the deadlines table names them: the person and the
+    service from the directory, or a warning that nobody is chased by email."""
+    out: dict[str, str] = {}
+    for a in advice:
+        if a.reused:
+            continue
+        service = session.get(t.Service, a.service_id) if a.service_id else None
+        contact = session.get(t.Contact, a.contact_id) if a.contact_id else None
+        names = [x for x in (contact.name if contact else None,
+                             service.name if service else None) if x]
+        if names:
+            out[a.key] = "Owed by " + ", ".join(names)
+        elif a.ladder is not None and a.ladder.steps:
+            out[a.key] = "No service named: nobody is emailed about it"
+    return out
+
+
+def accepted_submissions(session: Session, reference: str) -> list[SubmissionOut]:
+    """Submissions through the secure page that the workflow accepted (pending ones, left by
+    a request that failed half-way, are not part of the case)."""
+    subs = session.exec(select(t.AdviceSubmission).where(
+        t.AdviceSubmission.case_reference == reference, t.AdviceSubmission.status == "accepted",
+    ).order_by(t.AdviceSubmission.created_at)).all()
+    if not subs:
+        return []
+    docs = session.exec(select(t.AdviceDocument).where(
+        t.AdviceDocument.submission_id.in_([x.id for x in subs]))).all()  # type: ignore[attr-defined]
+    return [SubmissionOut(
+        id=x.id, advice_key=x.advice_key, kind=x.kind, text=x.text, expected_on=x.expected_on,
+        submitted_by=x.submitted_by, created_at=x.created_at,
+        documents=[DocumentOut(id=d.id, filename=d.filename, content_type=d.content_type,
+                               size=d.size) for d in docs if d.submission_id == x.id],
+    ) for x in subs]
+
+
+def list_cases(*, session: Session, stage: str | None = None, open_only: bool = True,
+               overdue: bool = False, limit: int = 100, offset: int = 0) -> list[CaseSummary]:
+    """Assessments (reviews are the plans' own list), oldest request first."""
+    now = today()
+    open_m = (t.Milestone.done_on.is_(None)) & (t.Milestone.applicable)  # type: ignore[union-attr]
+    q = select(t.Case).where(t.Case.kind == "assessment")
+    if open_only:
+        q = q.where(t.Case.is_open)
+    if stage:
+        q = q.where(t.Case.stage == stage)
+    if overdue:
+        late_m = select(t.Milestone.case_reference).where(open_m, t.Milestone.due < now)
+        late_a = select(t.AdviceItem.case_reference).where(
+            t.AdviceItem.received_on.is_(None), t.AdviceItem.due < now)  # type: ignore[union-attr]
+        q = q.where(or_(t.Case.reference.in_(late_m), t.Case.reference.in_(late_a)))  # type: ignore[attr-defined]
+    cases = session.exec(q.order_by(t.Case.request_date, t.Case.reference)
+                         .offset(offset).limit(limit)).all()
+    out = []
+    for c in cases:
+        snap = read_snapshot(session, c).view(now)
+        open_dues = [d.due for d in snap.deadlines if d.done_on is None
+                     and d.status.value not in ("not_applicable",)]
+        final = snap.case.milestone("final_plan_due")
+        out.append(CaseSummary(
+            reference=c.reference, stage=c.stage, is_open=c.is_open,
+            request_date=c.request_date, final_plan_due=final.due if final else None,
+            next_due=min(open_dues) if open_dues and c.is_open else None,
+            overdue_items=len(snap.overdue) if c.is_open else 0,
+        ))
+    return out
+
+
+# --- starting an assessment -----------------------------------------------------------------------
+
+
+def caseworker_for(session: Session, wanted: str | None, by: Staff | None) -> str | None:
+    """The account a new case is given to: the one named (it must be an active account that
+    can hold cases), else whoever is starting it when they are a caseworker."""
+    if wanted:
+        user = session.get(t.StaffUser, wanted)
+        if user is None or not user.active:
+            raise ServiceError(422, f"caseworker_id {wanted!r} is not an active staff account: "
+                               "choose one from GET /api/caseworkers", "invalid_input")
+        return user.id
+    return by.id if by is not None and by.role == "caseworker" else None
+
+
+async def start_assessment(*, session: Session, client: Client, settings: Settings,
+                           body: StartAssessmentIn, by: Staff | None) -> StartedOut:
+    """Start the assessment of a request: find or add the child, claim them for this case
+    (one open case per child), and start the case's workflow. Refused, with nothing left
+    behind: a child with an open case, a reference already used."""
+    reference = body.case_reference or new_reference()
+    caseworker_id = caseworker_for(session, body.caseworker_id, by)
+    c = body.child
+    match = find_or_add_child(session, ChildFacts(c.given_name, c.family_name, c.date_of_birth,
+                                                  c.council_reference))
+    child_id = match.child_id
+    # Claim the child for this request in one conditional write: of two requests racing for
+    # the same child, one wins and the other gets a 409, so there are never two open cases.
+    claimed = session.exec(update(t.Child).where(
+        t.Child.id == child_id, t.Child.open_case_reference.is_(None)  # type: ignore[union-attr]
+    ).values(open_case_reference=reference))
+    session.commit()
+    if claimed.rowcount != 1:
+        child = session.get(t.Child, child_id)
+        session.refresh(child)
+        raise ServiceError(409, f"This child already has an open assessment, "
+                           f"{child.open_case_reference}: continue that case instead of "
+                           "starting another", "duplicate_case")
+
+    def undo() -> None:  # leave nothing half-written
+        child = session.get(t.Child, child_id)
+        if match.added:
+            session.delete(child)
+        else:
+            session.exec(update(t.Child).where(t.Child.id == child_id).values(
+                open_case_reference=None))
+        session.commit()
+
+    policy = AssessmentPolicy(draft_target_weeks=settings.draft_target_weeks,
+                              due_soon_days=settings.due_soon_days)
+    actor = by.actor if by is not None else body.actor
+    try:
+        await client.start_workflow(
+            AssessmentWorkflow.run,
+            StartAssessment(reference=reference, child_id=child_id,
+                            request_date=body.request_date,
+                            request_source=body.request_source, policy=policy, actor=actor,
+                            setting_name=(body.setting_name or "").strip() or None,
+                            caseworker_id=caseworker_id),
+            id=workflow_id_for(reference),
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        )
+    except WorkflowAlreadyStartedError:
+        undo()
+        raise ServiceError(409, f"A case with the reference {reference} already exists; choose "
+                           "another reference or open that case", "duplicate_reference") from None
+    except BaseException:
+        undo()
+        raise
+    deadlines = assessment_timescales(body.request_date,
+                                      draft_target_weeks=policy.draft_target_weeks)
+    return StartedOut(
+        reference=reference, workflow_id=workflow_id_for(reference), stage="awaiting_decision",
+        deadlines={k: DeadlineOut(due=d.due, citation=d.citation, title=d.rule.title,
+                                  rule=d.rule.id) for k, d in deadlines.items()},
+    )
+
+
+# --- the steps ------------------------------------------------------------------------------------
+
+REVIEW_STEPS = {a.value for a in ReviewAction}
+ASSESSMENT_STEPS = {a.value for a in Action}
+
+
+async def act(*, session: Session, client: Client, reference: str,
+              action: Action | ReviewAction, payload: BaseModel,
+              actor: str | None) -> CaseView:
+    """Run a caseworker's (or professional's) action as an update of the case's workflow: an
+    assessment's, or the review workflow of the plan a review cycle belongs to. An earlier,
+    finished review cycle is closed in the record, so it is refused here. ``actor``, when
+    given, is who took the step, whatever the payload says."""
+    row = session.get(t.Case, reference)
+    if row is not None and not row.is_open:
+        raise ServiceError(409, f"Case {reference} is closed ({row.stage}); no further actions "
+                           "can be taken", "case_closed")
+    review = is_review_cycle(reference)
+    check_kind(reference, action, review)
+    handle = client.get_workflow_handle(workflow_id_for(reference))
+    if review and (row is None or row.is_open):
+        await check_current_cycle(handle, reference)
+    kind = ReviewSnapshot if review else CaseSnapshot
+    if actor is not None and "actor" in type(payload).model_fields:
+        payload = payload.model_copy(update={"actor": actor})
+    try:
+        case = await handle.execute_update(action.value, payload, result_type=kind)
+        return case.view(today())
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError):
+            raise ServiceError(REJECTION_STATUS.get(cause.type or "", 409), cause.message,
+                               (cause.type or "rejected").lower()) from None
+        raise
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            if row is None:
+                raise unknown_case(reference) from None
+            raise ServiceError(409, f"Case {reference} is closed; no further actions can be "
+                               "taken", "case_closed") from None
+        raise
+
+
+def check_kind(reference: str, action: Action | ReviewAction, review: bool) -> None:
+    """An assessment's step sent to a review cycle, or a review's to an assessment, is refused
+    with a 422 that says so, before it reaches a workflow that has no such update. (Advice
+    steps have the same names in both.)"""
+    if review and action.value not in REVIEW_STEPS:
+        raise ServiceError(422, f"{reference} is an annual review cycle, not an assessment, so "
+                           f"'{action.value}' (a step of an assessment) cannot be taken on it. "
+                           f"The review's steps allowed now are its allowed_actions (GET "
+                           f"/api/cases/{reference})", "not_an_assessment")
+    if not review and action.value not in ASSESSMENT_STEPS:
+        raise ServiceError(422, f"{reference} is not an annual review cycle, so "
+                           f"'{action.value}' (a step of an annual review) cannot be taken on "
+                           "it. A review cycle's reference is its plan's followed by .R and the "
+                           "cycle's number, e.g. EHC-7QK2-M4TD.R1 (GET /api/plans/<plan "
+                           "reference> lists them)", "not_a_review")
+
+
+async def check_current_cycle(handle, reference: str) -> None:
+    """A plan's review workflow holds one cycle at a time and would apply a step meant for an
+    earlier (or a mistyped, later) cycle to the current one: refuse those."""
+    try:
+        live = await handle.query("snapshot", result_type=ReviewSnapshot)
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            return  # no workflow: the update says so
+        raise
+    if live.reference == reference:
+        return
+    _, cycle = split_cycle(reference)  # type: ignore[misc]
+    if cycle < live.cycle:
+        raise ServiceError(409, f"Review {reference} is over; the plan's current review is "
+                           f"{live.reference}: take the step there", "case_closed")
+    raise ServiceError(404, f"Plan {live.plan_reference} has no review {reference} yet; its "
+                       f"current review is {live.reference}", "unknown_case")
+
+
+async def request_advice(*, session: Session, client: Client, settings: Settings,
+                         reference: str, body: RequestAdvice, actor: str | None) -> CaseView:
+    """Request advice: each request goes to the service and contact it names, or to the
+    default service for its kind of advice (the directory), with the escalation ladder in
+    force now."""
+    try:
+        config = load_escalation(settings)
+        row = session.get(t.Case, reference)
+        items = [resolve_request(session, config, req,
+                                 child_id=row.child_id if row is not None else None)
+                 for req in body.items]
+    except DirectoryError as exc:
+        raise ServiceError(422, str(exc), "invalid_input") from None
+    except ConfigError as exc:
+        raise ServiceError(500, str(exc), "configuration") from None
+    return await act(session=session, client=client, reference=reference,
+                     action=Action.REQUEST_ADVICE,
+                     payload=body.model_copy(update={"items": items}), actor=actor)
+
+
+def accepted_document(*, session: Session, reference: str, submission_id: str,
+                      document_id: int) -> t.AdviceDocument:
+    """A document a professional sent with accepted advice for the case."""
+    sub = session.get(t.AdviceSubmission, submission_id)
+    doc = session.get(t.AdviceDocument, document_id)
+    if sub is None or sub.case_reference != reference or sub.status != "accepted" \
+            or doc is None or doc.submission_id != sub.id:
+        raise ServiceError(404, f"Case {reference} has no document {document_id} in submission "
+                           f"{submission_id}; see the case's submissions", "unknown_document")
+    return doc
