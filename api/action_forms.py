@@ -28,7 +28,8 @@ from api.deps import SessionDep, get_client
 from services import cases
 from services.clock import today
 from services.errors import ServiceError
-from api.pages import _date_from_parts, error_view, page, see_other
+from api.page_kit import error_view, page, see_other
+from domain.words import parse_date_input
 from store import tables as t
 from services.directory import AGENCY_FOR_SOURCE
 from domain.case import (
@@ -222,10 +223,10 @@ def _values_to_body(fields: list[Field_], form: dict[str, str], problems: dict[s
     for f in fields:
         if f.widget == "date":
             try:
-                value: Any = _date_from_parts(f.label.removesuffix(" (optional)"),
-                                              form.get(f"{f.name}-day", ""),
+                value: Any = parse_date_input(form.get(f"{f.name}-day", ""),
                                               form.get(f"{f.name}-month", ""),
-                                              form.get(f"{f.name}-year", ""))
+                                              form.get(f"{f.name}-year", ""),
+                                              f.label.removesuffix(" (optional)"))
             except ValueError as exc:
                 problems[f.name] = str(exc)
                 continue
@@ -381,8 +382,9 @@ async def _advice_submit(request: Request, session, reference: str, view,
     values = {**form, "sources": chosen}
     problems: dict[str, str] = {}
     try:
-        on = _date_from_parts("Date the requests were sent", form.get("requested_on-day", ""),
-                              form.get("requested_on-month", ""), form.get("requested_on-year", ""))
+        on = parse_date_input(form.get("requested_on-day", ""),
+                              form.get("requested_on-month", ""),
+                              form.get("requested_on-year", ""), "Date the requests were sent")
         if on is None:
             problems["requested_on"] = "Enter the date the requests were sent"
     except ValueError as exc:

@@ -16,9 +16,8 @@ from services.digest import (
     DigestScheduleSettings,
     build_digest,
     current_week_ending,
-    long_date,
-    long_time,
 )
+from domain.words import long_date, long_time
 from services.rendering import render
 from services.clock import today as today_in_england
 from services.errors import ServiceError

@@ -34,6 +34,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, Field
 from sqlmodel import Session, select
 
+from api.page_kit import error_view, page
 from store import tables as t
 from store.db import session_for
 from config.settings import Settings
@@ -215,7 +216,6 @@ def install(app: FastAPI) -> None:
     async def _forbidden(request: Request, exc: Forbidden) -> Response:
         if _is_api(request):
             return JSONResponse({"detail": exc.message, "code": "forbidden"}, status_code=403)
-        from api.pages import page
 
         return page(request, "pages/forbidden.html", 403, message=exc.message)
 
@@ -247,13 +247,11 @@ def _db(request: Request) -> Session:
 
 
 def _page(request: Request, name: str, status: int = 200, **context):
-    from api.pages import page
 
     return page(request, name, status, **context)
 
 
 def _errors(problems: dict[str, str], fields: dict[str, str]):
-    from api.pages import error_view
 
     return error_view(problems, fields)
 

@@ -18,7 +18,8 @@ from services import cases
 from services.clock import today
 from services.cases import StartAssessmentIn
 from services.errors import ServiceError
-from api.pages import _date_from_parts, error_view, page, see_other
+from api.page_kit import error_view, page, see_other
+from domain.words import parse_date_input
 from api.worklist import caseworkers
 from domain.case import RequestSource
 from store.worklist import my_cases
@@ -72,9 +73,9 @@ async def start_assessment_page(request: Request, session: SessionDep) -> Respon
     for name, label in (("date_of_birth", "Date of birth"),
                         ("request_date", "Date the request was received")):
         try:
-            dates[name] = _date_from_parts(label, values.get(f"{name}-day", ""),
+            dates[name] = parse_date_input(values.get(f"{name}-day", ""),
                                            values.get(f"{name}-month", ""),
-                                           values.get(f"{name}-year", ""))
+                                           values.get(f"{name}-year", ""), label)
             if dates[name] is None:
                 problems[name] = f"Enter the {label[0].lower() + label[1:]}"
         except ValueError as exc:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 from temporalio.client import Client
 
+from api.page_kit import page
 from api.deps import SessionDep, get_client
 from api.auth import current_actor
 from services import cases
@@ -199,7 +200,6 @@ MAX_LISTED = 20  # failed references named in the banner after bringing forward
 
 
 def _page(request: Request, status: int = 200, **context: object) -> HTMLResponse:
-    from api.pages import page  # the pages' one renderer (formatting, council name)
 
     return page(request, "pages/cohort.html", status, nav="cohort", status_labels=STATUS_LABELS,
                 status_tags=STATUS_TAGS, statuses=STATUSES, phase_labels=PHASE_LABELS,

@@ -13,23 +13,21 @@ details; a service's page also shows, read-only, the ladder that chases advice a
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
 from typing import Annotated, Callable
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
-from markupsafe import Markup, escape
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session
 
 from api import directory as d
 from api.deps import SessionDep
+from api.page_kit import FormProblems, error_view, page, see_other, sentence
+from domain.words import parse_date_input
 from api.reviews import ACTION_PATHS
 from services import cases, reviews
 from services.clock import today
-from services.rendering import render
 from services.errors import ServiceError
 from store import tables as t
 from services.directory import (
@@ -45,74 +43,6 @@ from domain.case import AdviceSource
 from config.settings import Settings
 
 router = APIRouter(include_in_schema=False)
-
-try:
-    LONDON: ZoneInfo | None = ZoneInfo("Europe/London")
-except ZoneInfoNotFoundError:  # no time-zone database on this machine: times shown in UTC
-    LONDON = None
-
-
-# --- formatting, for every page -----------------------------------------------------------------
-
-
-def fmt_day(value: date | datetime | None) -> str:
-    """3 Nov 2026"""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        value = _local(value)
-    return f"{value.day} {value:%b %Y}"
-
-
-def _local(value: datetime) -> datetime:
-    if value.tzinfo is None:  # the database hands back UTC without its zone
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(LONDON) if LONDON else value
-
-
-def fmt_when(value: datetime | None) -> str:
-    """3 Nov 2026 at 8:15am, in London time (GOV.UK style: 'midday', 'midnight')."""
-    if value is None:
-        return ""
-    local = _local(value)
-    if (local.hour, local.minute) == (12, 0):
-        clock = "midday"
-    elif (local.hour, local.minute) == (0, 0):
-        clock = "midnight"
-    else:
-        hour = local.hour % 12 or 12
-        suffix = "am" if local.hour < 12 else "pm"
-        clock = f"{hour}{suffix}" if local.minute == 0 else f"{hour}:{local.minute:02d}{suffix}"
-    return f"{fmt_day(local)} at {clock}{'' if LONDON else ' (UTC)'}"
-
-
-def fmt_size(size: int | None) -> str:
-    if size is None:
-        return ""
-    if size < 1024:
-        return f"{size} bytes"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.0f} KB"
-    return f"{size / (1024 * 1024):.1f} MB"
-
-
-def page(request: Request, name: str, status: int = 200, **context: object) -> HTMLResponse:
-    """A page, with what every page needs: who is signed in (for the navigation and the
-    sign-out button) and their session's CSRF token for every form that posts."""
-    settings = request.app.state.settings
-    staff = getattr(request.state, "staff", None)
-    token = staff.csrf_token if staff is not None and staff.csrf_token else ""
-    csrf_input = Markup(f'<input type="hidden" name="csrf_token" value="{escape(token)}">')
-    return HTMLResponse(render(
-        name, council_name=settings.council_name, day=fmt_day, when=fmt_when, size=fmt_size,
-        agency_labels=AGENCY_LABELS, recipient_labels=RECIPIENT_LABELS, staff=staff,
-        csrf_input=csrf_input, csrf_token=token, **context,
-    ), status_code=status)
-
-
-def see_other(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
 
 # --- cases ----------------------------------------------------------------------------------------
 
@@ -153,22 +83,6 @@ PLAN_FILTER_FIELDS = {"status": "status", "due_before": "due-before-day",
                       "transfer_year": "transfer-year"}
 
 
-def _date_from_parts(label: str, day: str, month: str, year: str) -> date | None:
-    """A GOV.UK date input's three fields as a date; None when all are empty."""
-    parts = {"day": day.strip(), "month": month.strip(), "year": year.strip()}
-    if not any(parts.values()):
-        return None
-    missing = [k for k, v in parts.items() if not v]
-    if missing:
-        raise ValueError(f"{label} must include a {' and '.join(missing)}")
-    try:
-        if len(parts["year"]) != 4:
-            raise ValueError
-        return date(int(parts["year"]), int(parts["month"]), int(parts["day"]))
-    except ValueError:
-        raise ValueError(f"{label} must be a real date, for example 15 2 2027") from None
-
-
 @router.get("/plans", response_class=HTMLResponse)
 def plans_page(
     request: Request, session: SessionDep,
@@ -191,7 +105,7 @@ def plans_page(
         problems["status"] = "Select active, ceased, closed or all plans"
         status = "active"
     try:
-        due_before = _date_from_parts("Review due before", due_day, due_month, due_year)
+        due_before = parse_date_input(due_day, due_month, due_year, "Review due before")
     except ValueError as exc:
         problems["due_before"], due_before = str(exc), None
     year: int | None = None
@@ -263,19 +177,6 @@ DONE = {
 }
 
 
-class FormProblems(Exception):
-    """What is wrong with a form: {field: message}, and the HTTP status to answer with."""
-
-    def __init__(self, problems: dict[str, str], status: int) -> None:
-        self.problems, self.status = problems, status
-
-
-def _sentence(message: str) -> str:
-    if "@" in message.split(" ", 1)[0]:  # an email address is left as it is written
-        return message
-    return message[:1].upper() + message[1:]
-
-
 def parse(model: type[BaseModel], data: dict[str, object]):
     """The API's request model built from a form: the same rules, the same messages."""
     try:
@@ -295,17 +196,6 @@ def apply(session: Session, change: Callable[[], object]) -> object:
         if exc.status == 404:
             raise
         raise FormProblems({exc.field or "form": exc.message}, exc.status) from None
-
-
-def error_view(problems: dict[str, str], fields: dict[str, str]) -> tuple[list, dict]:
-    """GOV.UK error summary items (in the form's order, each linking to its field) and the
-    message by each field. ``fields`` maps a field to the id of its input."""
-    order = list(fields)
-    items = sorted(problems.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order
-                   else len(order))
-    summary = [{"text": _sentence(msg), "href": f"#{fields[f]}" if f in fields else None}
-               for f, msg in items]
-    return summary, {f: _sentence(msg) for f, msg in problems.items()}
 
 
 NOT_FOUND = {
@@ -393,14 +283,14 @@ def chasing(settings: Settings, service: d.ServiceDetail) -> dict[str, object]:
         view["table"] = kind if kind in config.ladders else "default"
         view["kind"] = source.label if source else None
     view["hour"] = fmt_hour(ladder.send_hour)
-    view["rows"] = [{"step": _sentence(step_label(step.name)),
-                     "when": _sentence(step_when(step)),
-                     "to": _sentence(recipients(list(step.to)))} for step in ladder.steps]
+    view["rows"] = [{"step": sentence(step_label(step.name)),
+                     "when": sentence(step_when(step)),
+                     "to": sentence(recipients(list(step.to)))} for step in ladder.steps]
     if ladder.repeat_every_days and ladder.steps:
-        view["repeat"] = {"step": _sentence(step_label("repeat")),
+        view["repeat"] = {"step": sentence(step_label("repeat")),
                           "when": f"Then every {_days(ladder.repeat_every_days)} after the "
                                   "last step, until the advice arrives",
-                          "to": _sentence(recipients(list(ladder.repeat_to)))}
+                          "to": sentence(recipients(list(ladder.repeat_to)))}
     return view
 
 

@@ -29,7 +29,7 @@ from api.deps import SessionDep
 from services.clock import today
 from api.charts import Series, percent_bars, percent_lines
 from services.errors import ServiceError
-from api.pages import page, see_other
+from api.page_kit import error_view, page, see_other
 from api.reports import quarter_bounds, quarter_of
 from store import tables as t
 
@@ -79,7 +79,6 @@ def _pct(value: float | None) -> str:
 @router.get("/statistics", response_class=HTMLResponse)
 def statistics_page(request: Request, session: SessionDep,
                     frm: Annotated[str, Query(alias="from")] = "", to: str = "") -> HTMLResponse:
-    from api.pages import error_view
 
     on = today()
     problems: dict[str, str] = {}

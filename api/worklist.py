@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
 from sqlmodel import select
 
+from api.page_kit import error_view, page
 from api.deps import SessionDep
 from services.clock import today
 from services.errors import ServiceError
@@ -203,7 +204,6 @@ def late_page(
     include_excused: str = "", sort: str = "due", page_number: Annotated[
         str, Query(alias="page")] = "1", today_: Annotated[str, Query(alias="today")] = "",
 ) -> HTMLResponse:
-    from api.pages import error_view, page
 
     problems: dict[str, str] = {}
     which: Which = "due_soon" if view == "due_soon" else "late"

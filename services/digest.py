@@ -41,6 +41,7 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
+from domain.words import long_date, long_time
 from services.mail import Outbox, Outgoing
 from services.rendering import render
 from store import tables as t
@@ -291,14 +292,6 @@ def build_digest(session: Session, week_ending: date) -> Digest:
 
 
 # --- the email ----------------------------------------------------------------------------------
-
-
-def long_date(d: date | datetime | None) -> str:
-    return f"{d.day} {d:%B %Y}" if d else ""
-
-
-def long_time(dt: datetime | None) -> str:
-    return f"{dt.day} {dt:%B %Y}, {dt:%H:%M}" if dt else ""
 
 
 def digest_url(settings: Settings, week_ending: date) -> str:

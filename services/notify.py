@@ -11,12 +11,13 @@ needs).
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import Callable
 
 from sqlmodel import Session
 
 from domain.identifiers import is_review_cycle
+from domain.words import long_date
 from services.links import advice_url
 from services.mail import Outbox, Outgoing
 from services.rendering import render
@@ -38,10 +39,6 @@ SUBJECTS = {
                               "{late} days overdue",
     "advice_repeat": "Still overdue: advice for {process} {ref} ({late} days)",
 }
-
-
-def _long(d: date | None) -> str:
-    return f"{d.day} {d:%B %Y}" if d else ""
 
 
 class Notifier:
@@ -84,8 +81,8 @@ class Notifier:
                        tag: str, result: NoticeResult) -> None:
         context = {
             **extra, "n": n, "person": person, "late": late,
-            "step": step_label(n.step), "due": _long(n.due),
-            "requested": _long(n.requested_on), "expected": _long(n.expected_on),
+            "step": step_label(n.step), "due": long_date(n.due),
+            "requested": long_date(n.requested_on), "expected": long_date(n.expected_on),
             "link": advice_url(self.settings, n.reference, n.advice_key)
             if person.link else None,
             "council": self.settings.council_name,
@@ -95,7 +92,7 @@ class Notifier:
             "send_team_email": self.settings.send_team_email,
         }
         subject = SUBJECTS.get(n.template, "Advice for {process} {ref}").format(
-            ref=n.reference, due=_long(n.due), late=late, process=context["process"])
+            ref=n.reference, due=long_date(n.due), late=late, process=context["process"])
         sent = await self.outbox.send_once(Outgoing(
             key=f"advice:{n.reference}:{n.advice_key}:{n.step}:{person.address.lower()}",
             to_address=person.address, to_name=person.name, subject=subject,

@@ -205,6 +205,13 @@ def london_date(instant: datetime) -> date:
     return (instant.astimezone(timezone.utc) + _uk_offset(instant)).date()
 
 
+def london_wallclock(instant: datetime) -> datetime:
+    """What a clock in England shows at an aware instant (naive: no zone attached)."""
+    if instant.tzinfo is None:
+        raise ValueError("london_wallclock needs an aware datetime")
+    return (instant.astimezone(timezone.utc) + _uk_offset(instant)).replace(tzinfo=None)
+
+
 def london_midnight(d: date) -> datetime:
     """The UTC instant at which day ``d`` begins in England."""
     return london_time(d, 0)

@@ -352,7 +352,7 @@ async def test_one_email_per_active_member_listing_the_cases_and_no_child_names(
         assert ("EHC-TEST-0001: Educational advice. Requested 1 September 2026, due 13 "
                 "October 2026, 26 days overdue.") in m.text
         assert "Last escalation: Escalated to the ADQA group. Last email sent 23 October " \
-               "2026, 08:00." in m.text
+               "2026 at 8am." in m.text
         assert "EHC-TEST-0002: Educational advice. Requested 18 September 2026, due 30 " \
                "October 2026, 9 days overdue." in m.text
         assert "EHC-TEST-0001: Medical advice. Requested 26 September 2026, due 7 November " \

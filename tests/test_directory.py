@@ -1132,7 +1132,7 @@ async def test_the_case_page_in_govuk_style_with_its_emails(db_url):
         assert '<h2 class="govuk-heading-m" id="emails">Emails sent</h2>' in html
         assert "Dr Helen Marsh 1" in html and "helen1@icb.example, the service lead" in html
         assert f"Medical advice for {ref} is late" in html
-        assert "1 Jul 2026 at 8:15am" in html  # 07:15 UTC is 08:15 in London (BST)
+        assert "1 July 2026 at 8:15am" in html  # 07:15 UTC is 08:15 in London (BST)
         assert tag(html, "govuk-tag--green", "Sent")
         assert tag(html, "govuk-tag--orange", "Failed, retrying") and "2 attempts" in html
         # advice sent through the secure page, with its document
@@ -1154,7 +1154,7 @@ def test_the_case_page_without_the_email_fields():
     from types import SimpleNamespace
 
     from services.rendering import render
-    from api.pages import fmt_day, fmt_size, fmt_when
+    from domain.words import file_size, long_date, long_time
     from domain.case import AssessmentPolicy, CaseSnapshot, Milestone
     from statutory import assessment_timescales
 
@@ -1168,7 +1168,7 @@ def test_the_case_page_without_the_email_fields():
                                                                   "final_plan_due")])
     c = SimpleNamespace(reference="EHC-TEST-0002", child=None, view=snap.view(today()),
                         timeline=[], letters=[])
-    ctx = dict(day=fmt_day, when=fmt_when, size=fmt_size, recipient_labels={})
+    ctx = dict(day=long_date, when=long_time, size=file_size, recipient_labels={})
     html = render("pages/case.html", c=c, **ctx)
     assert "Decision whether to assess" in html and "Reg 5(1)" in html
     assert tag(html, "", "Not due yet")
