@@ -31,7 +31,7 @@ from services.errors import ServiceError
 from api.page_kit import error_view, page, see_other
 from domain.words import parse_date_input
 from store import tables as t
-from services.directory import AGENCY_FOR_SOURCE
+from domain.agencies import AGENCY_FOR_SOURCE
 from domain.case import (
     ADVICE_SOURCE_INFO,
     REQUIRED_ADVICE,

@@ -17,7 +17,6 @@ the JSON routes below and the web forms (``api/pages.py``) both go through them:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -32,14 +31,12 @@ from sqlmodel import Session, select
 from api.deps import SessionDep
 from services.errors import ServiceError
 from store import tables as t
-from services.directory import AGENCY_LABELS
+from domain.addresses import looks_like_email
+from domain.agencies import AGENCIES, AGENCY_LABELS
 from domain.ladder import Ladder
 
 router = APIRouter(prefix="/api/directory", tags=["directory"])
 
-# email-validator is not a dependency: a plain shape check (something@domain.tld, no spaces,
-# one @). The mail server has the last word; the outbox records what it said.
-EMAIL_PATTERN = re.compile(r"[^@\s,;<>()\[\]\"]+@[^@\s,;<>()\[\]\"]+\.[A-Za-z0-9-]{2,}")
 
 
 class DirectoryProblem(ServiceError):
@@ -74,7 +71,7 @@ def _email(what: str, required: bool = True):
             if required:
                 raise ValueError(f"enter {what}")
             return None
-        if len(value) > 254 or not EMAIL_PATTERN.fullmatch(value):
+        if not looks_like_email(value):
             raise ValueError(f"enter {what} in the correct format, like name@example.org")
         return value
 
@@ -83,10 +80,10 @@ def _email(what: str, required: bool = True):
 
 def _agency(value: str) -> str:
     value = value.strip()
-    choices = f"{', '.join(t.AGENCIES[:-1])} or {t.AGENCIES[-1]}"
+    choices = f"{', '.join(AGENCIES[:-1])} or {AGENCIES[-1]}"
     if not value:
         raise ValueError(f"select the agency the service belongs to: {choices}")
-    if value not in t.AGENCIES:
+    if value not in AGENCIES:
         raise ValueError(f"{value!r} is not an agency: use {choices}")
     return value
 
@@ -120,7 +117,7 @@ class _Patch(BaseModel):
 class ServiceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: ServiceName = Field(description="unique, e.g. 'Riverside Academy'")
-    agency: Agency = Field(description=f"one of {', '.join(t.AGENCIES)}")
+    agency: Agency = Field(description=f"one of {', '.join(AGENCIES)}")
     team_email: TeamEmail = Field(None, description="the team's shared inbox: used when a "
                                   "request names no contact")
     is_default: bool = Field(False, description="asked by default for its agency's advice; "
@@ -285,7 +282,7 @@ def list_services(session: Session, agency: str | None = None,
         for c in session.exec(select(t.Contact).where(
                 t.Contact.service_id.in_(list(by_service)))):  # type: ignore[attr-defined]
             by_service[c.service_id].append(c)
-    order = {a: i for i, a in enumerate(t.AGENCIES)}
+    order = {a: i for i, a in enumerate(AGENCIES)}
     rows = sorted(rows, key=lambda r: (order.get(r.agency, 99), r.name.lower()))
     return [_service_out(r, by_service[r.id], detail=False) for r in rows]
 

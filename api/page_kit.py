@@ -14,7 +14,7 @@ from markupsafe import Markup, escape
 
 from domain.ladder import RECIPIENT_LABELS
 from domain.words import file_size, long_date, long_time
-from services.directory import AGENCY_LABELS
+from domain.agencies import AGENCY_LABELS
 from services.rendering import render
 
 

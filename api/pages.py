@@ -30,9 +30,8 @@ from services import cases, reviews
 from services.clock import today
 from services.errors import ServiceError
 from store import tables as t
+from domain.agencies import AGENCIES, AGENCY_FOR_SOURCE, AGENCY_LABELS
 from services.directory import (
-    AGENCY_FOR_SOURCE,
-    AGENCY_LABELS,
     DEFAULT_ESCALATION_FILE,
     ConfigError,
     escalation_file,
@@ -301,7 +300,7 @@ def chasing(settings: Settings, service: d.ServiceDetail) -> dict[str, object]:
 def directory_page(request: Request, session: SessionDep, done: str | None = None):
     services = d.list_services(session, include_inactive=True)
     groups = [(agency, AGENCY_LABELS[agency], [s for s in services if s.agency == agency])
-              for agency in t.AGENCIES]
+              for agency in AGENCIES]
     return page(request, "pages/directory.html", nav="directory", done=DONE.get(done or ""),
                 groups=[g for g in groups if g[2]], members=d.list_members(session))
 
@@ -313,7 +312,7 @@ SERVICE_FIELDS = {"name": "name", "agency": "agency", "team_email": "team-email"
 @router.get("/directory/services/new", response_class=HTMLResponse)
 def new_service_page(request: Request):
     return page(request, "pages/directory_service_new.html", nav="directory", values={},
-                errors=[], field_errors={}, agencies=t.AGENCIES)
+                errors=[], field_errors={}, agencies=AGENCIES)
 
 
 @router.post("/directory/services/new", response_class=HTMLResponse)
@@ -330,7 +329,7 @@ def new_service(request: Request, session: SessionDep, form: FormDep):
         errors, field_errors = error_view(exc.problems, SERVICE_FIELDS)
         return page(request, "pages/directory_service_new.html", exc.status, nav="directory",
                     values=values, errors=errors, field_errors=field_errors,
-                    agencies=t.AGENCIES)
+                    agencies=AGENCIES)
     return see_other(f"/directory/services/{row.id}?done=service-added")
 
 

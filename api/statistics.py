@@ -32,7 +32,7 @@ from services.clock import today
 from services.errors import ServiceError
 from api.reports import check_period, quarter_bounds, quarter_of
 from store import timeliness as tl
-from services.directory import AGENCY_LABELS
+from domain.agencies import AGENCY_LABELS
 
 router = APIRouter(tags=["statistics"])
 

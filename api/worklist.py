@@ -25,7 +25,7 @@ from api.deps import SessionDep
 from services.clock import today
 from services.errors import ServiceError
 from store import tables as t
-from services.directory import AGENCY_LABELS
+from domain.agencies import AGENCY_LABELS
 from domain.case import OPEN_REVIEW_STAGES, OPEN_STAGES
 from store.worklist import (
     MAX_PAGE_SIZE,

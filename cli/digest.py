@@ -25,7 +25,7 @@ def _week_ending(text: str) -> date:
 def _cmd_send(args: argparse.Namespace) -> None:
     from services.digest import DigestSender, current_week_ending
     from services.mail import MailRetry
-    from cli.main import UsageError
+    from cli.usage import UsageError
     from config.settings import get_settings
     from statutory import london_date
 

@@ -16,16 +16,8 @@ import traceback
 from datetime import date
 from typing import NoReturn, Sequence
 
+from cli.usage import Parser, UsageError
 from statutory import assessment_timescales, review_timescales
-
-
-class UsageError(Exception):
-    """Bad input: printed as one line, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, not argparse's usage dump
-        raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
 # Statutory dates of living cases: anything outside this range is a typing mistake.
@@ -115,11 +107,11 @@ def _cmd_timescales_review(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="ehc", description="EHC assessments and reviews on time.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = Parser(prog="ehc", description="EHC assessments and reviews on time.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     ts = sub.add_parser("timescales", help="work out statutory deadlines (prints JSON)")
-    ts_sub = ts.add_subparsers(dest="which", required=True, parser_class=_Parser)
+    ts_sub = ts.add_subparsers(dest="which", required=True, parser_class=Parser)
 
     a = ts_sub.add_parser("assessment", help="deadlines of an EHC needs assessment")
     a.add_argument("--request-date", required=True, type=_iso_date("--request-date"),

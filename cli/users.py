@@ -21,7 +21,7 @@ from sqlmodel import select
 
 
 def _password(args: argparse.Namespace) -> str:
-    from cli.main import UsageError
+    from cli.usage import UsageError
 
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
@@ -39,7 +39,7 @@ def _session(args: argparse.Namespace):
 
 
 def _fail(exc) -> None:
-    from cli.main import UsageError
+    from cli.usage import UsageError
 
     raise UsageError(exc.message) from None
 
@@ -66,7 +66,7 @@ def _cmd_list(args: argparse.Namespace) -> None:
 
 
 def _cmd_set_password(args: argparse.Namespace) -> None:
-    from cli.main import UsageError
+    from cli.usage import UsageError
     from store import tables as t
     from services.staff import StaffError, normal_email, set_password
 
@@ -83,7 +83,7 @@ def _cmd_set_password(args: argparse.Namespace) -> None:
 
 
 def _cmd_token(args: argparse.Namespace) -> None:
-    from cli.main import UsageError
+    from cli.usage import UsageError
     from store import tables as t
     from services.staff import StaffError, create_token, normal_email
 

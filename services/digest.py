@@ -46,7 +46,7 @@ from services.mail import Outbox, Outgoing
 from services.rendering import render
 from store import tables as t
 from store.db import engine_for
-from services.directory import AGENCY_FOR_SOURCE, AGENCY_LABELS
+from domain.agencies import AGENCIES, advice_agency, agency_label
 from domain.ladder import step_label as ladder_step_label
 from domain.case import AdviceSource
 from config.settings import Settings
@@ -148,19 +148,6 @@ def advice_label(source: str, label: str | None) -> str:
     return text[:1].upper() + text[1:]
 
 
-def agency_label(agency: str) -> str:
-    return AGENCY_LABELS.get(agency, agency.replace("_", " ").capitalize())
-
-
-def _agency_for(source: str, service: t.Service | None) -> str:
-    if service is not None:
-        return service.agency
-    try:
-        return AGENCY_FOR_SOURCE.get(AdviceSource(source)) or "other"
-    except ValueError:
-        return "other"
-
-
 @dataclass(frozen=True)
 class _Exc:
     """An exception as it stood on the digest's date (withdrawn later: still in force)."""
@@ -224,7 +211,7 @@ def build_digest(session: Session, week_ending: date) -> Digest:
                     t.Service.id.in_(chunk)))}  # type: ignore[attr-defined]
 
     groups: dict[str, dict[str | None, list[OverdueAdvice]]] = {}
-    tally: dict[str, list[int]] = {a: [0, 0] for a in t.AGENCIES}  # agency: [on_time, due]
+    tally: dict[str, list[int]] = {a: [0, 0] for a in AGENCIES}  # agency: [on_time, due]
     for item, case in rows:
         excused = excusing_exceptions(ADVICE_RULE, item.requested_on, item.due,
                                       exceptions.get(case.reference, []),
@@ -232,7 +219,7 @@ def build_digest(session: Session, week_ending: date) -> Digest:
         if excused:
             continue
         service = services.get(item.service_id) if item.service_id else None
-        agency = _agency_for(item.source, service)
+        agency = advice_agency(item.source, service.agency if service is not None else None)
         received_by_then = item.received_on is not None and item.received_on <= week_ending
         closed_on = case.closed_on if case.closed_on is not None or case.is_open \
             else date.min  # closed without a date: treat as closed all along
@@ -279,7 +266,7 @@ def build_digest(session: Session, week_ending: date) -> Digest:
         agencies.append(AgencyGroup(agency=agency, label=agency_label(agency),
                                     overdue=sum(len(g.items) for g in svc_groups),
                                     services=svc_groups))
-    order = {a: i for i, a in enumerate(t.AGENCIES)}
+    order = {a: i for i, a in enumerate(AGENCIES)}
     agencies.sort(key=lambda g: (-g.services[0].items[0].days_overdue,
                                  order.get(g.agency, len(order)), g.agency))
     compliance = [Compliance.of(a, agency_label(a), c[0], c[1]) for a, c in

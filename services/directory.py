@@ -18,30 +18,10 @@ from store import tables as t
 from domain.ladder import Ladder, LadderConfig, Recipient
 from domain.case import AdviceRequest, AdviceSource
 from config.settings import Settings
+from domain.agencies import AGENCY_FOR_SOURCE, AGENCY_LABELS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ESCALATION_FILE = ROOT / "config" / "escalation.toml"
-
-# Which agency's services give each kind of advice; None: nobody is chased by email.
-AGENCY_FOR_SOURCE: dict[AdviceSource, str | None] = {
-    AdviceSource.FAMILY: None,
-    AdviceSource.EDUCATION: "education",
-    AdviceSource.HEALTH: "health",
-    AdviceSource.EDUCATIONAL_PSYCHOLOGIST: "educational_psychology",
-    AdviceSource.SOCIAL_CARE: "social_care",
-    AdviceSource.OTHER: None,  # any agency
-    AdviceSource.PREPARING_FOR_ADULTHOOD: None,
-    AdviceSource.FAMILY_REQUESTED: None,
-}
-
-AGENCY_LABELS = {
-    "education": "Education",
-    "health": "Health",
-    "social_care": "Social care",
-    "educational_psychology": "Educational psychology",
-    "other": "Other",
-}
-
 
 class DirectoryError(ValueError):
     """A request names a service or contact that cannot be used; the message says why."""

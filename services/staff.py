@@ -27,6 +27,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from domain.addresses import looks_like_email
 from store import tables as t
 
 ROLES = t.ROLES
@@ -113,11 +114,10 @@ def check_role(role: str) -> str:
 
 def create_user(s: Session, *, email: str, name: str, role: str, password: str) -> t.StaffUser:
     """Add an account (and commit). A clash of addresses, ignoring case, is a 409."""
-    from api.directory import EMAIL_PATTERN  # one shape check for every address
 
     email = normal_email(email)
     name = (name or "").strip()
-    if not EMAIL_PATTERN.fullmatch(email):
+    if not looks_like_email(email):
         raise StaffError(422, "Enter an email address in the right format, like "
                          "name@council.gov.uk", "invalid_input", "email")
     if not name or len(name) > 120:

@@ -181,7 +181,6 @@ class CaseEvent(SQLModel, table=True):
 
 # --- the directory of who owes advice ----------------------------------------------------------
 
-AGENCIES = ("education", "health", "social_care", "educational_psychology", "other")
 
 
 def _uid() -> str:
@@ -194,7 +193,7 @@ class Service(SQLModel, table=True):
 
     id: str = Field(default_factory=_uid, primary_key=True, max_length=32)
     name: str = Field(max_length=120, unique=True)
-    agency: str = Field(max_length=30, index=True)  # one of AGENCIES
+    agency: str = Field(max_length=30, index=True)  # one of domain.agencies.AGENCIES
     team_email: str | None = Field(default=None, max_length=254)
     # The service asked by default for its agency's advice when a caseworker names none.
     is_default: bool = False
@@ -483,7 +482,7 @@ class DeadlineDay(SQLModel, table=True):
     rule_id: str = Field(primary_key=True, max_length=60)
     due: date = Field(primary_key=True)
     excused: bool = Field(primary_key=True)
-    agency: str = Field(primary_key=True, max_length=30)  # store.timeliness.agency_of; ''
+    agency: str = Field(primary_key=True, max_length=30)  # store.agency.agency_of; ''
     n: int
     done: int  # done (advice: received)
     on_time: int  # done on or before ``due``

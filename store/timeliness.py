@@ -39,7 +39,7 @@ from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 from sqlmodel import Session
 
 from store import tables as t
-from services.directory import AGENCY_FOR_SOURCE
+from store.agency import agency_of
 from domain.case import AdviceSource
 
 Period = tuple[date, date]  # first and last day, both counted
@@ -260,14 +260,6 @@ def ended_counts(query, item, done: ColumnElement):
         ended_case.c.reference == item.case_reference, ended_case.c.is_open == false(),
         func.coalesce(ended_case.c.closed_on, item.due) <= item.due)).add_columns(
         func.count().label("ended"))
-
-
-def agency_of(source: ColumnElement) -> ColumnElement:
-    """The agency of the service asked, or else the one its source is counted under
-    (``services.directory.AGENCY_FOR_SOURCE``), or else "other"."""
-    by_source = case(*((source == s.value, agency) for s, agency in AGENCY_FOR_SOURCE.items()
-                       if agency is not None), else_="other")
-    return func.coalesce(t.Service.agency, by_source)
 
 
 GROUP_COLUMNS = {"setting": t.Case.setting_name, "agency": agency_of(t.AdviceItem.source),

@@ -40,7 +40,8 @@ from sqlalchemy.sql.expression import FunctionElement
 from sqlmodel import Session
 
 from store import tables as t
-from services.directory import AGENCY_FOR_SOURCE, AGENCY_LABELS
+from domain.agencies import AGENCY_FOR_SOURCE, AGENCY_LABELS
+from store.agency import source_agency
 from domain.ladder import step_label
 from domain.case import AdviceSource
 from statutory import RULES, Actor
@@ -125,10 +126,8 @@ COLUMNS = ("case_reference", "case_kind", "stage", "item", "key", "rule_id", "du
 # Advice with no service: the agency its kind of advice comes from; the family's own views
 # (Reg 6(1)(a)) are the family's.
 _SOURCE_AGENCY = case(
-    *[(t.AdviceItem.source == src.value, literal(agency))
-      for src, agency in AGENCY_FOR_SOURCE.items() if agency],
     (t.AdviceItem.source == AdviceSource.FAMILY.value, literal("family")),
-    else_=literal("other"))
+    else_=source_agency(t.AdviceItem.source))
 
 # Rules whose deadline is the family's to use (never late), and the setting's steps.
 _FAMILY_RULES = [r.id for r in RULES.values() if r.acts is Actor.FAMILY]

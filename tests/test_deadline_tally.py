@@ -33,7 +33,8 @@ from domain.case import (
     RequestSource,
     Stage,
 )
-from store.timeliness import NOT_ADVICE, agency_of, deadline_counts, ended_counts
+from store.agency import agency_of
+from store.timeliness import NOT_ADVICE, deadline_counts, ended_counts
 from tests.pgserver import new_database
 
 DAY0 = date(2026, 1, 1)
@@ -42,7 +43,7 @@ RULES = ("assessment.decision_due", "assessment.final_plan_due", "assessment.adv
          "review.advice_circulated_due")
 SOURCES = ("family", "education", "health", "educational_psychologist", "social_care",
            "other", "preparing_for_adulthood")
-AGENCIES = ("education", "health", "social_care", "educational_psychology", "other")
+from domain.agencies import AGENCIES
 KEYS = itertools.count()  # item keys, unique across examples (the database is kept)
 SERVICES = ("svc-a", "svc-b", "svc-c", "svc-missing", None)
 

@@ -24,6 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from activities.digest import DigestActivities
+from domain.agencies import AGENCIES
 from services.digest import (
     LONDON,
     DigestScheduleSettings,
@@ -276,7 +277,7 @@ def test_compliance_per_agency_with_numerator_and_denominator(db_url):
         digest = build_digest(s, W)
     got = {c.agency: (c.on_time, c.due, c.percent) for c in digest.compliance}
     assert got == EXPECTED_COMPLIANCE
-    assert [c.agency for c in digest.compliance] == list(t.AGENCIES)
+    assert [c.agency for c in digest.compliance] == list(AGENCIES)
     by = {c.agency: c for c in digest.compliance}
     assert by["health"].summary == "1 of 4 on time (25%)"
     assert by["social_care"].summary == "no advice was due"

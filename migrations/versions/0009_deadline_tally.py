@@ -23,7 +23,7 @@ so the page reads one row per rule, day and exception (and agency): a few thousa
 only that: milestones with ``applicable`` true; advice with ``reused`` false whose source is
 not the family's own views (``store.timeliness.NOT_ADVICE``); an item with no due day is not
 counted. ``agency`` is, for advice, ``store.timeliness.agency_of``: the agency of the service
-asked, else the agency its source is counted under (``services.directory.AGENCY_FOR_SOURCE``,
+asked, else the agency its source is counted under (``domain.agencies.AGENCY_FOR_SOURCE``,
 written out in ``by_source`` below), else "other"; for milestones it is ''. ``n`` is the
 number of items, ``done`` those with a done (received) date, ``on_time`` those whose date is
 on or before the due day, ``ended`` those not done whose case is closed (``is_open`` false)
@@ -83,7 +83,7 @@ UPSERT = (f"ON CONFLICT ({KEY}) DO UPDATE SET n = deadline_day.n + excluded.n, "
 
 def by_source(source: str) -> str:
     """The agency advice from ``source`` is counted under when its service does not say: as
-    services.directory.AGENCY_FOR_SOURCE (the sources whose agency is None there, and any
+    domain.agencies.AGENCY_FOR_SOURCE (the sources whose agency is None there, and any
     other, are "other"), which is what store.timeliness.agency_of reads."""
     return (f"CASE {source} WHEN 'education' THEN 'education' WHEN 'health' THEN 'health' "
             "WHEN 'educational_psychologist' THEN 'educational_psychology' "
