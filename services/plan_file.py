@@ -28,9 +28,14 @@ from dataclasses import dataclass
 from datetime import date
 from enum import Enum
 from pathlib import Path
-from typing import IO, Callable, Literal
+from typing import IO, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from statutory.clock import TransferKind
+from statutory.phase import TRANSFERS, NCYear, Phase, SettingType
+from statutory.phase import parse_nc_year as parse_year_group
+from statutory.phase import parse_setting_type as parse_setting_kind
 
 # --- the columns ---------------------------------------------------------------------------
 
@@ -115,40 +120,6 @@ PERSONAL_COLUMNS: frozenset[str] = frozenset(c.name for c in COLUMNS if c.person
 EHC_PLANS_BEGAN = date(2014, 9, 1)
 
 
-class SettingType(str, Enum):
-    EARLY_YEARS = "early_years"
-    INFANT = "infant"
-    JUNIOR = "junior"
-    PRIMARY = "primary"
-    FIRST = "first"
-    MIDDLE = "middle"
-    SECONDARY = "secondary"
-    SECONDARY_WITH_SIXTH_FORM = "secondary_with_sixth_form"
-    ALL_THROUGH = "all_through"
-    SPECIAL = "special"
-    POST16 = "post16"
-    OTHER = "other"
-
-
-SETTING_TYPE_MEANINGS: dict[SettingType, str] = {
-    SettingType.EARLY_YEARS: "nursery, pre-school, childminder or other early years provider "
-    "(before Reception)",
-    SettingType.INFANT: "infant school: Reception to Year 2",
-    SettingType.JUNIOR: "junior school: Years 3 to 6",
-    SettingType.PRIMARY: "primary school: Reception to Year 6",
-    SettingType.FIRST: "first school in a three-tier area: Reception to Year 4 (or 3)",
-    SettingType.MIDDLE: "middle school in a three-tier area: Years 5 to 8 (or 4 to 7)",
-    SettingType.SECONDARY: "secondary school without a sixth form: Years 7 to 11",
-    SettingType.SECONDARY_WITH_SIXTH_FORM: "secondary school with a sixth form: Years 7 to 13",
-    SettingType.ALL_THROUGH: "all-through school: Reception (or nursery) to Year 11 or 13",
-    SettingType.SPECIAL: "special school, of any age range",
-    SettingType.POST16: "further education or sixth form college, specialist post-16 "
-    "institution, apprenticeship or supported internship",
-    SettingType.OTHER: "anything else: alternative provision, hospital education, education "
-    "otherwise than at school, elective home education, no current setting",
-}
-
-
 class ReviewStage(str, Enum):
     """How far the process after the last review meeting has got."""
 
@@ -168,29 +139,10 @@ REVIEW_STAGE_MEANINGS: dict[ReviewStage, str] = {
     "amendments_sent_on",
 }
 
-# Phases for next_transfer, and the transfers between phases that Reg 2 defines (a first
-# school is a primary school in law, a junior school the end of one).
+# Year groups: statutory.phase.NCYear, as the school census writes them ("EY": an early years
+# child whose nursery year is not recorded). Setting types: statutory.phase.SettingType. Phase
+# transfers: statutory.phase.TRANSFERS, with these other names for two phases.
 _PHASE_ALIASES = {"nursery": "early_years", "college": "post16"}
-TransferKind = Literal["school", "post16"]
-TRANSFERS: dict[tuple[str, str], TransferKind] = {
-    ("early_years", "school"): "school",
-    ("early_years", "infant"): "school",
-    ("early_years", "primary"): "school",
-    ("early_years", "first"): "school",
-    ("infant", "junior"): "school",
-    ("primary", "middle"): "school",
-    ("first", "middle"): "school",
-    ("primary", "secondary"): "school",
-    ("junior", "secondary"): "school",
-    ("middle", "secondary"): "school",
-    ("secondary", "post16"): "post16",
-}
-
-# nc_year: the year groups of the school census, counted from reception (Year n is n), as in
-# statutory.phase; a child is in Year n when aged n + 4 on the 31 August that began the school
-# year. EY: an early years child whose nursery year is not recorded (no index).
-NC_YEARS: dict[str, int] = {"N1": -2, "N2": -1, "R": 0, **{str(n): n for n in range(1, 15)}}
-EARLY_YEARS_UNKNOWN = "EY"
 
 
 # --- what comes out ------------------------------------------------------------------------
@@ -207,7 +159,7 @@ class PhaseTransfer(BaseModel):
     def kind(self) -> TransferKind:
         """``school`` (review by 15 February, Reg 18(1)(b)) or ``post16`` (31 March,
         Reg 18(1)(a)): what ``statutory.phase_transfer_deadline`` takes."""
-        return TRANSFERS[(self.from_phase, self.to_phase)]
+        return TRANSFERS[(Phase(self.from_phase), Phase(self.to_phase))]
 
     def __str__(self) -> str:
         return f"{self.from_phase}->{self.to_phase} {self.year}"
@@ -490,37 +442,25 @@ def parse_date(text: str) -> date:
         raise _CellError("is not a real date. " + DATE_FORMATS) from None
 
 
-_NC_WORDS = {"R": "R", "REC": "R", "RECEPTION": "R", "YR": "R", "YEARR": "R",
-             "N1": "N1", "NURSERY1": "N1", "N2": "N2", "NURSERY2": "N2",
-             "EY": EARLY_YEARS_UNKNOWN, "EARLYYEARS": EARLY_YEARS_UNKNOWN}
-_NC_NUMBER = re.compile(r"(?:Y|YR|YEAR)?(\d{1,2})")
-
-
 def parse_nc_year(text: str) -> str:
-    key = re.sub(r"[\s_-]+", "", text.upper())
-    value = _NC_WORDS.get(key)
-    if value is None and (m := _NC_NUMBER.fullmatch(key)):
-        value = str(int(m.group(1)))
-    if value is None or (value not in NC_YEARS and value != EARLY_YEARS_UNKNOWN):
+    """The year group's census code (N1, N2, R, 1-14, EY), however the cell writes it."""
+    try:
+        return parse_year_group(text).value
+    except ValueError:
         raise _CellError("is not a year group. Use N1, N2, R (Reception) or 1 to 14 (Y6 and "
                          "Year 6 are fine), or EY for an early years child whose nursery year "
-                         "is not known.")
-    return value
+                         "is not known.") from None
 
 
 def nc_year_label(index: int) -> str:
     if index < -2:
-        return "younger than N1"
-    return {-2: "N1", -1: "N2", 0: "Reception"}.get(index, f"Year {index}")
+        return "younger than Nursery 1 (N1)"
+    return NCYear.from_index(min(index, 14)).label
 
 
 def parse_setting_type(text: str) -> SettingType:
-    exact = SettingType._value2member_map_.get(text)
-    if exact is not None:
-        return exact  # type: ignore[return-value]
-    key = re.sub(r"[\s-]+", "_", text.strip().lower()).replace("post_16", "post16")
     try:
-        return SettingType(key)
+        return parse_setting_kind(text)
     except ValueError:
         raise _CellError("is not a setting type. Use one of: "
                          + ", ".join(s.value for s in SettingType) + ".") from None
@@ -561,8 +501,8 @@ def parse_transfer(text: str) -> PhaseTransfer:
         raise _CellError("is a move between post-16 institutions: its review is due 5 months "
                          "before the move date (Reg 18(2)), which this column cannot hold. "
                          "Leave it empty and add the move to the plan after the import.")
-    if (src, dst) not in TRANSFERS:
-        pairs = ", ".join(f"{a}->{b}" for a, b in TRANSFERS)
+    if (src, dst) not in {(a.value, b.value) for a, b in TRANSFERS}:
+        pairs = ", ".join(f"{a.value}->{b.value}" for a, b in TRANSFERS)
         raise _CellError(f"is not a phase transfer in the regulations (Reg 2). Use one of: "
                          f"{pairs}.")
     return PhaseTransfer(from_phase=src, to_phase=dst, year=year)
@@ -850,7 +790,7 @@ class _RowValidator:
                 self._err(line, "nc_year", "", "nc_year is empty; it is required for a child "
                           f"of this age (by age, {nc_year_label(expected)}). Give the year "
                           "group the child is taught in.")
-            elif nc is not None and (abs(NC_YEARS[nc] - by_age) > 1 if nc in NC_YEARS
+            elif nc is not None and (abs(NCYear(nc).index - by_age) > 1 if nc != "EY"
                                      else by_age >= 0):
                 self._warn(line, "nc_year", cell["nc_year"],
                            f"nc_year '{cell['nc_year']}' is more than a year away from the "

@@ -54,7 +54,6 @@ from services.plan_file import (
     ReviewStage,
     RowError,
     RowWarning,
-    SettingType as FileSettingType,
     Source,
     validate_file,
 )
@@ -176,14 +175,14 @@ def placement_for(row: PlanRow, today: date) -> tuple[Placement | None, str | No
     year group and setting type give no transfer though they should. None when the row has no
     year group (a child under 2, a young person of 19 or over): ``Placement`` needs one.
 
-    ``setting_type`` 'other' and year group 'EY' are passed as they are: ``statutory.phase``
-    has no transfer for them, and the workflow treats that as none."""
+    Year group 'EY' is passed as it is: ``statutory.phase`` has no transfer for it, and the
+    workflow treats that as none."""
     if row.nc_year is None:
         return None, None
     placement = Placement(nc_year=row.nc_year, nc_year_as_of=today,
                           setting_type=row.setting_type.value,
                           setting_name=row.setting_name[:SETTING_NAME_MAX])
-    if row.setting_type is FileSettingType.OTHER or row.nc_year == "EY":
+    if row.nc_year == "EY":
         return placement, None
     try:
         next_transfer(row.nc_year, row.setting_type.value, today)
@@ -193,7 +192,7 @@ def placement_for(row: PlanRow, today: date) -> tuple[Placement | None, str | No
 
 
 def _year_group_transfer(row: PlanRow, today: date) -> Transfer | None:
-    if row.nc_year in (None, "EY") or row.setting_type is FileSettingType.OTHER:
+    if row.nc_year in (None, "EY"):
         return None
     try:
         return next_transfer(row.nc_year, row.setting_type.value, today)

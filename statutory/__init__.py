@@ -20,6 +20,7 @@ from statutory.clock import (
 )
 from statutory.phase import (
     SETTINGS,
+    TRANSFERS,
     NCYear,
     Phase,
     SettingType,
@@ -39,6 +40,7 @@ from statutory.rules import RULES, Actor, ExceptionKind, Rule
 __all__ = [
     "RULES",
     "SETTINGS",
+    "TRANSFERS",
     "Deadline",
     "ExceptionKind",
     "NCYear",

@@ -73,7 +73,7 @@ Conventions this module adopts (each is a decision, documented here and in the t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from enum import Enum
 
@@ -175,7 +175,7 @@ def parse_nc_year(value: NCYear | int | str) -> NCYear:
             "'X' (not following the national curriculum) does not say when the child changes "
             f"phase: give the year group the child is taught in; {_NC_HELP}"
         )
-    m = re.fullmatch(r"(?:Y|YEAR)?(\d{1,2})", text)
+    m = re.fullmatch(r"(?:Y|YR|YEAR)?(\d{1,2})", text)
     if m and 1 <= int(m.group(1)) <= 14:
         return NCYear(str(int(m.group(1))))
     raise ValueError(f"{value!r} is not a national curriculum year: {_NC_HELP}")
@@ -199,6 +199,25 @@ class Phase(str, Enum):
     POST16 = "post16"
 
 
+# The transfers between phases of education that Reg 2(1) defines, by the phases as councils
+# name them, with the Reg 18(1) deadline each takes ("school": 15 February; "post16": 31 March).
+# A first school is a primary school in law, and a junior school the end of one. What
+# ``next_transfer`` works out is always one of these; the plans import accepts these only.
+TRANSFERS: dict[tuple[Phase, Phase], TransferKind] = {
+    (Phase.EARLY_YEARS, Phase.SCHOOL): "school",  # (a)
+    (Phase.EARLY_YEARS, Phase.INFANT): "school",
+    (Phase.EARLY_YEARS, Phase.PRIMARY): "school",
+    (Phase.EARLY_YEARS, Phase.FIRST): "school",
+    (Phase.INFANT, Phase.JUNIOR): "school",  # (b)
+    (Phase.PRIMARY, Phase.MIDDLE): "school",  # (c)
+    (Phase.FIRST, Phase.MIDDLE): "school",
+    (Phase.PRIMARY, Phase.SECONDARY): "school",  # (d)
+    (Phase.JUNIOR, Phase.SECONDARY): "school",
+    (Phase.MIDDLE, Phase.SECONDARY): "school",  # (e)
+    (Phase.SECONDARY, Phase.POST16): "post16",  # (f)
+}
+
+
 class SettingType(str, Enum):
     """The kind of setting a child attends, by the year groups it teaches. See ``SETTINGS``
     for each one's years and where its children go next."""
@@ -215,6 +234,7 @@ class SettingType(str, Enum):
     SPECIAL = "special"
     SPECIAL_SECONDARY = "special_secondary"
     POST16 = "post16"
+    OTHER = "other"
 
     @property
     def info(self) -> SettingInfo:
@@ -223,6 +243,7 @@ class SettingType(str, Enum):
 
 @dataclass(frozen=True)
 class SettingInfo:
+    label: str  # what it is, in a few plain words (the import's list, the pages)
     description: str
     first_year: NCYear  # the youngest year group it may teach (a nursery class included)
     final_year: NCYear  # its usual last year group
@@ -236,55 +257,65 @@ class SettingInfo:
 _Y = NCYear
 SETTINGS: dict[SettingType, SettingInfo] = {
     SettingType.EARLY_YEARS: SettingInfo(
+        "nursery, pre-school, childminder or other early years provider (before Reception)",
         "Early years provider: maintained nursery school, day nursery, pre-school or "
         "childminder (N1-N2). Its children go to school, into reception (Reg 2(1)(a)).",
         _Y.N1, _Y.N2, frozenset({_Y.N2}),
     ),
     SettingType.INFANT: SettingInfo(
+        "infant school: Reception to Year 2",
         "Infant school (R-Y2, 4-7, with or without a nursery class). Year 2 goes to a junior "
         "school (Reg 2(1)(b)).",
         _Y.N1, _Y.Y2, frozenset({_Y.Y2}), Phase.INFANT, Phase.JUNIOR, "(b)",
     ),
     SettingType.JUNIOR: SettingInfo(
+        "junior school: Years 3 to 6",
         "Junior school (Y3-Y6, 7-11). A junior school is a primary school (Reg 2(1)), so Year "
         "6 going to secondary school is Reg 2(1)(d).",
         _Y.Y3, _Y.Y6, frozenset({_Y.Y6}), Phase.JUNIOR, Phase.SECONDARY, "(d)",
     ),
     SettingType.PRIMARY: SettingInfo(
+        "primary school: Reception to Year 6",
         "Primary school (R-Y6, 4-11, with or without a nursery class). Year 6 goes to "
         "secondary school (Reg 2(1)(d)).",
         _Y.N1, _Y.Y6, frozenset({_Y.Y6}), Phase.PRIMARY, Phase.SECONDARY, "(d)",
     ),
     SettingType.FIRST: SettingInfo(
+        "first school in a three-tier area: Reception to Year 4 (or 3)",
         "First school in a three-tier area (R-Y4, 4-9; a 5-8 first school ends at Y3: "
         "final_year='Y3'). A first school is a primary school, so the move to middle school is "
         "Reg 2(1)(c).",
         _Y.N1, _Y.Y4, frozenset({_Y.Y3, _Y.Y4}), Phase.FIRST, Phase.MIDDLE, "(c)",
     ),
     SettingType.MIDDLE: SettingInfo(
+        "middle school in a three-tier area: Years 5 to 8 (or 4 to 7)",
         "Middle school in a three-tier area (Y5-Y8, 9-13; an 8-12 middle school is Y4-Y7: "
         "final_year='Y7'). Its last year goes to secondary (upper or high) school "
         "(Reg 2(1)(e)).",
         _Y.Y4, _Y.Y8, frozenset({_Y.Y7, _Y.Y8}), Phase.MIDDLE, Phase.SECONDARY, "(e)",
     ),
     SettingType.SECONDARY: SettingInfo(
+        "secondary school without a sixth form: Years 7 to 11",
         "Secondary school without a sixth form (Y7-Y11, 11-16; also a 13-16 upper school). "
         "Year 11 goes on to post-16 education (Reg 2(1)(f)).",
         _Y.Y7, _Y.Y11, frozenset({_Y.Y11}),
     ),
     SettingType.SECONDARY_WITH_SIXTH_FORM: SettingInfo(
+        "secondary school with a sixth form: Years 7 to 13",
         "Secondary school with a sixth form (Y7-Y13, 11-18; also a 13-18 upper or high school; "
         "one that keeps young people to 19 ends at Y14). Year 11 is the post-16 transfer "
         "unless stays_in_sixth_form=True; leaving the sixth form for a college is Reg 2(1)(f).",
         _Y.Y7, _Y.Y13, frozenset({_Y.Y13, _Y.Y14}),
     ),
     SettingType.ALL_THROUGH: SettingInfo(
+        "all-through school: Reception (or nursery) to Year 11 or 13",
         "All-through school (R-Y13, 4-18, with or without a nursery class; a 4-16 one ends at "
         "Y11: final_year='Y11'). Year 6 to Year 7 is not a transfer (the child stays in the "
         "same school); Year 11 is, as in a secondary school.",
         _Y.N1, _Y.Y13, frozenset({_Y.Y11, _Y.Y13}),
     ),
     SettingType.SPECIAL: SettingInfo(
+        "special school for all ages (or of any age range not listed here)",
         "All-age special school (N1-Y14, 2-19). No phase transfer until post-16 unless the "
         "council says otherwise with final_year: 'Y6' for a special school that ends at Year 6 "
         "(or a child who will leave then; Reg 2(1)(d)), 'Y11' or 'Y13' for one that ends there.",
@@ -292,15 +323,27 @@ SETTINGS: dict[SettingType, SettingInfo] = {
         Phase.PRIMARY, Phase.SECONDARY, "(d)",
     ),
     SettingType.SPECIAL_SECONDARY: SettingInfo(
+        "special school for secondary ages: Years 7 to 11, 13 or 14",
         "Special school for secondary ages (Y7-Y14, 11-19; an 11-16 one ends at Y11, an 11-18 "
         "one at Y13). Year 11 is the post-16 transfer unless stays_in_sixth_form=True.",
         _Y.Y7, _Y.Y14, frozenset({_Y.Y11, _Y.Y13, _Y.Y14}),
     ),
     SettingType.POST16: SettingInfo(
+        "further education or sixth form college, specialist post-16 institution, "
+        "apprenticeship or supported internship",
         "Post-16 institution (Y12-Y14): FE college, sixth-form college, 16-19 academy, special "
         "post-16 institution. No phase transfer: a move to another post-16 institution is Reg "
         "18(2) (post16_move_deadline).",
         _Y.Y12, _Y.Y14, frozenset({_Y.Y14}),
+    ),
+    SettingType.OTHER: SettingInfo(
+        "anything else: alternative provision, hospital education, education otherwise than "
+        "at school, elective home education, no current setting",
+        "Not at a school, college or early years setting of a kind above (N1-Y14). The next "
+        "transfer is the one a child of this year group makes between phases (Reg 2(1)(a), "
+        "(d) or (f)): the plan must name where the child goes next whatever their education "
+        "now, the safe side. None from Year 12.",
+        _Y.N1, _Y.Y14, frozenset({_Y.Y14}),
     ),
 }
 if set(SETTINGS) != set(SettingType):  # pragma: no cover - guards the table itself
@@ -385,6 +428,11 @@ _NURSERY_CLASS_NOTE = (
     "Entering reception from the school's own nursery class is counted as the early years to "
     "school transfer (Reg 2(1)(a)), the safe side."
 )
+_NOT_AT_SCHOOL_NOTE = (
+    "Not at a school or early years setting of a known kind: counted as the move a child of "
+    "this year group makes between phases, the safe side (the plan must name where the child "
+    "goes next)."
+)
 
 
 def next_transfer(
@@ -431,6 +479,9 @@ def next_transfer(
             + (", or give final_year if this setting's age range is different"
                if idx > last_idx else "")
         )
+    if setting is SettingType.OTHER:
+        return _not_at_school(year, today, final_year=final_year,
+                              stays_in_sixth_form=stays_in_sixth_form)
     has_sixth_form = last_idx >= 12
     if stays_in_sixth_form and not has_sixth_form:
         raise ValueError(
@@ -474,6 +525,28 @@ def next_transfer(
         citation=f"Reg 2(1){limb}; Reg 18(1)({'a' if kind == 'post16' else 'b'})",
         note=note,
     )
+
+
+def _not_at_school(year: NCYear, today: date, *, final_year: NCYear | int | str | None,
+                   stays_in_sixth_form: bool) -> Transfer | None:
+    """``SettingType.OTHER`` (alternative provision, hospital education, education otherwise
+    than at school, none): the transfer a child of this year group makes in the common shape
+    of schooling, early years to Reception, Year 6 to Year 7, Year 11 to post-16; none from
+    Year 12 (a move to a post-16 institution is then added on the plan by hand)."""
+    if stays_in_sixth_form:
+        raise ValueError("a child not at a school has no sixth form to stay in: leave "
+                         "stays_in_sixth_form unset")
+    if final_year is not None and parse_nc_year(final_year) is not NCYear.Y14:
+        raise ValueError("final_year describes a school's age range; a child not at a school "
+                         "has none: leave it unset")
+    idx = _INDEX[year]
+    if idx >= 12:
+        return None
+    stand_in = (SettingType.EARLY_YEARS if idx <= _INDEX[NCYear.N2] else
+                SettingType.PRIMARY if idx <= 6 else SettingType.SECONDARY)
+    found = next_transfer(year, stand_in, today)
+    assert found is not None
+    return replace(found, note=_NOT_AT_SCHOOL_NOTE)
 
 
 def transfer_move_date(transfer_year: int) -> date:

@@ -17,6 +17,7 @@ from statutory import (
     NCYear,
     Phase,
     SettingType,
+    TRANSFERS,
     academic_year,
     next_transfer,
     parse_nc_year,
@@ -288,8 +289,9 @@ days = st.dates(min_value=date(2000, 1, 1), max_value=date(2090, 12, 31))
 @st.composite
 def children(draw):
     """A child as a council holds it: a setting type, the setting's last year, a year group
-    the setting teaches, and whether the council has recorded a stay in the sixth form."""
-    setting = draw(st.sampled_from(list(SettingType)))
+    the setting teaches, and whether the council has recorded a stay in the sixth form. (Not
+    ``other``: it has no age range of its own; ``test_a_child_not_at_a_school_...``.)"""
+    setting = draw(st.sampled_from([s for s in SettingType if s is not SettingType.OTHER]))
     info = SETTINGS[setting]
     last = draw(st.sampled_from(sorted(info.final_years, key=lambda y: y.index)))
     nc = NCYear.from_index(draw(st.integers(info.first_year.index, last.index)))
@@ -408,3 +410,39 @@ def test_post16_move_deadline_is_the_reg_18_2_rule(move):
     d = post16_move_deadline(move)
     assert d.citation == "Reg 18(2)"
     assert d.due < move and (move - d.due).days >= 150  # at least 5 months (Feb-Jul is 150)
+
+
+@pytest.mark.parametrize("nc, kind, phases, year, due, citation", [
+    ("N2", "school", ("early_years", "school"), 2027, date(2027, 2, 15), "Reg 2(1)(a)"),
+    ("R", "school", ("primary", "secondary"), 2033, date(2033, 2, 15), "Reg 2(1)(d)"),
+    ("6", "school", ("primary", "secondary"), 2027, date(2027, 2, 15), "Reg 2(1)(d)"),
+    ("7", "post16", ("secondary", "post16"), 2031, date(2031, 3, 31), "Reg 2(1)(f)"),
+    ("11", "post16", ("secondary", "post16"), 2027, date(2027, 3, 31), "Reg 2(1)(f)"),
+])
+def test_a_child_not_at_a_school_transfers_as_their_year_group_does(nc, kind, phases, year,
+                                                                     due, citation):
+    """``other`` (alternative provision, hospital education, education otherwise than at
+    school, none): the plans import accepts it, so the phase-transfer cohort must count it;
+    a Year 6 child in alternative provision still needs a secondary school named before 15
+    February (before this, next_transfer refused 'other' as no setting type)."""
+    t = next_transfer(nc, "other", date(2026, 12, 7))
+    assert (t.kind, (t.from_phase.value, t.to_phase.value), t.transfer_year) == \
+        (kind, phases, year)
+    assert t.deadline.due == due and t.citation.startswith(citation)
+    assert "Not at a school" in t.note
+
+
+def test_a_young_person_not_at_a_school_from_year_12_has_no_phase_transfer():
+    assert next_transfer("12", "other", date(2026, 12, 7)) is None
+    with pytest.raises(ValueError, match="no sixth form"):
+        next_transfer("10", "other", date(2026, 12, 7), stays_in_sixth_form=True)
+
+
+@given(child=children(), today=days)
+def test_every_transfer_worked_out_is_one_the_regulations_define(child, today):
+    """``TRANSFERS`` (what the plans import accepts in next_transfer) holds every transfer
+    ``next_transfer`` can give, with the same deadline kind."""
+    nc, setting, kw = child
+    t = next_transfer(nc, setting, today, **kw)
+    if t is not None:
+        assert TRANSFERS[(t.from_phase, t.to_phase)] == t.kind

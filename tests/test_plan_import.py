@@ -412,9 +412,18 @@ def test_nc_year_against_age():
 
 
 def test_setting_types():
+    """One vocabulary: the import's setting types are statutory.phase's, so every plan the
+    import accepts is one the phase-transfer cohort understands (the import once had its own
+    list, with 'other' that the cohort refused and without 'special_secondary')."""
+    from statutory.phase import SettingType as InLaw
+
+    assert SettingType is InLaw
     assert {s.value for s in SettingType} == {
         "early_years", "infant", "junior", "primary", "first", "middle", "secondary",
-        "secondary_with_sixth_form", "all_through", "special", "post16", "other"}
+        "secondary_with_sixth_form", "all_through", "special", "special_secondary", "post16",
+        "other"}
+    assert check(row(setting_type="Special secondary")).rows[0].setting_type is \
+        SettingType.SPECIAL_SECONDARY
     for written, stored in (("Secondary with sixth form", "secondary_with_sixth_form"),
                             ("Post-16", "post16"), ("ALL-THROUGH", "all_through")):
         assert check(row(setting_type=written)).rows[0].setting_type.value == stored
