@@ -339,3 +339,23 @@ _RULES: tuple[Rule, ...] = (
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
 if len(RULES) != len(_RULES):  # pragma: no cover - guards the table itself
     raise RuntimeError("duplicate rule id in statutory.rules")
+
+
+# --- notices: decisions the law says must be sent with the family's rights ------------------
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: str  # the letter's template: templates/letters/<kind>.txt.j2
+    title: str
+    citation: str  # what the law says the notice must contain
+
+
+NOTICES: dict[str, Notice] = {n.kind: n for n in (
+    # Reg 5(3): a decision not to assess is notified with the right to appeal, the time
+    # limits, mediation, disagreement resolution and information and advice services.
+    Notice("refusal_to_assess", "Notice of a decision not to assess", "Reg 5(3)"),
+    # Reg 10(1)-(3): a decision not to issue a plan, with the same rights, also sent to the
+    # health commissioner and the school or college.
+    Notice("no_plan_notice", "Notice of a decision not to issue a plan", "Reg 10(1)-(3)"),
+)}

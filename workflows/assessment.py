@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         slug,
     )
     from statutory import RULES, assessment_timescales, excusing_exceptions
+    from statutory.rules import NOTICES
     from statutory.clock import deadline
 
 from workflows.casework import (  # noqa: F401 - ALERT_LADDER re-exported
@@ -169,14 +170,15 @@ class AssessmentWorkflow(CaseWorkflow):
         def change() -> None:
             self._complete("decision_due", cmd.decided_on)
             if cmd.decision == "refuse":
-                self.case.letters.append(Letter(kind="refusal_to_assess", dated=cmd.decided_on,
-                                                citation="Reg 5(3)"))
+                notice = NOTICES["refusal_to_assess"]
+                self.case.letters.append(Letter(kind=notice.kind, dated=cmd.decided_on,
+                                                citation=notice.citation))
                 for key in ("no_plan_notice_due", "draft_plan_target", "final_plan_due"):
                     self.case.milestone(key).applicable = False  # type: ignore[union-attr]
                 self._close(Stage.REFUSED, cmd.decided_on, cmd.reason)
                 self._event("decision.refused", cmd.decided_on, cmd.actor,
                             "Decided not to assess; notice of the decision and appeal rights "
-                            "recorded (Reg 5(3))")
+                            f"recorded ({notice.citation})")
             else:
                 self.case.stage = Stage.ASSESSING
                 self._event("decision.assess", cmd.decided_on, cmd.actor,
@@ -193,7 +195,7 @@ class AssessmentWorkflow(CaseWorkflow):
     async def request_advice(self, cmd: RequestAdvice) -> CaseSnapshot:
         return await self._apply(lambda: self._add_advice(
             cmd, "assessment.advice_due",
-            lambda req: deadline("assessment.advice_due", req.requested_on).due, "Reg 8(1)"))
+            lambda req: deadline("assessment.advice_due", req.requested_on).due))
 
     @request_advice.validator
     def _v_request_advice(self, cmd: RequestAdvice) -> None:
@@ -236,8 +238,9 @@ class AssessmentWorkflow(CaseWorkflow):
                 notice.done_on = cmd.decided_on
                 for key in ("draft_plan_target", "final_plan_due"):
                     self.case.milestone(key).applicable = False  # type: ignore[union-attr]
-                self.case.letters.append(Letter(kind="no_plan_notice", dated=cmd.decided_on,
-                                                citation="Reg 10(1)-(3)"))
+                letter = NOTICES["no_plan_notice"]
+                self.case.letters.append(Letter(kind=letter.kind, dated=cmd.decided_on,
+                                                citation=letter.citation))
                 self._close(Stage.NO_PLAN, cmd.decided_on, cmd.reason)
                 self._event("plan.not_issued", cmd.decided_on, cmd.actor,
                             "Decided not to issue a plan; notice with appeal rights recorded "
@@ -283,7 +286,7 @@ class AssessmentWorkflow(CaseWorkflow):
             self.case.stage = Stage.DRAFT_SERVED
             self._event("draft.served", cmd.served_on, cmd.actor,
                         f"Draft plan served; the family may comment until "
-                        f"{comments.due.isoformat()} (Reg 13(1))")
+                        f"{comments.due.isoformat()} ({comments.rule.citation})")
 
         return await self._apply(change)
 
@@ -368,7 +371,8 @@ class AssessmentWorkflow(CaseWorkflow):
             self._complete("final_plan_due", cmd.issued_on)
             self._close(Stage.FINAL_ISSUED, cmd.issued_on)
             self._event("final.issued", cmd.issued_on, cmd.actor,
-                        "Final EHC plan issued (Reg 13(2), Reg 14)")
+                        f"Final EHC plan issued ({RULES['assessment.final_plan_due'].citation}, "
+                        "Reg 14)")
 
         return await self._apply(change)
 
@@ -381,8 +385,8 @@ class AssessmentWorkflow(CaseWorkflow):
                          after=(comments.started_on, "the draft was served"))
         if comments.done_on is None and cmd.issued_on < comments.due:
             raise Rejected(f"The family has until {comments.due} to comment on the draft "
-                           "(Reg 13(1)): record their comments, or issue the final plan on or "
-                           "after that date")
+                           f"({comments.citation}): record their comments, or issue the final "
+                           "plan on or after that date")
 
     @workflow.update(name=Action.RECORD_EXCEPTION.value)
     async def record_exception(self, cmd: RecordException) -> CaseSnapshot:

@@ -38,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
         RequestAdvice,
     )
     from domain.alerts import ALERT_LADDER, alert_day, fire, ladder, next_event  # noqa: F401
-    from statutory import london_date
+    from statutory import RULES, london_date
 
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 SEND_ADVICE_NOTICE = "send_advice_notice"
@@ -79,7 +79,7 @@ class CaseWorkflow:
     # --- advice: asked for, received, late --------------------------------------------------
 
     def _add_advice(self, cmd: RequestAdvice, rule_id: str,
-                    due_for: Callable[[AdviceRequest], date], citation: str) -> None:
+                    due_for: Callable[[AdviceRequest], date]) -> None:
         for req in cmd.items:
             item = AdviceItem(
                 key=req.key, source=req.source, label=req.label, rule_id=rule_id,
@@ -99,7 +99,8 @@ class CaseWorkflow:
                 "advice.reused" if req.reuse_existing else "advice.requested",
                 req.requested_on, cmd.actor,
                 f"Existing advice reused: {what} (Reg 6(4))" if req.reuse_existing
-                else f"Advice requested: {what}, due {item.due.isoformat()} ({citation})",
+                else f"Advice requested: {what}, due {item.due.isoformat()} "
+                f"({RULES[rule_id].citation})",
                 advice=item.key,
             )
 

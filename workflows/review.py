@@ -273,7 +273,7 @@ class ReviewWorkflow(CaseWorkflow):
     async def request_advice(self, cmd: RequestAdvice) -> ReviewSnapshot:
         due = self._circulate_by()
         return await self._apply(lambda: self._add_advice(
-            cmd, "review.advice_circulated_due", lambda _req: due, "Reg 20(4)"))
+            cmd, "review.advice_circulated_due", lambda _req: due))
 
     @request_advice.validator
     def _v_request_advice(self, cmd: RequestAdvice) -> None:
