@@ -14,15 +14,21 @@ Pure (the standard library only): workflows import it.
 
 from __future__ import annotations
 
+import re
 import secrets
 
 # Crockford's base-32 alphabet: no I, L, O or U.
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-# A reference as a council may give it (and as ``new_reference`` makes them).
-REFERENCE_PATTERN = r"^[A-Z0-9][A-Z0-9-]{2,19}$"
+# A reference as a council may give it (and as ``new_reference`` makes them): 3 to 20 capital
+# letters, digits and hyphens, starting and ending with a letter or digit.
+REFERENCE_PATTERN = r"^[A-Z0-9][A-Z0-9-]{1,18}[A-Z0-9]$"
 CYCLE_MARK = ".R"
 ASSESSMENT_WORKFLOW_PREFIX = "assessment-"
 REVIEW_WORKFLOW_PREFIX = "review-"
+
+
+def is_reference(text: str) -> bool:
+    return re.fullmatch(REFERENCE_PATTERN, text) is not None
 
 
 def new_reference() -> str:

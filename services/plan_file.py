@@ -32,6 +32,7 @@ from typing import IO, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from domain.identifiers import REFERENCE_PATTERN, is_reference
 from statutory.clock import TransferKind
 from statutory.phase import TRANSFERS, NCYear, Phase, SettingType
 from statutory.phase import parse_nc_year as parse_year_group
@@ -172,8 +173,7 @@ class PlanRow(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     line: int = Field(description="the line of the file the row starts on")
-    plan_reference: str = Field(pattern=r"^[A-Z0-9](?:[A-Z0-9-]*[A-Z0-9])?$",
-                                min_length=3, max_length=20)
+    plan_reference: str = Field(pattern=REFERENCE_PATTERN)
     council_person_id: str | None = Field(None, max_length=50, repr=False)
     given_name: str = Field(min_length=1, max_length=100, repr=False)
     family_name: str = Field(min_length=1, max_length=100, repr=False)
@@ -546,7 +546,6 @@ def _reference_holds_personal_data(ref: str, family: str, given: str, born: date
 
 # --- the rows ------------------------------------------------------------------------------
 
-_REFERENCE = re.compile(r"[A-Z0-9](?:[A-Z0-9-]*[A-Z0-9])?")
 _WHAT = {
     "given_name": "the child's given name", "family_name": "the child's family name",
     "date_of_birth": "the child's date of birth", "setting_name": "the setting named in the "
@@ -640,7 +639,7 @@ class _RowValidator:
         if not ref:
             self._err(line, "plan_reference", ref, "plan_reference is empty; every plan needs "
                       "the council's reference.")
-        elif not _REFERENCE.fullmatch(ref) or not 3 <= len(ref) <= 20:
+        elif not is_reference(ref):
             hint = " Use capital letters." if re.fullmatch(r"[A-Za-z0-9-]{3,20}", ref) else ""
             self._err(line, "plan_reference", ref,
                       f"plan_reference '{ref}' is not a valid reference.{hint} A reference is "

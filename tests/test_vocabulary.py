@@ -35,3 +35,38 @@ def test_a_year_6_child_in_alternative_provision_is_in_next_years_cohort():
     transfer = transfer_for(plan, TODAY)
     assert (transfer.kind, transfer.transfer_year, transfer.from_phase.value,
             transfer.to_phase.value) == ("school", 2027, "primary", "secondary")
+
+
+@pytest.mark.parametrize("ref, ok", [("EHC-004127", True), ("ABC", True), ("A" * 20, True),
+                                     ("EHC-", False), ("-EHC", False), ("AB", False),
+                                     ("A" * 21, False), ("ehc-1", False), ("EHC-1.R2", False)])
+def test_a_case_reference_is_one_shape_for_the_api_and_the_import(ref, ok):
+    """The API allowed a trailing hyphen ('EHC-') that the import refused: one pattern now
+    (domain.identifiers.REFERENCE_PATTERN), the import's."""
+    from pydantic import ValidationError
+
+    from domain.identifiers import is_reference
+    from services.cases import StartAssessmentIn
+
+    assert is_reference(ref) is ok
+    body = {"child": {"given_name": "Sam", "family_name": "Example",
+                      "date_of_birth": "2016-04-02"},
+            "request_date": "2026-09-01", "case_reference": ref}
+    if ok:
+        assert StartAssessmentIn.model_validate(body).case_reference == ref
+    else:
+        with pytest.raises(ValidationError):
+            StartAssessmentIn.model_validate(body)
+
+
+def test_references_and_workflow_ids_are_built_and_read_in_one_place():
+    from domain.identifiers import (is_review_cycle, new_reference, review_reference,
+                                    split_cycle, workflow_id_for)
+
+    ref = new_reference()
+    assert ref.startswith("EHC-") and len(ref) == 13 and not is_review_cycle(ref)
+    cycle = review_reference(ref, 3)
+    assert split_cycle(cycle) == (ref, 3) and is_review_cycle(cycle)
+    assert workflow_id_for(ref) == f"assessment-{ref}"
+    assert workflow_id_for(cycle) == f"review-{ref}"
+    assert split_cycle(".R2") is None and split_cycle("EHC-1.R") is None
