@@ -28,6 +28,8 @@ loads nothing but temporalio and the standard library.
 
 from __future__ import annotations
 
+from domain.identifiers import assessment_workflow_id
+
 import argparse
 import asyncio
 import ctypes
@@ -434,7 +436,7 @@ async def drive(client, side: str, task_queue: str, refs: list[str], children: l
             # decoded as the type the workflow declares, as the API does.
             if side == "project":
                 start, steps = project_case(ref, child_id, day0)
-                wid = f"assessment-{ref}"
+                wid = assessment_workflow_id(ref)
                 handle = await client.start_workflow(AssessmentWorkflow.run, start, id=wid,
                                                      task_queue=task_queue)
                 updates = [(name, getattr(AssessmentWorkflow, name), {}, arg)

@@ -31,6 +31,8 @@ are in docs/benchmarks.md.
 
 from __future__ import annotations
 
+from domain.identifiers import review_workflow_id
+
 import argparse
 import asyncio
 import csv
@@ -189,7 +191,7 @@ async def first_tasks(client, plans: int) -> dict:
     per plan, on average."""
     from bench.assessment_throughput import audit
 
-    sample = [await audit(client, f"review-BENCH-{n:06d}") for n in range(min(plans, 13))]
+    sample = [await audit(client, review_workflow_id(f"BENCH-{n:06d}")) for n in range(min(plans, 13))]
     return {k: round(sum(a[k] for a in sample) / len(sample), 2)
             for k in ("history_events", "workflow_tasks", "activities", "timers_started",
                       "history_bytes")}

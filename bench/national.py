@@ -53,6 +53,8 @@ table; progress to stderr. The figures are in docs/benchmarks.md.
 
 from __future__ import annotations
 
+from domain.identifiers import assessment_workflow_id, review_reference, review_workflow_id
+
 import argparse
 import itertools
 import json
@@ -565,7 +567,7 @@ class Generator:
                     stage, closed, plan_decided = self._outcome
             is_open = stage in ("awaiting_decision", "assessing", "drafting", "draft_served")
             self.child(child, None, open_case=ref if is_open else None)
-            self.out.add("case", (ref, "assessment", child, f"assessment-{ref}", stage, is_open,
+            self.out.add("case", (ref, "assessment", child, assessment_workflow_id(ref), stage, is_open,
                                   r, source, plan_decided, closed,
                                   "Request withdrawn" if stage == "closed" else None,
                                   self.assessment_policy, 10 + len(ms) + len(advice), STAMP,
@@ -745,7 +747,7 @@ class Generator:
         cur_t = current["transfer"]
         self.out.add("plan", (
             ref, child, issued_on, origin, ref if origin == "assessment" else None,
-            f"review-{ref}", "active", first_cycle + len(kept), plan_review_due, nc,
+            review_workflow_id(ref), "active", first_cycle + len(kept), plan_review_due, nc,
             date(2026, 9, 1), "special" if "Special" in school_name else "mainstream",
             school_name, cur_t[0] if cur_t else None, cur_t[1].year if cur_t else None,
             cur_t[1] if cur_t else None, None, 20, STAMP, worker))
@@ -798,7 +800,7 @@ class Generator:
     def write_cycle(self, plan_ref, n, c, child, school_name, worker) -> date | None:
         """The cycle's rows as they stand today; returns the plan's review due (if open)."""
         rng, today = self.rng, self.today
-        ref = f"{plan_ref}.R{n}"
+        ref = review_reference(plan_ref, n)
         meeting, set_on, decided = c["meeting"], c["set_on"], c["decided"]
         closed = self.as_of(c["closed_on"])
         stage = "awaiting_meeting"
@@ -867,7 +869,7 @@ class Generator:
             milestone("final_amended_plan_due", "review.final_amended_plan_due", decided,
                       decided + days(56), c["issued"] or c["not_amended"])
         cease_consulted = meeting + days(7) if c["decision"] == "cease" and held else None
-        self.out.add("case", (ref, "review", child, f"review-{plan_ref}", stage, is_open,
+        self.out.add("case", (ref, "review", child, review_workflow_id(plan_ref), stage, is_open,
                               c["anchor"], "review", None, closed, None, self.review_policy,
                               10 + len(ms), STAMP, school_name, worker))
         self.out.add("review", (
