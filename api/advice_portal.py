@@ -28,6 +28,7 @@ from starlette.formparsers import MultiPartException
 
 from api.deps import SessionDep, SettingsDep
 from config.settings import Settings
+from domain.words import file_size, long_date, parse_date_input
 from services import advice_portal as advice
 from services.clock import today
 from services.rendering import render
@@ -113,17 +114,7 @@ def attachment_headers(filename: str) -> dict[str, str]:
     }
 
 
-def human_size(size: int) -> str:
-    if size >= MB:
-        return f"{size / MB:.1f} MB"
-    return f"{max(1, round(size / 1024))} KB"
-
-
 # --- pages ----------------------------------------------------------------------------------------
-
-
-def long_date(d: date | None) -> str:
-    return f"{d.day} {d:%B %Y}" if d else ""
 
 
 class _Stop(Exception):
@@ -303,22 +294,6 @@ async def _check_advice_form(form: FormData) -> Checked:
     return out
 
 
-def parse_date_input(day: str, month: str, year: str, label: str) -> tuple[date | None, str | None]:
-    """A GOV.UK date input: (date, None), (None, None) when left empty, or (None, error)."""
-    parts = {"day": day.strip(), "month": month.strip(), "year": year.strip()}
-    if not any(parts.values()):
-        return None, None
-    missing = [k for k, v in parts.items() if not v]
-    if missing:
-        return None, f"{label} must include a {' and '.join(missing)}"
-    if not all(v.isdigit() for v in parts.values()) or len(parts["year"]) != 4:
-        return None, f"{label} must be a real date, for example 27 3 2027"
-    try:
-        return date(int(parts["year"]), int(parts["month"]), int(parts["day"])), None
-    except ValueError:
-        return None, f"{label} must be a real date, for example 27 3 2027"
-
-
 def _check_delay_form(form: FormData) -> tuple[Checked, date | None]:
     out = Checked()
     reason = _text(form, "reason")
@@ -332,7 +307,11 @@ def _check_delay_form(form: FormData) -> tuple[Checked, date | None]:
     parts = [_one_line(form, f"expected-{p}") for p in ("day", "month", "year")]
     out.values.update({"expected-day": parts[0], "expected-month": parts[1],
                        "expected-year": parts[2]})
-    expected, problem = parse_date_input(*parts, "The date you expect to send it")
+    problem: str | None = None
+    try:
+        expected = parse_date_input(*parts, "The date you expect to send it")
+    except ValueError as exc:
+        expected, problem = None, str(exc)
     if problem is None and expected is not None:
         if expected < today():
             problem = "The date you expect to send it must be today or in the future"
@@ -420,7 +399,7 @@ async def submit_advice(token: str, request: Request, settings: SettingsDep,
             text=checked.values["advice"], uploads=checked.uploads)
         return page(settings, "advice_done.html", kind="advice", ask=ask.context(),
                     received_on=received_on,
-                    files=[(u.filename, human_size(len(u.data))) for u in checked.uploads])
+                    files=[(u.filename, file_size(len(u.data))) for u in checked.uploads])
     except _Stop as stop:
         return stop.response
     except advice.Stop as stop:
