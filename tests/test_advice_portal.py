@@ -21,6 +21,8 @@ from sqlmodel import Session, select
 
 from services.links import make_advice_token
 from api import advice_portal as portal
+from services import advice_portal as advice
+from services import uploads
 from services.clock import today
 from store import tables as t
 from store.db import engine_for
@@ -236,7 +238,7 @@ async def test_a_double_submit_makes_one_submission(dev_env, sqlite_url, executo
 
         # the race that check cannot see: a submit that read the request while it was still
         # open is stored, refused by the workflow, and removed with its documents
-        real_query, calls = portal._query, []
+        real_query, calls = advice._query, []
 
         async def stale_once(*args, **kwargs):
             snapshot = await real_query(*args, **kwargs)
@@ -246,7 +248,7 @@ async def test_a_double_submit_makes_one_submission(dev_env, sqlite_url, executo
                 item.received_on = item.submission_id = None
             return snapshot
 
-        monkeypatch.setattr(portal, "_query", stale_once)
+        monkeypatch.setattr(advice, "_query", stale_once)
         r = await http.post(url, data=advice_form(text="Copy 3"),
                             files=[("documents", ("advice-3.pdf", PDF, "application/pdf"))])
         assert_page(r, 409, "already been received", long_date(today()))
@@ -433,16 +435,16 @@ def test_file_checks_by_name_and_leading_bytes():
             "a.rtf": b"{\\rtf1\\ansi hello}", "a.txt": "café\n".encode(), "a.jpg": JPEG,
             "a.JPEG": JPEG, "a.png": PNG}
     for name, data in good.items():
-        assert portal.check_file(name, data) is None, name
+        assert uploads.check_file(name, data) is None, name
     bad = {"a.doc": PDF, "a.docx": odt_bytes(), "a.odt": docx_bytes(), "a.rtf": b"hello",
            "a.txt": PNG, "b.txt": b"nul\x00byte", "a.jpg": PNG, "a.png": JPEG,
            "a.pdf": b"hello", "a.exe": PDF, "noextension": PDF, "a.html": b"<html>",
            "a.zip": docx_bytes()}
     for name, data in bad.items():
-        assert portal.check_file(name, data) is not None, name
-    assert portal.safe_filename("C:\\Users\\x\\..\\report.pdf") == "report.pdf"
-    assert portal.safe_filename('../"evil";\r\nname.pdf') == "evilname.pdf"
-    assert portal.safe_filename("") == "document"
+        assert uploads.check_file(name, data) is not None, name
+    assert uploads.safe_filename("C:\\Users\\x\\..\\report.pdf") == "report.pdf"
+    assert uploads.safe_filename('../"evil";\r\nname.pdf') == "evilname.pdf"
+    assert uploads.safe_filename("") == "document"
     headers = portal.attachment_headers("Rapport médical.pdf")
     assert headers["Content-Disposition"] == (
         "attachment; filename=\"Rapport m_dical.pdf\"; "
@@ -505,7 +507,7 @@ async def test_an_update_whose_outcome_is_lost_is_settled_later(dev_env, sqlite_
                                                                  smtp_server, monkeypatch):
     """Temporal goes away while the update runs: the page never claims more than it knows, and
     the submission that counted (and only it) is kept."""
-    real_act, real_query = portal._act, portal._query
+    real_act, real_query = advice._act, advice._query
 
     async def answer_lost(*args, **kwargs):  # the update is applied; its answer never comes
         await real_act(*args, **kwargs)
@@ -526,7 +528,7 @@ async def test_an_update_whose_outcome_is_lost_is_settled_later(dev_env, sqlite_
         # the advice was taken although the answer was lost: the page says so
         ref, _ = await open_request(http, sqlite_url)
         url = f"/advice/{make_advice_token(settings, ref, 'health')}"
-        monkeypatch.setattr(portal, "_act", answer_lost)
+        monkeypatch.setattr(advice, "_act", answer_lost)
         assert_page(await http.post(url, data=advice_form()), 200, "Advice received")
         [sub] = submissions(sqlite_url, ref)
         assert sub.status == "accepted"
@@ -535,14 +537,14 @@ async def test_an_update_whose_outcome_is_lost_is_settled_later(dev_env, sqlite_
         # nothing is known: the submission is kept pending and the professional told to wait
         ref, _ = await open_request(http, sqlite_url)
         url = f"/advice/{make_advice_token(settings, ref, 'health')}"
-        monkeypatch.setattr(portal, "_act", never_sent)
-        monkeypatch.setattr(portal, "_query", query_once)
+        monkeypatch.setattr(advice, "_act", never_sent)
+        monkeypatch.setattr(advice, "_query", query_once)
         assert_page(await http.post(url, data=advice_form(text="First try")), 503,
                     "could not confirm", "Do not send it again yet")
         [lost] = submissions(sqlite_url, ref)
         assert lost.status == "pending"
-        monkeypatch.setattr(portal, "_act", real_act)
-        monkeypatch.setattr(portal, "_query", real_query)
+        monkeypatch.setattr(advice, "_act", real_act)
+        monkeypatch.setattr(advice, "_query", real_query)
         # it never arrived, so the page still asks for it; the second try counts
         assert_page(await http.get(url), 200, "Send your advice")
         assert_page(await http.post(url, data=advice_form(text="Second try")), 200,
