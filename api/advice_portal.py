@@ -181,8 +181,9 @@ def _stopped(settings: Settings, stop: advice.Stop, status: int, what: str) -> H
     if isinstance(stop, advice.RequestClosed):
         return message(
             settings, status, "Nothing more is needed",
-            f"The assessment for case {stop.ask.reference} has finished or been closed, so the "
-            "council does not need this advice any more.", "Thank you for your help.",
+            f"The {'assessment' if stop.ask.snapshot.kind == 'assessment' else 'annual review'} "
+            f"for case {stop.ask.reference} has finished or been closed, so the council does "
+            "not need this advice any more.", "Thank you for your help.",
             contact=False, ask=stop.ask.context(),
         )
     if isinstance(stop, advice.AlreadyReceived):

@@ -554,3 +554,25 @@ async def test_an_update_whose_outcome_is_lost_is_settled_later(dev_env, sqlite_
         [kept] = submissions(sqlite_url, ref)
         assert kept.id != lost.id and kept.status == "accepted" and kept.text == "Second try"
         assert (await advice_item(http, ref))["submission_id"] == kept.id
+
+
+def test_a_closed_review_cycle_is_called_an_annual_review():
+    """The page for a link whose case has ended named every case 'the assessment', an annual
+    review cycle too."""
+    from api.advice_portal import _stopped
+    from config.settings import Settings
+    from domain.case import AdviceItem, ReviewPolicy, ReviewSnapshot
+    from services.advice_portal import Ask, RequestClosed
+    from store import tables as t
+
+    ref = "EHC-TEST-R001.R2"
+    snapshot = ReviewSnapshot(reference=ref, plan_reference="EHC-TEST-R001", cycle=2,
+                              child_id="c", stage="closed", anchor_on=today(),
+                              plan_issued_on=today(), policy=ReviewPolicy())
+    item = AdviceItem(key="health", source="health", rule_id="review.advice_circulated_due",
+                      requested_on=today(), due=today())
+    ask = Ask(reference=ref, key="health", case=t.Case(reference=ref, is_open=False),
+              snapshot=snapshot, item=item, child="Sam E.", service=None)
+    html = _stopped(Settings(_env_file=None), RequestClosed(ask), 200, "opening").body.decode()
+    assert "Nothing more is needed" in html
+    assert f"The annual review for case {ref} has finished or been closed" in html
