@@ -21,16 +21,15 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ValidationError
-from sqlmodel import select
 
 from api.auth import current_actor
 from api.deps import SessionDep, get_client
 from services import cases
+from services.advice_requests import active_services
 from services.clock import today
 from services.errors import ServiceError
 from api.page_kit import error_view, page, see_other
 from domain.words import parse_date_input
-from store import tables as t
 from domain.agencies import AGENCY_FOR_SOURCE
 from domain.case import (
     ADVICE_SOURCE_INFO,
@@ -357,8 +356,7 @@ async def action_submit(reference: str, action: str, request: Request,
 def _advice_form(request: Request, session, reference: str, view, status: int = 200,
                  values: dict | None = None, problems: dict | None = None) -> HTMLResponse:
     asked = {a.key for a in view.case.advice}
-    services = session.exec(select(t.Service).where(t.Service.active)
-                            .order_by(t.Service.name)).all()
+    services = active_services(session=session)
     sources = [(s, ADVICE_SOURCE_INFO[s][0], ADVICE_SOURCE_INFO[s][1],
                 [x for x in services if x.agency == AGENCY_FOR_SOURCE.get(s)] if
                 AGENCY_FOR_SOURCE.get(s) else [])

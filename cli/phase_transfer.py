@@ -188,7 +188,7 @@ def _actor(text: str) -> str:
 
 
 def _cmd_bring_forward(args: argparse.Namespace) -> None:
-    from api.cohort import bring_forward
+    from services.cohort import bring_forward
     from store.db import session_for
     from config.settings import get_settings
 
@@ -198,7 +198,8 @@ def _cmd_bring_forward(args: argparse.Namespace) -> None:
     async def go():
         client = None
         with session_for(settings.db_url) as session:
-            plan = await bring_forward(None, session, args.year, today=today, dry_run=True)
+            plan = await bring_forward(client=None, session=session, year=args.year,
+                                       today=today, dry_run=True)
         if not args.dry_run and plan.items:  # Temporal only when there is something to send
             from services.temporal import connect
 
@@ -210,8 +211,8 @@ def _cmd_bring_forward(args: argparse.Namespace) -> None:
         if client is None:
             return plan
         with session_for(settings.db_url) as session:
-            return await bring_forward(client, session, args.year, today=today,
-                                       actor=args.actor)
+            return await bring_forward(client=client, session=session, year=args.year,
+                                       today=today, actor=args.actor)
 
     try:
         result = asyncio.run(go())

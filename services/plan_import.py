@@ -1,5 +1,5 @@
 """Bringing a council's existing EHC plans in: ``ehc import plans FILE.csv`` and
-``POST /api/imports/plans`` both call ``import_plans``.
+``POST /api/imports/plans`` (through ``import_upload``) both call ``import_plans``.
 
 1. The file is validated first (``services.plan_file.validate_file``). A file with errors
    imports nothing, unless the caller asks for the bad rows to be skipped.
@@ -36,6 +36,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Iterable, Literal, Sequence
 
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -43,6 +44,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from services import children
 from services.children import ChildFacts
+from services.errors import ServiceError
 from services.letters import case_recorder
 from store.record import CaseRecorder
 from services.reviews import PlanStarter, fifth_birthday
@@ -53,6 +55,7 @@ from services.plan_file import (
     PlanRow,
     ReviewStage,
     RowError,
+    RowIssue,
     RowWarning,
     Source,
     validate_file,
@@ -589,3 +592,76 @@ def issue_lines(report: ImportReport) -> list[str]:
     return [f"{'error' if isinstance(i, RowError) else 'warning':<7} {i}"
             for i in sorted([*report.errors, *report.warnings],
                             key=lambda i: (i.line or 0, isinstance(i, RowWarning)))]
+
+
+# --- the API's upload ------------------------------------------------------------------------------
+
+
+class IssueOut(BaseModel):
+    kind: str = Field(description="error (stops the import, or that row with skip_bad_rows) "
+                      "or warning")
+    line: int | None = Field(description="the file's line; 1 is the header; None: the file")
+    column: str | None
+    message: str
+    value: str | None = Field(None, description="the cell as written; left out (null) when "
+                              "the column is personal data (names, date of birth, person id)")
+    personal: bool
+
+
+class ImportOut(BaseModel):
+    summary: ImportSummary
+    errors: list[IssueOut]
+    warnings: list[IssueOut]
+    rows: list[RowResult] = Field(description="each valid row: created, already_imported or "
+                                  "failed (run the import again), with notes")
+
+
+class ImportProblem(BaseModel):
+    detail: str
+    code: str
+    summary: ImportSummary
+    errors: list[IssueOut]
+    warnings: list[IssueOut]
+
+
+def _issue(issue: RowIssue) -> IssueOut:
+    return IssueOut(kind="error" if isinstance(issue, RowError) else "warning", line=issue.line,
+                    column=issue.column, message=issue.message, personal=issue.personal,
+                    value=None if issue.personal else issue.value)
+
+
+def _unavailable() -> ServiceError:
+    return ServiceError(503, "The case engine (Temporal) is not reachable; nothing was imported. "
+                        "Try again shortly", "unavailable")
+
+
+async def import_upload(*, source: Source, settings: Settings, today: date,
+                        client: Client | None, skip_bad_rows: bool = False,
+                        dry_run: bool = False) -> ImportOut | ImportProblem:
+    """``import_plans`` for an uploaded file: what it did (``ImportOut``), or, for a file with
+    errors that imported nothing, the ``ImportProblem`` to answer 422 with. Error and warning
+    values are never given for personal columns. Raises ``ServiceError`` 503 when Temporal
+    (``client`` None, unless ``dry_run``) or the database cannot be used."""
+    if client is None and not dry_run:
+        raise _unavailable()
+    try:
+        result = await import_plans(source, settings=settings, client=client, today=today,
+                                    skip_bad_rows=skip_bad_rows, dry_run=dry_run)
+    except TemporalUnavailable:
+        raise _unavailable() from None
+    except SQLAlchemyError as exc:  # not chained or logged: its text can quote the rows
+        raise ServiceError(503, f"The database cannot be used ({type(exc).__name__}); plans "
+                           "already started are kept, and sending the file again starts only "
+                           "the rest", "unavailable") from None
+    errors = [_issue(e) for e in result.report.errors]
+    warnings = [_issue(w) for w in result.report.warnings]
+    if result.blocked:
+        s = result.summary
+        return ImportProblem(
+            detail=f"The file has {s.errors} error{'s' if s.errors != 1 else ''}; nothing was "
+            "imported. Fix them and send it again"
+            + (f", or send skip_bad_rows=true to import the {s.valid} valid rows" if s.valid
+               else "") + ".",
+            code="invalid_file", summary=s, errors=errors, warnings=warnings)
+    return ImportOut(summary=result.summary, errors=errors, warnings=warnings,
+                     rows=result.results)

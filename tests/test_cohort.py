@@ -1,9 +1,9 @@
-"""The phase-transfer cohort (store/cohort.py, api/cohort.py, cli/phase_transfer.py): plans
-built by real review workflows in Temporal's time-skipping server, recorded by the real
-activity in a real database; the cohort of a year with each deadline checked against dates
-worked out by hand; every status as time passes; bringing reviews forward (and a second run
-that does nothing) through the function the CLI and the API use; the CLI; the API and the page
-over HTTP.
+"""The phase-transfer cohort (store/cohort.py, services/cohort.py, api/cohort.py,
+cli/phase_transfer.py): plans built by real review workflows in Temporal's time-skipping
+server, recorded by the real activity in a real database; the cohort of a year with each
+deadline checked against dates worked out by hand; every status as time passes; bringing
+reviews forward (and a second run that does nothing) through the function the CLI and the API
+use; the CLI; the API and the page over HTTP.
 
 Each test first moves the time-skipping clock to the next 1 October (T0, London), so the dates
 are the same whatever the tests before it did: the year of transfer Y is T0's year + 1, the
@@ -21,7 +21,7 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from api.cohort import bring_forward
+from services.cohort import bring_forward
 from cli.main import main
 from store import tables as t
 from store.cohort import (
@@ -328,7 +328,8 @@ async def test_the_cohort_of_a_year_and_bringing_its_reviews_forward(
         # --- bringing them forward: the function the CLI and the API use ----------------------
         before = {p.ref: (await p.snapshot()).version for p in (y6, y6_early)}
         with Session(engine_for(db_url)) as s:
-            result = await bring_forward(ts_env.client, s, year, today=t0, actor="test")
+            result = await bring_forward(client=ts_env.client, session=s, year=year, today=t0,
+                                         actor="test")
         assert result.ok and result.counts == {"brought_forward": 2}
         assert {(i.plan_reference, i.cycle_reference, i.outcome, i.review_due)
                 for i in result.items} == {(n2.ref, f"{n2.ref}.R1", "brought_forward", feb15),
@@ -355,7 +356,7 @@ async def test_the_cohort_of_a_year_and_bringing_its_reviews_forward(
         # --- a second run finds nothing to do: the function, then the command ------------------
         versions = {p.ref: (await p.snapshot()).version for p in (n2, y11)}
         with Session(engine_for(db_url)) as s:
-            second = await bring_forward(ts_env.client, s, year, today=t0)
+            second = await bring_forward(client=ts_env.client, session=s, year=year, today=t0)
         assert (second.items, second.ok) == ([], True)
         code, out = await run_cli(capsys, "phase-transfer", "bring-forward", "--year",
                                   str(year))
