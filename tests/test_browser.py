@@ -70,7 +70,7 @@ async def test_a_caseworker_starts_an_assessment_that_a_manager_later_finds_late
             body = await page.locator("main").inner_text()
             decision_due = received + timedelta(weeks=6)
             assert "Decision whether to assess" in body
-            assert f"{decision_due.day} {decision_due:%b %Y}" in body, body
+            assert f"{decision_due.day} {decision_due:%B %Y}" in body, body
             await shot("04-case-page")
             await caseworker.close()
 
@@ -91,7 +91,7 @@ async def test_a_caseworker_starts_an_assessment_that_a_manager_later_finds_late
             later = received + timedelta(days=43)
             await page.goto(f"/late?today={later.isoformat()}")
             main = page.locator("main")
-            assert f"As of {later.day} {later:%b %Y}" in await main.inner_text()
+            assert f"As of {later.day} {later:%B %Y}" in await main.inner_text()
             row = page.get_by_role("row").filter(has=page.get_by_role("link", name=ref))
             assert await row.count() == 1, await main.inner_text()
             text = await row.inner_text()

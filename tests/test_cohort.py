@@ -573,7 +573,7 @@ async def test_the_api_and_the_page(ts_env, sqlite_url, executor, capsys, monkey
             assert "Bring forward 2 reviews" in html
             assert 'action="/phase-transfers/bring-forward"' in html
             assert "no placement recorded" in html.lower()
-            assert "15 Feb " + str(year) in html and "Reg 18(1)(b)" in html
+            assert "15 February " + str(year) in html and "Reg 18(1)(b)" in html
             assert 'href="/phase-transfers" aria-current="true"' in html  # the navigation
             assert not any(n in html for n in NAMES)
             # Without a year: this academic year's cohort.
