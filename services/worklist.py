@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from services.allocation import caseworkers
 from services.errors import ServiceError
 from store import tables as t
-from store import worklist as store
+import store.worklist
 from store.worklist import (
     MAX_PAGE_SIZE,
     PARTY_LABELS,
@@ -43,8 +43,8 @@ def work_list(*, session: Session, which: Which, on: date, days: int, filters: F
               sort: str, page: int, page_size: int) -> WorkPage:
     """One page of the list, judged on the day ``on``, and how many there are in all."""
     check_sort(sort)
-    return store.query(session, which, on, days=days, filters=filters, sort=sort, page=page,
-                       page_size=page_size)
+    return store.worklist.query(session, which, on, days=days, filters=filters, sort=sort,
+                                page=page, page_size=page_size)
 
 
 def work_items(*, session: Session, which: Which, on: date, days: int, filters: Filters,
@@ -52,7 +52,8 @@ def work_items(*, session: Session, which: Which, on: date, days: int, filters: 
     """Every item of the list, in order (the CSV). The sort is checked now; the database is
     read as the items are taken."""
     check_sort(sort)
-    return store.iter_items(session, which, on, days=days, filters=filters, sort=sort)
+    return store.worklist.iter_items(session, which, on, days=days, filters=filters,
+                                     sort=sort)
 
 
 @dataclass
@@ -67,13 +68,15 @@ class ListPage:
 def list_page(*, session: Session, which: Which, on: date, days: int,
               filters: Filters | None, sort: str, page: int, page_size: int) -> ListPage:
     """The page ``/late``; ``filters`` None (the form's filters have problems): no items."""
-    result = store.query(session, which, on, days=days, filters=filters, sort=sort, page=page,
-                         page_size=page_size) if filters is not None else WorkPage(
-        which=which, today=on, total=0, page=1, page_size=page_size, items=[])
+    if filters is None:
+        result = WorkPage(which=which, today=on, total=0, page=1, page_size=page_size, items=[])
+    else:
+        result = store.worklist.query(session, which, on, days=days, filters=filters, sort=sort,
+                                      page=page, page_size=page_size)
     services = list(session.exec(select(t.Service).order_by(t.Service.name)).all())
     return ListPage(result=result, services=services, caseworkers=caseworkers(session=session))
 
 
 def my_cases(*, session: Session, caseworker_id: str, on: date) -> list[MyCase]:
     """The open cases a caseworker holds, the one with the nearest deadline first."""
-    return store.my_cases(session, caseworker_id, on)
+    return store.worklist.my_cases(session, caseworker_id, on)
