@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
-from api import adqa, auth
+from api import accounts, adqa, auth
 from api import advice_portal
 from api import cases, directory, errors, imports, pages
 from api import reviews
@@ -66,8 +66,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.state.temporal = client
     errors.install(app)
     auth.install(app)
-    app.include_router(auth.router)
-    app.include_router(auth.api)
+    app.include_router(accounts.router)
+    app.include_router(accounts.api)
     app.include_router(cases.router)
     app.include_router(reviews.router)
     app.include_router(cohort.router)

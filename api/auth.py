@@ -17,45 +17,27 @@ opens that one request (``api/advice_portal.py``), so ``/advice/…`` is public 
 
 The session cookie is ``HttpOnly``, ``SameSite=Lax``, and ``Secure`` whenever the service is
 served over HTTPS (``EHC_PUBLIC_BASE_URL``) or ``EHC_COOKIE_SECURE`` says so.
+
+The pages and API that sign in and out and manage accounts are ``api/accounts.py``; who a
+request comes from, and the rules of accounts, are ``services/staff.py``'s. This module imports
+no route dependencies (``api.deps`` imports it, for who is acting).
 """
 
 from __future__ import annotations
 
 import secrets
 from contextvars import ContextVar
-from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Security
+from fastapi import FastAPI, Request, Security
 from fastapi.security import HTTPBearer
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field
-from sqlmodel import Session, select
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from api.page_kit import error_view, page
-from store import tables as t
-from store.db import session_for
+from api.page_kit import page
 from config.settings import Settings
-from services.staff import (
-    ROLE_LABELS,
-    ROLES,
-    Staff,
-    StaffError,
-    authenticate_password,
-    create_token,
-    create_user,
-    end_session,
-    get_user,
-    revoke_token,
-    session_staff,
-    set_password,
-    start_session,
-    token_staff,
-    update_user,
-    verify_password,
-)
+from services.staff import ROLE_LABELS, Staff, StaffError, identify
 
 SESSION_COOKIE = "ehc_session"
 SIGN_IN_COOKIE = "ehc_sign_in"  # the sign-in form's own CSRF token (double submit)
@@ -134,13 +116,9 @@ def _settings(request: Request) -> Settings:
 
 def _identify(request: Request, settings: Settings) -> Staff | None:
     header = request.headers.get("authorization", "")
-    with session_for(settings.db_url) as s:
-        if header.lower().startswith("bearer "):
-            return token_staff(s, header[7:].strip())
-        cookie = request.cookies.get(SESSION_COOKIE)
-        if cookie:
-            return session_staff(s, cookie, settings.session_idle_minutes)
-    return None
+    bearer = header[7:].strip() if header.lower().startswith("bearer ") else None
+    return identify(settings=settings, bearer=bearer,
+                    cookie=request.cookies.get(SESSION_COOKIE))
 
 
 async def _csrf_ok(request: Request, staff: Staff) -> bool:
@@ -152,6 +130,13 @@ async def _csrf_ok(request: Request, staff: Staff) -> bool:
             value = form.get("csrf_token")
             sent = value if isinstance(value, str) else None
     return bool(sent) and secrets.compare_digest(sent, staff.csrf_token or "")
+
+
+async def require_csrf(request: Request, staff: Staff) -> None:
+    """A signed-in browser's change must carry its session's CSRF token (else 403)."""
+    if not await _csrf_ok(request, staff):
+        raise Forbidden("This form has expired or did not come from this service. Go back, "
+                        "reload the page and try again")
 
 
 # Declares the bearer token in the OpenAPI document (the docs page's "Authorize" button); the
@@ -180,10 +165,8 @@ async def authorize(request: Request,
         raise Forbidden(f"This needs the {ROLE_LABELS[need].lower()} role; you are signed in "
                         f"as a {ROLE_LABELS[staff.role].lower()}. Ask an administrator if "
                         "you need it")
-    if staff.via == "session" and request.method not in SAFE_METHODS \
-            and not await _csrf_ok(request, staff):
-        raise Forbidden("This form has expired or did not come from this service. Go back, "
-                        "reload the page and try again")
+    if staff.via == "session" and request.method not in SAFE_METHODS:
+        await require_csrf(request, staff)
 
 
 def _is_api(request: Request) -> bool:
@@ -216,7 +199,6 @@ def install(app: FastAPI) -> None:
     async def _forbidden(request: Request, exc: Forbidden) -> Response:
         if _is_api(request):
             return JSONResponse({"detail": exc.message, "code": "forbidden"}, status_code=403)
-
         return page(request, "pages/forbidden.html", 403, message=exc.message)
 
     @app.exception_handler(StaffError)
@@ -234,324 +216,3 @@ def set_session_cookie(response: Response, settings: Settings, token: str) -> No
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", path="/",
                         secure=cookie_secure(settings),
                         max_age=int(settings.session_max_hours * 3600))
-
-
-# --- the pages: sign in, sign out, your account, accounts (administrators) ------------------------
-
-router = APIRouter(include_in_schema=False)
-api = APIRouter(prefix="/api", tags=["accounts"])
-
-
-def _db(request: Request) -> Session:
-    return session_for(_settings(request).db_url)
-
-
-def _page(request: Request, name: str, status: int = 200, **context):
-
-    return page(request, name, status, **context)
-
-
-def _errors(problems: dict[str, str], fields: dict[str, str]):
-
-    return error_view(problems, fields)
-
-
-SIGN_IN_FIELDS = {"email": "email", "password": "password"}
-
-
-def _sign_in_form(request: Request, status: int = 200, problems: dict[str, str] | None = None,
-                  email: str = "", next_url: str = "/", notice: str | None = None) -> Response:
-    token = secrets.token_urlsafe(32)
-    errors, field_errors = _errors(problems or {}, SIGN_IN_FIELDS)
-    response = _page(request, "pages/sign_in.html", status, sign_in_token=token, email=email,
-                     next_url=next_url, errors=errors, field_errors=field_errors,
-                     notice=notice)
-    response.set_cookie(SIGN_IN_COOKIE, token, httponly=True, samesite="strict",
-                        secure=cookie_secure(_settings(request)), path="/sign-in",
-                        max_age=3600)
-    return response
-
-
-NOTICES = {"signed-out": "You have signed out",
-           "expired": "You were signed out because you had not done anything for a while"}
-
-
-@router.get("/sign-in", response_class=HTMLResponse)
-def sign_in_page(request: Request, next: str = "/", notice: str = "") -> Response:
-    if request.state.staff is not None:
-        return RedirectResponse(safe_next(next), status_code=303)
-    return _sign_in_form(request, next_url=safe_next(next), notice=NOTICES.get(notice))
-
-
-@router.post("/sign-in", response_class=HTMLResponse)
-async def sign_in(request: Request) -> Response:
-    form = await request.form()
-    email = str(form.get("email") or "").strip()
-    password = str(form.get("password") or "")
-    next_url = safe_next(str(form.get("next") or "/"))
-    sent, kept = str(form.get("sign_in_token") or ""), request.cookies.get(SIGN_IN_COOKIE, "")
-    if not sent or not kept or not secrets.compare_digest(sent, kept):
-        return _sign_in_form(request, 403, {"form": "This form has expired. Enter your email "
-                                            "address and password again"}, email, next_url)
-    problems = {}
-    if not email:
-        problems["email"] = "Enter your email address"
-    if not password:
-        problems["password"] = "Enter your password"
-    if problems:
-        return _sign_in_form(request, 422, problems, email, next_url)
-    settings = _settings(request)
-
-    def check() -> str:
-        with session_for(settings.db_url) as s:
-            user = authenticate_password(s, email, password)
-            token, _ = start_session(s, user, settings.session_max_hours)
-            return token
-
-    try:
-        token = await run_in_threadpool(check)
-    except StaffError as exc:
-        return _sign_in_form(request, 401, {"email": exc.message}, email, next_url)
-    response = RedirectResponse(next_url, status_code=303)
-    set_session_cookie(response, settings, token)
-    response.delete_cookie(SIGN_IN_COOKIE, path="/sign-in")
-    # A session from before this sign-in (another account on this browser) ends.
-    old = request.cookies.get(SESSION_COOKIE)
-    if old:
-        from services.staff import digest
-
-        with _db(request) as s:
-            end_session(s, digest(old))
-    return response
-
-
-@router.post("/sign-out")
-async def sign_out(request: Request) -> Response:
-    staff: Staff | None = request.state.staff
-    response = RedirectResponse("/sign-in?notice=signed-out", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    if staff is None or staff.via != "session":
-        return response
-    if not await _csrf_ok(request, staff):
-        raise Forbidden("This form has expired or did not come from this service. Go back, "
-                        "reload the page and try again")
-    with _db(request) as s:
-        end_session(s, staff.session_id or "")
-    return response
-
-
-def _me(request: Request) -> Staff:
-    staff = request.state.staff
-    assert staff is not None  # authorize has checked
-    return staff
-
-
-def _account_view(request: Request, status: int = 200, problems: dict[str, str] | None = None,
-                  new_token: str | None = None, done: str | None = None,
-                  values: dict[str, str] | None = None) -> Response:
-    me = _me(request)
-    with _db(request) as s:
-        tokens = s.exec(select(t.ApiToken).where(t.ApiToken.user_id == me.id)
-                        .order_by(t.ApiToken.created_at.desc())).all()  # type: ignore[attr-defined]
-    errors, field_errors = _errors(problems or {}, {"current_password": "current-password",
-                                                     "password": "new-password",
-                                                     "name": "token-name"})
-    return _page(request, "pages/account.html", status, nav="account", me=me, tokens=tokens,
-                 new_token=new_token, done=ACCOUNT_DONE.get(done or ""), errors=errors,
-                 field_errors=field_errors, values=values or {}, role_labels=ROLE_LABELS)
-
-
-ACCOUNT_DONE = {"password": "Your password has been changed",
-                "token-revoked": "The API token has been revoked"}
-
-
-@router.get("/account", response_class=HTMLResponse)
-def account_page(request: Request, done: str = "") -> Response:
-    return _account_view(request, done=done)
-
-
-@router.post("/account/password", response_class=HTMLResponse)
-async def change_password(request: Request) -> Response:
-    form = await request.form()
-    current = str(form.get("current_password") or "")
-    new = str(form.get("password") or "")
-    me = _me(request)
-    with _db(request) as s:
-        user = get_user(s, me.id)
-        if not verify_password(user, current):
-            return _account_view(request, 422, {"current_password": "Your current password is "
-                                                "not right"})
-        try:
-            set_password(s, user, new, end_other_sessions_than=me.session_id)
-        except StaffError as exc:
-            return _account_view(request, exc.status, {"password": exc.message})
-    return RedirectResponse("/account?done=password", status_code=303)
-
-
-@router.post("/account/tokens", response_class=HTMLResponse)
-async def new_token_page(request: Request) -> Response:
-    form = await request.form()
-    name = str(form.get("name") or "")
-    with _db(request) as s:
-        try:
-            token, _ = create_token(s, get_user(s, _me(request).id), name)
-        except StaffError as exc:
-            return _account_view(request, exc.status, {"name": exc.message}, values={"name": name})
-    return _account_view(request, 201, new_token=token)
-
-
-@router.post("/account/tokens/{token_id}/revoke", response_class=HTMLResponse)
-def revoke_own_token(token_id: str, request: Request) -> Response:
-    with _db(request) as s:
-        revoke_token(s, token_id, user_id=_me(request).id)
-    return RedirectResponse("/account?done=token-revoked", status_code=303)
-
-
-USER_FIELDS = {"name": "name", "email": "email", "role": "role", "password": "password",
-               "active": "active"}
-ADMIN_DONE = {"added": "Account added", "changed": "The account has been changed",
-              "password": "A new password has been set; give it to the person by a safe route, "
-                          "and ask them to change it"}
-
-
-@router.get("/admin/users", response_class=HTMLResponse)
-def users_page(request: Request, done: str = "") -> Response:
-    with _db(request) as s:
-        users = s.exec(select(t.StaffUser).order_by(t.StaffUser.active.desc(),  # type: ignore[attr-defined]
-                                                    t.StaffUser.name)).all()
-    return _page(request, "pages/admin_users.html", nav="admin", users=users,
-                 role_labels=ROLE_LABELS, done=ADMIN_DONE.get(done))
-
-
-def _new_user_form(request: Request, status: int = 200, problems=None, values=None) -> Response:
-    errors, field_errors = _errors(problems or {}, USER_FIELDS)
-    return _page(request, "pages/admin_user_new.html", status, nav="admin", roles=ROLES,
-                 role_labels=ROLE_LABELS, errors=errors, field_errors=field_errors,
-                 values=values or {"role": "caseworker"})
-
-
-@router.get("/admin/users/new", response_class=HTMLResponse)
-def new_user_page(request: Request) -> Response:
-    return _new_user_form(request)
-
-
-@router.post("/admin/users/new", response_class=HTMLResponse)
-async def add_user_page(request: Request) -> Response:
-    form = await request.form()
-    values = {k: str(form.get(k) or "") for k in ("name", "email", "role")}
-    with _db(request) as s:
-        try:
-            create_user(s, password=str(form.get("password") or ""), **values)
-        except StaffError as exc:
-            return _new_user_form(request, exc.status, {exc.field or "form": exc.message},
-                                  values)
-    return RedirectResponse("/admin/users?done=added", status_code=303)
-
-
-def _user_form(request: Request, user: t.StaffUser, status: int = 200, problems=None):
-    errors, field_errors = _errors(problems or {}, USER_FIELDS)
-    return _page(request, "pages/admin_user.html", status, nav="admin", user=user, roles=ROLES,
-                 role_labels=ROLE_LABELS, errors=errors, field_errors=field_errors)
-
-
-@router.get("/admin/users/{user_id}", response_class=HTMLResponse)
-def user_page(user_id: str, request: Request) -> Response:
-    with _db(request) as s:
-        return _user_form(request, get_user(s, user_id))
-
-
-@router.post("/admin/users/{user_id}", response_class=HTMLResponse)
-async def change_user_page(user_id: str, request: Request) -> Response:
-    form = await request.form()
-    with _db(request) as s:
-        user = get_user(s, user_id)
-        try:
-            update_user(s, user, name=str(form.get("name") or ""),
-                        role=str(form.get("role") or ""),
-                        active=form.get("active") == "yes")
-        except StaffError as exc:
-            s.rollback()
-            return _user_form(request, get_user(s, user_id), exc.status,
-                              {exc.field or "form": exc.message})
-    return RedirectResponse("/admin/users?done=changed", status_code=303)
-
-
-@router.post("/admin/users/{user_id}/password", response_class=HTMLResponse)
-async def reset_password_page(user_id: str, request: Request) -> Response:
-    form = await request.form()
-    with _db(request) as s:
-        user = get_user(s, user_id)
-        try:
-            set_password(s, user, str(form.get("password") or ""))
-        except StaffError as exc:
-            return _user_form(request, user, exc.status, {"password": exc.message})
-    return RedirectResponse("/admin/users?done=password", status_code=303)
-
-
-# --- the JSON API ---------------------------------------------------------------------------------
-
-
-class StaffOut(BaseModel):
-    id: str
-    email: str
-    name: str
-    role: str
-    active: bool
-    created_at: datetime
-    last_signed_in_at: datetime | None
-
-
-class MeOut(BaseModel):
-    id: str
-    email: str
-    name: str
-    role: str
-    signed_in_by: str = Field(description="session (a browser) or token (an API token)")
-
-
-class NewStaff(BaseModel):
-    email: str = Field(max_length=254)
-    name: str = Field(max_length=120)
-    role: str = Field(description="caseworker, manager or admin")
-    password: str = Field(description="at least 12 characters; give it to the person by a "
-                          "safe route and ask them to change it")
-
-
-class StaffChange(BaseModel):
-    name: str | None = Field(None, max_length=120)
-    role: str | None = None
-    active: bool | None = None
-
-
-def _db_dep(request: Request):
-    with _db(request) as s:
-        yield s
-
-
-DbDep = Annotated[Session, Depends(_db_dep)]
-
-
-@api.get("/me", response_model=MeOut, summary="Who you are signed in as")
-def me(request: Request) -> MeOut:
-    staff = _me(request)
-    return MeOut(id=staff.id, email=staff.email, name=staff.name, role=staff.role,
-                 signed_in_by=staff.via)
-
-
-@api.get("/admin/users", response_model=list[StaffOut], summary="Staff accounts")
-def list_users(s: DbDep) -> list[StaffOut]:
-    return [StaffOut.model_validate(u, from_attributes=True)
-            for u in s.exec(select(t.StaffUser).order_by(t.StaffUser.email)).all()]
-
-
-@api.post("/admin/users", response_model=StaffOut, status_code=201,
-          summary="Add a staff account")
-def add_user(body: NewStaff, s: DbDep) -> StaffOut:
-    return StaffOut.model_validate(create_user(s, **body.model_dump()), from_attributes=True)
-
-
-@api.patch("/admin/users/{user_id}", response_model=StaffOut,
-           summary="Change an account's name, role or whether it can sign in")
-def change_user(user_id: str, body: StaffChange, s: DbDep) -> StaffOut:
-    user = update_user(s, get_user(s, user_id), **body.model_dump())
-    return StaffOut.model_validate(user, from_attributes=True)

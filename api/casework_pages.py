@@ -14,15 +14,14 @@ from pydantic import ValidationError
 
 from api.auth import current_staff
 from api.deps import SessionDep, get_client
-from services import cases
+from services import cases, worklist
+from services.allocation import caseworkers
 from services.clock import today
 from services.cases import StartAssessmentIn
 from services.errors import ServiceError
 from api.page_kit import error_view, page, see_other
 from domain.words import parse_date_input
-from api.worklist import caseworkers
 from domain.case import RequestSource
-from store.worklist import my_cases
 
 router = APIRouter(include_in_schema=False)
 
@@ -41,7 +40,7 @@ START_FIELDS = {"given_name": "given-name", "family_name": "family-name",
 @router.get("/", response_class=HTMLResponse)
 def my_cases_page(request: Request, session: SessionDep) -> HTMLResponse:
     staff = request.state.staff
-    rows = my_cases(session, staff.id, today())
+    rows = worklist.my_cases(session=session, caseworker_id=staff.id, on=today())
     return page(request, "pages/my_cases.html", nav="mine", rows=rows, today=today())
 
 
@@ -56,7 +55,7 @@ def _start_form(request: Request, session, status: int = 200, values: dict | Non
     errors, field_errors = error_view(problems or {}, START_FIELDS)
     return page(request, "pages/start_assessment.html", status, nav="mine",
                 values=values or {}, errors=errors, field_errors=field_errors,
-                sources=SOURCE_LABELS, caseworkers=caseworkers(session), today=today())
+                sources=SOURCE_LABELS, caseworkers=caseworkers(session=session), today=today())
 
 
 @router.get("/assessments/new", response_class=HTMLResponse)

@@ -1,7 +1,8 @@
 """The managers' lists: what is late now and what falls due in the next N days, across every
-open case (``models.worklist``), as JSON, as CSV and as the page ``/late``. Managers only (the
-policy in ``api/auth.py``). Also who holds a case: the caseworkers, and a manager giving a case
-or a plan to another caseworker.
+open case (``services/worklist.py``, over ``store/worklist.py``), as JSON, as CSV and as the page
+``/late``. Managers only (the policy in ``api/auth.py``). Also who holds a case
+(``services/allocation.py``): the caseworkers, and a manager giving a case or a plan to another
+caseworker.
 
 The JSON and the page take the same filters, checked by the same model (``Filters``), so a
 filtered list on the page can be downloaded as CSV with the same query string.
@@ -17,17 +18,16 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
-from pydantic import BaseModel, Field, ValidationError
-from sqlmodel import select
+from pydantic import ValidationError
 
 from api.page_kit import error_view, page
 from api.deps import SessionDep
+from services import allocation, worklist
+from services.allocation import Assignment, Caseworker
 from services.clock import today
-from services.errors import ServiceError
-from store import tables as t
 from domain.agencies import AGENCY_LABELS
 from domain.case import OPEN_REVIEW_STAGES, OPEN_STAGES
-from store.worklist import (
+from services.worklist import (
     MAX_PAGE_SIZE,
     PARTY_LABELS,
     SORTS,
@@ -35,8 +35,6 @@ from store.worklist import (
     Which,
     WorkItem,
     WorkPage,
-    iter_items,
-    query,
 )
 
 router = APIRouter(prefix="/api", tags=["worklist"])
@@ -49,11 +47,6 @@ CSV_COLUMNS = ["case_reference", "case_kind", "stage", "item", "key", "title", "
                "service_name", "contact_name", "caseworker_name", "school", "excused", "chased"]
 STAGES = [s.value for s in sorted(OPEN_STAGES, key=lambda s: s.value)] + \
     [s.value for s in sorted(OPEN_REVIEW_STAGES, key=lambda s: s.value)]
-
-
-def _check_sort(sort: str) -> None:
-    if sort not in SORTS:
-        raise ServiceError(422, f"sort must be one of {', '.join(SORTS)}", "invalid_input")
 
 
 # The filters are a query-parameter model: each of its fields is a query parameter.
@@ -75,15 +68,15 @@ LISTS: dict[str, Which] = {"late": "late", "due-soon": "due_soon"}
 def work_list_csv(session: SessionDep, which: Literal["late", "due-soon"], filters: FiltersQ,
                   today_: TodayQ = None, days: DaysQ = DEFAULT_DAYS,
                   sort: SortQ = "due") -> StreamingResponse:
-    _check_sort(sort)
     on = today_ or today()
+    items = worklist.work_items(session=session, which=LISTS[which], on=on, days=days,
+                                filters=filters, sort=sort)
 
     def lines() -> Iterator[str]:
         buf = io.StringIO()
         out = csv.DictWriter(buf, CSV_COLUMNS, extrasaction="ignore")
         out.writeheader()
-        for item in iter_items(session, LISTS[which], on, days=days, filters=filters,
-                               sort=sort):
+        for item in items:
             out.writerow(item.model_dump(mode="json"))
             if buf.tell() > 64 * 1024:
                 yield buf.getvalue()
@@ -101,80 +94,33 @@ def work_list_csv(session: SessionDep, which: Literal["late", "due-soon"], filte
 def work_list(session: SessionDep, which: Literal["late", "due-soon"], filters: FiltersQ,
               today_: TodayQ = None, days: DaysQ = DEFAULT_DAYS, sort: SortQ = "due",
               page: PageQ = 1, page_size: SizeQ = 50) -> WorkPage:
-    _check_sort(sort)
-    return query(session, LISTS[which], today_ or today(), days=days, filters=filters,
-                 sort=sort, page=page, page_size=page_size)
+    return worklist.work_list(session=session, which=LISTS[which], on=today_ or today(),
+                              days=days, filters=filters, sort=sort, page=page,
+                              page_size=page_size)
 
 
 # --- who holds a case ----------------------------------------------------------------------------
 
 
-class Caseworker(BaseModel):
-    id: str
-    name: str
-    email: str
-    role: str
-
-
-class Assignment(BaseModel):
-    caseworker_id: str | None = Field(description="the account to give it to; null: nobody")
-
-
-def caseworkers(session) -> list[t.StaffUser]:
-    """Active accounts that can hold cases (caseworkers and managers), by name."""
-    return list(session.exec(select(t.StaffUser).where(
-        t.StaffUser.active, t.StaffUser.role.in_(("caseworker", "manager")))  # type: ignore[attr-defined]
-        .order_by(t.StaffUser.name)).all())
-
-
 @router.get("/caseworkers", response_model=list[Caseworker], tags=["accounts"],
             summary="Who can hold cases")
 def list_caseworkers(session: SessionDep) -> list[Caseworker]:
-    return [Caseworker.model_validate(u, from_attributes=True) for u in caseworkers(session)]
-
-
-def _holder(session, caseworker_id: str | None) -> str | None:
-    if caseworker_id is None:
-        return None
-    user = session.get(t.StaffUser, caseworker_id)
-    if user is None or not user.active or user.role not in ("caseworker", "manager"):
-        raise ServiceError(422, f"caseworker_id {caseworker_id!r} is not an active caseworker or "
-                       "manager: choose one from GET /api/caseworkers", "invalid_input")
-    return user.id
+    return [Caseworker.model_validate(u, from_attributes=True)
+            for u in allocation.caseworkers(session=session)]
 
 
 @router.put("/cases/{reference}/caseworker", tags=["cases"],
             summary="Give an assessment to another caseworker (managers)")
 def assign_case(reference: str, body: Assignment, session: SessionDep) -> dict:
-    row = session.get(t.Case, reference)
-    if row is None:
-        raise ServiceError(404, f"No case has the reference {reference!r}; check the reference",
-                       "unknown_case")
-    if row.kind == "review":
-        plan = session.get(t.Review, reference).plan_reference  # type: ignore[union-attr]
-        raise ServiceError(422, f"{reference} is a review cycle: give its plan to another "
-                       f"caseworker instead (PUT /api/plans/{plan}/caseworker)", "not_a_case")
-    row.caseworker_id = _holder(session, body.caseworker_id)
-    session.add(row)
-    session.commit()
-    return {"reference": reference, "caseworker_id": row.caseworker_id}
+    return allocation.assign_case(session=session, reference=reference,
+                                  caseworker_id=body.caseworker_id)
 
 
 @router.put("/plans/{reference}/caseworker", tags=["reviews"],
             summary="Give a plan and its reviews to another caseworker (managers)")
 def assign_plan(reference: str, body: Assignment, session: SessionDep) -> dict:
-    plan = session.get(t.Plan, reference)
-    if plan is None:
-        raise ServiceError(404, f"No plan has the reference {reference!r}; check the reference",
-                       "unknown_plan")
-    holder = _holder(session, body.caseworker_id)
-    plan.caseworker_id = holder
-    session.add(plan)
-    for cycle in session.exec(select(t.Case).where(t.Case.workflow_id == plan.workflow_id)):
-        cycle.caseworker_id = holder  # every cycle, so the lists and statistics agree
-        session.add(cycle)
-    session.commit()
-    return {"reference": reference, "caseworker_id": holder}
+    return allocation.assign_plan(session=session, reference=reference,
+                                  caseworker_id=body.caseworker_id)
 
 
 # --- the page ------------------------------------------------------------------------------------
@@ -238,9 +184,10 @@ def late_page(
                 problems[str(err["loc"][0])] = "Choose one of the options"
     number = int(page_number) if page_number.isdigit() and int(page_number) > 0 else 1
     size = 50
-    result = query(session, which, on, days=window, filters=filters, sort=sort, page=number,
-                   page_size=size) if not problems else WorkPage(
-        which=which, today=on, total=0, page=1, page_size=size, items=[])
+    listed = worklist.list_page(session=session, which=which, on=on, days=window,
+                                filters=None if problems else filters, sort=sort,
+                                page=number, page_size=size)
+    result = listed.result
     count = -(-result.total // size) or 1
     params = {k: v for k, v in request.query_params.items() if k != "page" and v}
 
@@ -255,11 +202,10 @@ def late_page(
     csv_href = ("/api/worklist/due-soon.csv?" if which == "due_soon"
                 else "/api/worklist/late.csv?") + urlencode(csv_params)
     errors, field_errors = error_view(problems, LIST_FIELDS)
-    services = session.exec(select(t.Service).order_by(t.Service.name)).all()
     return page(request, "pages/late.html", 422 if problems else 200, nav="late",
                 result=result, values=values, errors=errors, field_errors=field_errors,
                 views=VIEWS, stages=STAGES, parties=PARTY_LABELS, agency_names=AGENCY_LABELS,
-                services=services, caseworkers=caseworkers(session), sorts=SORTS,
+                services=listed.services, caseworkers=listed.caseworkers, sorts=SORTS,
                 page_number=number, pages=count, first=(number - 1) * size + 1,
                 previous=href(number - 1) if number > 1 else None,
                 next=href(number + 1) if number < count else None, sort_href=sort_href,

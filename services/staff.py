@@ -1,5 +1,6 @@
 """Staff accounts, their sessions and API tokens: the rules, once, for the web pages, the JSON
-API and the ``ehc users`` command.
+API and the ``ehc users`` command; and what the sign-in, account and accounts pages and API
+ask of them (``api/accounts.py``), and who a request comes from (``api/auth.py``).
 
 - Passwords are hashed with argon2id (``argon2-cffi``, its RFC 9106 defaults) and rehashed on
   sign-in when those defaults change. A password is at least ``MIN_PASSWORD`` characters
@@ -23,12 +24,15 @@ from datetime import datetime, timedelta, timezone
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from pydantic import BaseModel, Field
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from config.settings import Settings
 from domain.addresses import looks_like_email
 from store import tables as t
+from store.db import session_for
 
 ROLES = t.ROLES
 ROLE_RANK = {role: i for i, role in enumerate(ROLES, start=1)}
@@ -342,3 +346,109 @@ def revoke_token(s: Session, token_id: str, *, user_id: str | None = None) -> t.
         s.add(row)
         s.commit()
     return row
+
+
+# --- who a request comes from ---------------------------------------------------------------------
+
+
+def identify(*, settings: Settings, bearer: str | None, cookie: str | None) -> Staff | None:
+    """Who is making a request: the account of the API token ``bearer`` (the Authorization
+    header's, when it is a bearer one: then it alone counts), else of the session cookie; None
+    when neither is good. Opens its own database session, as it runs before any route."""
+    with session_for(settings.db_url) as s:
+        if bearer is not None:
+            return token_staff(s, bearer)
+        if cookie:
+            return session_staff(s, cookie, settings.session_idle_minutes)
+    return None
+
+
+def sign_in(*, session: Session, email: str, password: str, hours: float,
+            old_cookie: str | None = None) -> str:
+    """Check the credentials (``SignInFailed``: counted, and locking, as
+    ``authenticate_password`` says) and start a session of ``hours``; returns its cookie's
+    token. The session the browser had before (``old_cookie``: another account's, say) ends."""
+    user = authenticate_password(session, email, password)
+    token, _ = start_session(session, user, hours)
+    if old_cookie:
+        end_session(session, digest(old_cookie))
+    return token
+
+
+# --- your account ---------------------------------------------------------------------------------
+
+
+def own_tokens(*, session: Session, user_id: str) -> list[t.ApiToken]:
+    """An account's API tokens, revoked ones too, the newest first."""
+    return list(session.exec(select(t.ApiToken).where(t.ApiToken.user_id == user_id)
+                             .order_by(t.ApiToken.created_at.desc())).all())  # type: ignore[attr-defined]
+
+
+def change_own_password(*, session: Session, staff: Staff, current: str, new: str) -> None:
+    """Someone changing their own password (and commit): ``current`` must be right (else a 422
+    on ``current_password``), and ``new`` keeps the password rules (on ``password``). Their
+    other sessions end; this one goes on."""
+    user = get_user(session, staff.id)
+    if not verify_password(user, current):
+        raise StaffError(422, "Your current password is not right", "wrong_password",
+                         "current_password")
+    set_password(session, user, new, end_other_sessions_than=staff.session_id)
+
+
+# --- accounts (administrators) --------------------------------------------------------------------
+
+
+def list_users(*, session: Session, active_first: bool = False) -> list[t.StaffUser]:
+    """Every account, by email address; or, ``active_first``, those that can sign in first,
+    each part by name (the accounts page)."""
+    if active_first:
+        order = (t.StaffUser.active.desc(), t.StaffUser.name)  # type: ignore[attr-defined]
+    else:
+        order = (t.StaffUser.email,)
+    return list(session.exec(select(t.StaffUser).order_by(*order)).all())
+
+
+def change_user(*, session: Session, user: t.StaffUser, name: str | None = None,
+                role: str | None = None, active: bool | None = None) -> t.StaffUser:
+    """``update_user``, for a form: a refused change is rolled back, so that the form shows
+    the account as it is."""
+    try:
+        return update_user(session, user, name=name, role=role, active=active)
+    except StaffError:
+        session.rollback()
+        raise
+
+
+# --- what the accounts API takes and gives ------------------------------------------------------
+
+
+class StaffOut(BaseModel):
+    id: str
+    email: str
+    name: str
+    role: str
+    active: bool
+    created_at: datetime
+    last_signed_in_at: datetime | None
+
+
+class MeOut(BaseModel):
+    id: str
+    email: str
+    name: str
+    role: str
+    signed_in_by: str = Field(description="session (a browser) or token (an API token)")
+
+
+class NewStaff(BaseModel):
+    email: str = Field(max_length=254)
+    name: str = Field(max_length=120)
+    role: str = Field(description="caseworker, manager or admin")
+    password: str = Field(description="at least 12 characters; give it to the person by a "
+                          "safe route and ask them to change it")
+
+
+class StaffChange(BaseModel):
+    name: str | None = Field(None, max_length=120)
+    role: str | None = None
+    active: bool | None = None
