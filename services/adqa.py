@@ -1,4 +1,4 @@
-"""The ADQA group's pages (assistant directors' quality assurance of advice): the quarterly
+"""The pages of the ADQA group (the assistant directors' quality-assurance group): the quarterly
 report on advice (``/adqa/quarterly``, ``api/stats_pages.py``) with the group's saved
 recommendations, and the weekly digest asked for on the web (``/adqa/digest`` and
 ``/api/adqa/digest``, ``api/adqa.py``; the digest itself is ``services.digest``'s).
@@ -20,14 +20,19 @@ from sqlmodel import Session, select
 from services.clock import today
 from services.digest import Digest, DigestScheduleSettings, build_digest, current_week_ending
 from services.errors import ServiceError
-from services.periods import last_full_quarters, parse_quarter, quarter_bounds, quarter_label, \
-    quarter_of
+from services.periods import (
+    last_full_quarters,
+    parse_quarter,
+    quarter_bounds,
+    quarter_label,
+    quarter_of,
+)
 from services.statistics import DeadlineGroup, MeasureReport, timeliness_measure
 from store import tables as t
 
 RECOMMENDATIONS_MAX = 20000  # characters kept of what the group writes
 
-# --- the quarterly report ---------------------------------------------------------------------------
+# --- the quarterly report -------------------------------------------------------------------------
 
 
 class Recommendation(BaseModel):

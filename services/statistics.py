@@ -527,7 +527,7 @@ def dfe_csv(*, session: Session, from_date: date, to_date: date) -> CsvTable:
     return CsvTable(columns, rows, f"dfe-{from_date}-{to_date}.csv")
 
 
-# --- the statistics dashboard -----------------------------------------------------------------------
+# --- the statistics dashboard ---------------------------------------------------------------------
 
 
 class Dashboard(BaseModel):
