@@ -58,7 +58,7 @@ def test_generator_at_a_tiny_scale(db_url):
 
 
 def test_the_statistics_page_over_it(sqlite_url):
-    pytest.importorskip("api.stats_pages")
+    pytest.importorskip("services.statistics")
     generate(sqlite_url, plans=500, assessments=100, seed=7)
     engine = make_engine(sqlite_url)
     with Session(engine) as s:

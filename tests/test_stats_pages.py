@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 from sqlmodel import Session
 
-from api.stats_pages import shown_count, shown_percent
+from services.statistics import shown_count, shown_percent
 from store import tables as t
 from store.db import engine_for, session_for
 from domain.case import AdviceSource
