@@ -32,7 +32,9 @@ def caseworkers(*, session: Session) -> list[t.StaffUser]:
         .order_by(t.StaffUser.name)).all())
 
 
-def _holder(session: Session, caseworker_id: str | None) -> str | None:
+def holder(session: Session, caseworker_id: str | None) -> str | None:
+    """The account named to hold a case or a plan: an active caseworker or manager (the
+    people ``caseworkers`` lists); None for nobody."""
     if caseworker_id is None:
         return None
     user = session.get(t.StaffUser, caseworker_id)
@@ -53,7 +55,7 @@ def assign_case(*, session: Session, reference: str, caseworker_id: str | None) 
         plan = session.get(t.Review, reference).plan_reference  # type: ignore[union-attr]
         raise ServiceError(422, f"{reference} is a review cycle: give its plan to another "
                            f"caseworker instead (PUT /api/plans/{plan}/caseworker)", "not_a_case")
-    row.caseworker_id = _holder(session, caseworker_id)
+    row.caseworker_id = holder(session, caseworker_id)
     session.add(row)
     session.commit()
     return {"reference": reference, "caseworker_id": row.caseworker_id}
@@ -66,11 +68,11 @@ def assign_plan(*, session: Session, reference: str, caseworker_id: str | None) 
     if plan is None:
         raise ServiceError(404, f"No plan has the reference {reference!r}; check the reference",
                            "unknown_plan")
-    holder = _holder(session, caseworker_id)
-    plan.caseworker_id = holder
+    holder_id = holder(session, caseworker_id)
+    plan.caseworker_id = holder_id
     session.add(plan)
     for cycle in session.exec(select(t.Case).where(t.Case.workflow_id == plan.workflow_id)):
-        cycle.caseworker_id = holder  # every cycle, so the lists and statistics agree
+        cycle.caseworker_id = holder_id  # every cycle, so the lists and statistics agree
         session.add(cycle)
     session.commit()
-    return {"reference": reference, "caseworker_id": holder}
+    return {"reference": reference, "caseworker_id": holder_id}

@@ -40,6 +40,7 @@ from domain.identifiers import (
     split_cycle,
     workflow_id_for,
 )
+from services.allocation import holder
 from services.children import ChildFacts, find_or_add_child
 from services.clock import today
 from services.directory import ConfigError, DirectoryError, load_escalation, resolve_request
@@ -354,14 +355,10 @@ def list_cases(*, session: Session, stage: str | None = None, open_only: bool = 
 
 
 def caseworker_for(session: Session, wanted: str | None, by: Staff | None) -> str | None:
-    """The account a new case is given to: the one named (it must be an active account that
-    can hold cases), else whoever is starting it when they are a caseworker."""
+    """The account a new case is given to: the one named (an active caseworker or manager,
+    as for any reassignment), else whoever is starting it when they are a caseworker."""
     if wanted:
-        user = session.get(t.StaffUser, wanted)
-        if user is None or not user.active:
-            raise ServiceError(422, f"caseworker_id {wanted!r} is not an active staff account: "
-                               "choose one from GET /api/caseworkers", "invalid_input")
-        return user.id
+        return holder(session, wanted)
     return by.id if by is not None and by.role == "caseworker" else None
 
 

@@ -70,3 +70,27 @@ def test_references_and_workflow_ids_are_built_and_read_in_one_place():
     assert workflow_id_for(ref) == f"assessment-{ref}"
     assert workflow_id_for(cycle) == f"review-{ref}"
     assert split_cycle(".R2") is None and split_cycle("EHC-1.R") is None
+
+
+def test_who_may_hold_a_case_is_one_rule_for_starting_and_reassigning(sqlite_url):
+    """Starting an assessment gave it to any active account named, an administrator too;
+    reassigning took only caseworkers and managers. One rule now: the reassignment's."""
+    from sqlmodel import Session
+
+    from services.allocation import holder
+    from services.cases import caseworker_for
+    from services.errors import ServiceError
+    from store.db import engine_for
+
+    with Session(engine_for(sqlite_url)) as s:
+        for uid, role, active in (("cw", "caseworker", True), ("mg", "manager", True),
+                                  ("ad", "admin", True), ("gone", "caseworker", False)):
+            s.add(t.StaffUser(id=uid, email=f"{uid}@council.example", name=uid, role=role,
+                              password_hash="x", active=active))
+        s.commit()
+        for check in (lambda u: caseworker_for(s, u, None), lambda u: holder(s, u)):
+            assert check("cw") == "cw" and check("mg") == "mg"
+            for refused in ("ad", "gone", "nobody"):
+                with pytest.raises(ServiceError) as e:
+                    check(refused)
+                assert e.value.status == 422 and "caseworker or manager" in e.value.message
