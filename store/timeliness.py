@@ -39,6 +39,7 @@ from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 from sqlmodel import Session
 
 from store import tables as t
+from statutory.rules import RULES
 from store.agency import agency_of
 from domain.case import AdviceSource
 
@@ -57,10 +58,14 @@ class Measure:
     title: str
     table: Literal["milestone", "advice"]
     rule_ids: tuple[str, ...]
-    citation: str
     definition: str
     statutory: bool = True
     group_by: tuple[str, ...] = ("setting",)
+
+    @property
+    def citation(self) -> str:
+        """Its rules' citations, from the rules table."""
+        return "; ".join(dict.fromkeys(RULES[r].citation for r in self.rule_ids))
 
 
 REVIEW_ADVICE_RULE = "review.advice_circulated_due"
@@ -70,59 +75,58 @@ TRANSFER_RULES = ("review.phase_transfer_due.school", "review.phase_transfer_due
 
 MEASURES: dict[str, Measure] = {m.key: m for m in (
     Measure("review_meetings", "a", "Annual review meetings held within the 12 months",
-            "milestone", ("review.review_due",), "CFA 2014 s.44(1)",
+            "milestone", ("review.review_due",),
             "Review cycles whose review was due (the anniversary of the plan or of the last "
             "review) in the period: on time when the meeting was held on or before that day."),
     Measure("review_reports", "b", "Review reports sent within 2 weeks of the meeting",
-            "milestone", ("review.report_due",), "Reg 20(7)-(8)",
+            "milestone", ("review.report_due",),
             "Review meetings whose report was due (2 weeks after the meeting) in the period: on "
             "time when the report was sent on or before that day."),
     Measure("review_advice_circulated", "b", "Advice and reports circulated 2 weeks before "
-            "the meeting", "milestone", (REVIEW_ADVICE_RULE,), "Reg 20(4)",
+            "the meeting", "milestone", (REVIEW_ADVICE_RULE,),
             "Review meetings whose advice was due to be circulated (2 weeks before the meeting) "
             "in the period: on time when it was circulated on or before that day."),
     Measure("advice", "c", "EHC advice received within statutory timescales", "advice",
-            (ASSESSMENT_ADVICE_RULE, REVIEW_ADVICE_RULE), "Reg 8(1); Reg 20(4)",
+            (ASSESSMENT_ADVICE_RULE, REVIEW_ADVICE_RULE),
             "Advice requested from professionals (not the family's own views; not existing "
             "advice reused) due in the period: on time when received on or before its due day.",
             group_by=("agency", "service", "setting")),
     Measure("assessment_advice", "c", "Assessment advice received within 6 weeks", "advice",
-            (ASSESSMENT_ADVICE_RULE,), "Reg 8(1)",
+            (ASSESSMENT_ADVICE_RULE,),
             "Advice for an EHC needs assessment due (6 weeks after the advisor received the "
             "request) in the period: on time when received on or before that day.",
             group_by=("agency", "service", "setting")),
     Measure("review_advice", "c", "Annual review advice received in time to circulate",
-            "advice", (REVIEW_ADVICE_RULE,), "Reg 20(4)",
+            "advice", (REVIEW_ADVICE_RULE,),
             "Advice for an annual review due (2 weeks before the meeting, to be circulated) in "
             "the period: on time when received on or before that day.",
             group_by=("agency", "service", "setting")),
     Measure("draft_plans", "d", "Draft EHC plans issued within the council's local target",
             "milestone", ("assessment.draft_plan_target",),
-            "Local target (not statutory): assessment.draft_plan_target",
             "Assessments that decided to issue a plan, whose draft was due by the council's "
             "local target (EHC_DRAFT_TARGET_WEEKS, default 16 weeks from the request) in the "
             "period: on time when the draft was served on or before that day. The law sets no "
             "limit for the draft.", statutory=False),
     Measure("final_plans", "e", "Final EHC plans issued within 20 weeks", "milestone",
-            ("assessment.final_plan_due",), "Reg 13(2)",
+            ("assessment.final_plan_due",),
             "Assessments that decided to issue a plan, whose final plan was due (20 weeks from "
             "the request) in the period: on time when issued on or before that day."),
     Measure("amended_plans", "g", "Amended plans issued within 8 weeks of the proposals",
-            "milestone", (AMENDED_PLAN_RULE,), "Reg 22(3)",
+            "milestone", (AMENDED_PLAN_RULE,),
             "Reviews that decided to amend, whose final amended plan was due (8 weeks after the "
             "proposed amendments were sent) in the period: on time when issued on or before "
             "that day. A decision not to amend after all (Reg 22(4)) is not counted."),
     Measure("phase_transfers", "h", "Phase transfers completed by 15 February / 31 March",
-            "milestone", TRANSFER_RULES, "Reg 18(1)",
+            "milestone", TRANSFER_RULES,
             "Phase transfer reviews due (15 February for a school transfer, 31 March for "
             "secondary to post-16) in the period: on time when the review and any amended plan "
             "were finished on or before that day.", group_by=("setting", "transfer")),
     Measure("review_decisions", None, "LA's review decisions within 4 weeks of the meeting",
-            "milestone", ("review.decision_due",), "Reg 20(10)",
+            "milestone", ("review.decision_due",),
             "Review meetings whose decision (maintain, amend or cease) was due (4 weeks after "
             "the meeting) in the period: on time when notified on or before that day."),
     Measure("decisions_to_assess", None, "Decisions whether to assess within 6 weeks",
-            "milestone", ("assessment.decision_due",), "Reg 5(1)",
+            "milestone", ("assessment.decision_due",),
             "Requests whose decision whether to assess was due (6 weeks from the request) in "
             "the period: on time when decided on or before that day."),
 )}
