@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from api import accounts, adqa, auth
 from api import advice_portal
-from api import cases, directory, errors, imports, pages
+from api import cases, directory, directory_pages, errors, imports, pages
 from api import reviews
 from api import cohort
 from api import linked_plans, reports
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.include_router(casework_pages.router)
     app.include_router(action_forms.router)
     app.include_router(pages.router)
+    app.include_router(directory_pages.router)
     app.include_router(directory.router)
     app.include_router(adqa.router)
     app.include_router(advice_portal.router)

@@ -3,8 +3,8 @@ services, people and an ADQA group to try advice requests against. ``ehc up`` ad
 empty directory; ``ehc seed demo`` does it by hand. Every address is at a ``.example`` domain
 (RFC 2606), so nothing can ever be delivered to a real person.
 
-The rows go through the directory's own rules (``api.directory``), the same as the API and
-the web forms, in one transaction: all of it or none of it.
+The rows go through the directory's own rules (``services.directory_admin``), the same as the
+API and the web forms, in one transaction: all of it or none of it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import argparse
 import os
 from pathlib import Path
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from store import tables as t
@@ -72,27 +71,17 @@ DEMO_ADQA: list[tuple[str, str, str]] = [
 def seed_demo(db_url: str) -> bool:
     """Add the demo directory if the directory has no services. Returns whether it did:
     running it again (or after a council has added its own services) changes nothing."""
-    from api import directory as d  # the directory's rules, shared with the API
+    from services import directory_admin as d  # the directory's rules, shared with the API
 
+    services = [
+        (d.ServiceIn(name=name, agency=agency, team_email=team_email, is_default=default),
+         [d.ContactIn(name=person, email=email, role=role, is_lead=lead)
+          for person, email, role, lead in people])
+        for name, agency, team_email, default, people in DEMO_SERVICES]
+    members = [d.AdqaMemberIn(name=person, email=email, role=role)
+               for person, email, role in DEMO_ADQA]
     with session_for(db_url) as session:
-        if session.exec(select(t.Service.id).limit(1)).first() is not None:
-            return False
-        try:
-            for name, agency, team_email, default, people in DEMO_SERVICES:
-                service = d.create_service(session, d.ServiceIn(
-                    name=name, agency=agency, team_email=team_email, is_default=default))
-                for person, email, role, lead in people:
-                    d.create_contact(session, service.id, d.ContactIn(
-                        name=person, email=email, role=role, is_lead=lead))
-            for person, email, role in DEMO_ADQA:
-                d.create_member(session, d.AdqaMemberIn(name=person, email=email, role=role))
-            session.commit()
-        except (d.DirectoryProblem, IntegrityError):
-            # Another process seeded (or someone added a service) at the same moment: theirs
-            # stands, and nothing of this attempt is kept.
-            session.rollback()
-            return False
-    return True
+        return d.fill_empty_directory(session=session, services=services, members=members)
 
 
 # Demo staff accounts, one of each role, for a system with no accounts yet.

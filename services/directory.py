@@ -1,7 +1,9 @@
 """The directory of who owes advice, as the rest of the product uses it: which service and
-person an advice request goes to, which ladder chases it, and who receives each email.
+person an advice request goes to, which ladder chases it (``service_ladder``: the one that
+chases advice asked of a given service), and who receives each email.
 
-Database reads only; the API's directory routes (``api/directory.py``) manage the rows.
+Database reads only; ``services/directory_admin.py`` keeps the rows (the directory's API and
+pages go through it).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlmodel import Session, select
 
 from store import tables as t
@@ -169,3 +171,46 @@ def addressees(session: Session, roles: list[Recipient], service_id: str | None,
         else:
             missing.append(role)
     return out, missing
+
+
+# --- the ladder that chases a service's advice ----------------------------------------------------
+
+# The kind of advice each agency's services give (``AGENCY_FOR_SOURCE`` the other way round),
+# whose configured ladder chases advice asked of them. An agency that gives no one kind of
+# advice ('other') is chased by the default ladder.
+SOURCE_FOR_AGENCY: dict[str, AdviceSource] = {
+    agency: source for source, agency in AGENCY_FOR_SOURCE.items() if agency is not None}
+
+
+class ServiceLadder(BaseModel):
+    """The ladder that chases advice asked of a service, and where it comes from."""
+
+    source: AdviceSource | None  # the kind of advice its agency gives; None: no one kind
+    own: bool  # the service's own ladder, instead of the council's
+    ladder: Ladder | None  # None: the configuration cannot be read (``problem`` says why)
+    problem: str | None = None
+    file: str | None = None  # the council's ladder: the file it is written in,
+    table: str | None = None  # and its table there (the kind of advice, or "default")
+
+
+def service_ladder(*, settings: Settings, agency: str, ladder: dict | None) -> ServiceLadder:
+    """The ladder ``resolve_request`` would copy onto a request for the advice of a service of
+    ``agency`` whose own ladder is ``ladder``: that one, else the configured one for the
+    agency's kind of advice."""
+    source = SOURCE_FOR_AGENCY.get(agency)
+    kind = source.value if source else "default"
+    override = Ladder.model_validate(ladder) if ladder else None
+    try:
+        config = load_escalation(settings)
+    except ConfigError as exc:
+        if override is None:
+            return ServiceLadder(source=source, own=False, ladder=None, problem=str(exc))
+        return ServiceLadder(source=source, own=True, ladder=override)
+    chased_by = config.for_source(kind, override)
+    if override is not None:
+        return ServiceLadder(source=source, own=True, ladder=chased_by)
+    path = escalation_file(settings)
+    return ServiceLadder(
+        source=source, own=False, ladder=chased_by,
+        file="config/escalation.toml" if path == DEFAULT_ESCALATION_FILE else str(path),
+        table=kind if kind in config.ladders else "default")
