@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
+from statutory.phase import FIRST_TRANSFER_YEAR, LAST_TRANSFER_YEAR
 from api.page_kit import page
 from api.deps import SessionDep, get_client
 from api.auth import current_actor
@@ -32,7 +33,7 @@ from services.cohort import (
 
 router = APIRouter()
 
-YEARS = (2014, 2100)  # domain.case.PhaseTransferDue's range
+YEARS = (FIRST_TRANSFER_YEAR, LAST_TRANSFER_YEAR)
 
 
 # --- the JSON API ---------------------------------------------------------------------------------

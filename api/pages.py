@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from statutory.phase import FIRST_TRANSFER_YEAR, LAST_TRANSFER_YEAR
 from api.deps import SessionDep
 from api.page_kit import error_view, page
 from domain.words import parse_date_input
@@ -88,7 +89,7 @@ def plans_page(
     year: int | None = None
     if values["transfer_year"]:
         text = values["transfer_year"]
-        if text.isdigit() and 2014 <= int(text) <= 2100:
+        if text.isdigit() and FIRST_TRANSFER_YEAR <= int(text) <= LAST_TRANSFER_YEAR:
             year = int(text)
         else:
             problems["transfer_year"] = "Phase transfer year must be a year, for example 2027"

@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
+from statutory.phase import FIRST_TRANSFER_YEAR, LAST_TRANSFER_YEAR
 from api.cases import step_route
 from api.deps import SessionDep
 from domain.case import (
@@ -113,7 +114,8 @@ def plans(
     due_before: Annotated[date | None, Query(
         description="only reviews due before this day (YYYY-MM-DD)")] = None,
     transfer_year: Annotated[int | None, Query(
-        ge=2014, le=2100, description="only plans with a phase transfer in this year")] = None,
+        ge=FIRST_TRANSFER_YEAR, le=LAST_TRANSFER_YEAR,
+        description="only plans with a phase transfer in this year")] = None,
     overdue: Annotated[bool, Query(description="only reviews past their due date")] = False,
     with_child: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

@@ -593,7 +593,7 @@ class Generator:
     def tally(self, kind: str, stage: str, is_open: bool, milestones: list[tuple],
               advice: list[tuple]) -> None:
         """Count the case's items on the late and due-soon (14 days) lists by the rules of
-        ``models.worklist``, worked out here from the rows, for the test to compare."""
+        ``store.worklist``, worked out here from the rows, for the test to compare."""
         if not is_open:
             return
         today, soon = self.today, self.today + timedelta(days=14)

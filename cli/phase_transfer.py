@@ -18,8 +18,9 @@ import re
 import sys
 from datetime import date, datetime, timezone
 from typing import TextIO
+from statutory.phase import FIRST_TRANSFER_YEAR, LAST_TRANSFER_YEAR
 
-YEARS = (2014, 2100)
+YEARS = (FIRST_TRANSFER_YEAR, LAST_TRANSFER_YEAR)
 
 
 def _year(text: str) -> int:
@@ -97,7 +98,7 @@ def _rows(cohort) -> list[dict[str, object]]:
 
 
 def print_table(cohort, out: TextIO | None = None) -> None:
-    from store.cohort import STATUS_LABELS, STATUSES
+    from services.cohort import STATUS_LABELS, STATUSES
 
     out = out or sys.stdout
 
@@ -126,14 +127,15 @@ def print_table(cohort, out: TextIO | None = None) -> None:
 
 
 def _cmd_list(args: argparse.Namespace) -> None:
-    from store.cohort import build_cohort
+    from services.cohort import read_cohort
     from store.db import session_for
     from config.settings import get_settings
 
     today = args.today or _real_today()
     try:
         with session_for(get_settings().db_url) as session:
-            cohort = build_cohort(session, args.year, today, args.at_risk_days)
+            cohort = read_cohort(session=session, year=args.year, today=today,
+                                 at_risk_days=args.at_risk_days)
     except Exception as exc:
         _database_error(exc)
         raise

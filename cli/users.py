@@ -1,5 +1,5 @@
 """``ehc users``: staff accounts from the command line, for the first administrator of a new
-system and for scripted set-up. The rules are the web pages' (``models.staff``).
+system and for scripted set-up. The rules are the web pages' (``services.staff``).
 
     ehc users add --email a.patel@council.gov.uk --name "Asha Patel" --role admin
     ehc users list

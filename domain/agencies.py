@@ -34,6 +34,12 @@ AGENCY_FOR_SOURCE: dict[AdviceSource, str | None] = {
     AdviceSource.FAMILY_REQUESTED: None,
 }
 
+# The kind of advice each agency's services give (``AGENCY_FOR_SOURCE`` the other way round),
+# whose configured ladder chases advice asked of them. An agency that gives no one kind of
+# advice ('other') is chased by the default ladder.
+SOURCE_FOR_AGENCY: dict[str, AdviceSource] = {
+    agency: source for source, agency in AGENCY_FOR_SOURCE.items() if agency is not None}
+
 
 def advice_agency(source: AdviceSource | str, service_agency: str | None = None) -> str:
     """The agency an advice item counts under (see the module's docstring)."""

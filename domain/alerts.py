@@ -8,7 +8,7 @@ the import, and writes it itself.
 A milestone's alerts (and those of advice requested without an escalation ladder) are
 ``ALERT_LADDER``: due soon (``policy.due_soon_days`` before the due date) and overdue (the day
 after), each at London midnight. Advice with a ladder is chased by its ladder instead
-(``models.ladder``), on the same clock.
+(``domain.ladder``), on the same clock.
 """
 
 from __future__ import annotations

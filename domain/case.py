@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from domain.ladder import Ladder
 from statutory import ExceptionKind, Status, days_overdue, excusing_exceptions, status_on
+from statutory.phase import FIRST_TRANSFER_YEAR, LAST_TRANSFER_YEAR
 from statutory.rules import RULES
 
 
@@ -553,7 +554,7 @@ class PlanIssued(BaseModel):
 
 class PhaseTransferDue(BaseModel):
     kind: Literal["school", "post16"]
-    transfer_year: int = Field(ge=2014, le=2100)
+    transfer_year: int = Field(ge=FIRST_TRANSFER_YEAR, le=LAST_TRANSFER_YEAR)
 
 
 class Placement(BaseModel):

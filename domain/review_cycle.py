@@ -3,9 +3,9 @@
 ``begin_cycle`` is what ``ReviewWorkflow`` holds when a cycle starts: the review due on the
 anniversary (earlier for an under-five), this cycle's phase transfer, a review already in
 progress (``resume``), a meeting already fixed, and the events that say so. ``first_record``
-adds the due-soon and overdue alerts already due on that day (``models.alerts``): it is what
+adds the due-soon and overdue alerts already due on that day (``domain.alerts``): it is what
 the plans import writes for each plan it brings in, a few hundred plans per transaction
-(``activities.importer``), and what a review started by the import (``StartReview.imported_on``)
+(``services.plan_import``), and what a review started by the import (``StartReview.imported_on``)
 holds, so that the workflow does not save it again.
 
 Pure (pydantic and ``statutory`` only) and deterministic: the workflow passes the day and the

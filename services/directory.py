@@ -20,7 +20,7 @@ from store import tables as t
 from domain.ladder import Ladder, LadderConfig, Recipient
 from domain.case import AdviceRequest, AdviceSource
 from config.settings import Settings
-from domain.agencies import AGENCY_FOR_SOURCE, AGENCY_LABELS
+from domain.agencies import AGENCY_FOR_SOURCE, AGENCY_LABELS, SOURCE_FOR_AGENCY
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ESCALATION_FILE = ROOT / "config" / "escalation.toml"
@@ -174,13 +174,6 @@ def addressees(session: Session, roles: list[Recipient], service_id: str | None,
 
 
 # --- the ladder that chases a service's advice ----------------------------------------------------
-
-# The kind of advice each agency's services give (``AGENCY_FOR_SOURCE`` the other way round),
-# whose configured ladder chases advice asked of them. An agency that gives no one kind of
-# advice ('other') is chased by the default ladder.
-SOURCE_FOR_AGENCY: dict[str, AdviceSource] = {
-    agency: source for source, agency in AGENCY_FOR_SOURCE.items() if agency is not None}
-
 
 class ServiceLadder(BaseModel):
     """The ladder that chases advice asked of a service, and where it comes from."""

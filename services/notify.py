@@ -2,7 +2,7 @@
 
 The workflow says which step fired and to which roles; ``Notifier.send`` (the activity
 ``send_advice_notice``) finds the people in the directory now, renders the email from ``templates/email/<template>.{txt,html}.j2``, and sends
-each through the outbox (``activities.mail``), so a retry or a restarted worker sends nothing
+each through the outbox (``services.mail``), so a retry or a restarted worker sends nothing
 twice. Emails carry the case reference, the advice asked for, its dates and a link; never the
 child's name or date of birth (the secure page behind the link shows what the professional
 needs).

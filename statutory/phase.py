@@ -367,6 +367,10 @@ def parse_setting_type(value: SettingType | str) -> SettingType:
         raise ValueError(f"{value!r} is not a setting type: {_SETTING_HELP}") from None
 
 
+# Calendar years a phase transfer can be recorded for: EHC plans began in September 2014.
+FIRST_TRANSFER_YEAR, LAST_TRANSFER_YEAR = 2014, 2100
+
+
 # --- the academic year --------------------------------------------------------------------
 
 

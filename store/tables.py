@@ -1,5 +1,5 @@
 """The case record in the database. The workflow writes it (through ``activities``); the API
-reads it for lists and for closed cases. Columns mirror ``models.schemas`` so a row validates
+reads it for lists and for closed cases. Columns mirror ``domain.case`` so a row validates
 straight into the workflow's model."""
 
 from __future__ import annotations
@@ -428,7 +428,7 @@ class AdqaRecommendation(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=_now)
 
 
-# --- the statistics (models.timeliness; migration 0006) ----------------------------------------
+# --- the statistics (store.timeliness; migration 0006) ----------------------------------------
 #
 # Each deadline measure reads one range of one index, in its order, without the table: the
 # deadlines of some rules due in a period (``ix_*_statistics``), or done in it (DfE's method:

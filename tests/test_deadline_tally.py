@@ -1,6 +1,6 @@
 """The deadline tally (``deadline_day``, migration 0009): after any sequence of writes to
 milestones, advice and services, in any grouping into transactions, it equals what the
-statistics would count from the items (a ``GROUP BY`` written with ``models.timeliness``'s own
+statistics would count from the items (a ``GROUP BY`` written with ``store.timeliness``'s own
 filters and ``agency_of``), on SQLite and PostgreSQL; and the migration's backfill gives the
 same."""
 

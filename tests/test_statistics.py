@@ -1,4 +1,4 @@
-"""The timeliness statistics (models.timeliness, api/statistics.py) against hand-built cases
+"""The timeliness statistics (store.timeliness, api/statistics.py) against hand-built cases
 whose answers are worked out by hand in the comments, on SQLite and PostgreSQL.
 
 The cases are what the workflows would hold (``CaseSnapshot`` / ``ReviewSnapshot``, with the

@@ -10,7 +10,7 @@ deterministic: no I/O, no clock but ``workflow.now()``.
 The clock: ``_run_clock`` sleeps until the earliest step not yet fired across all open
 deadlines, fires what has come, saves, and sleeps again; an update that changes the deadlines
 wakes it. Milestones have ``ALERT_LADDER`` (due soon, overdue: events only). Advice has its
-escalation ladder (``models.ladder``): each step fired records a ``chase.<step>`` event and
+escalation ladder (``domain.ladder``): each step fired records a ``chase.<step>`` event and
 hands an ``AdviceNotice`` to the ``send_advice_notice`` activity, in the background, one chain
 per piece of advice, cancelled the moment the advice stops being chased.
 """

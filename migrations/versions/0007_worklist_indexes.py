@@ -7,7 +7,7 @@ Create Date: 2026-12-01 09:10:00
 
 Written by hand (docs/benchmarks.md, "Managers' lists and statistics at national scale").
 
-The lists (``models.worklist``) show the open deadlines of open cases. Without this revision the
+The lists (``store.worklist``) show the open deadlines of open cases. Without this revision the
 database finds them through ``ix_milestone_open_due`` / ``ix_adviceitem_open_due`` (everything
 not done, by due date) and then reads each item's case to see whether it is open. But most
 items not done belong to cases long closed: a step never recorded, a deadline that no longer

@@ -45,7 +45,7 @@ insert has no old row; a delete no new one), from the same expressions as the ba
 
 So after every committed transaction each row equals the ``GROUP BY`` of the items that the
 backfill (``BACKFILL``) runs: tests/test_deadline_tally.py checks it after random writes on
-SQLite and PostgreSQL, against the items counted by ``models.timeliness``'s own definitions.
+SQLite and PostgreSQL, against the items counted by ``store.timeliness``'s own definitions.
 Rows whose counts fall to 0 are kept (``n = 0``) and the statistics skip them.
 
 The changes are applied as one ``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE`` per
