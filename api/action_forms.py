@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from api.auth import current_actor
 from api.deps import SessionDep, get_client
 from services import cases
-from services.advice_requests import active_services
+from services.directory import active_services
 from services.clock import today
 from services.errors import ServiceError
 from api.page_kit import error_view, page, see_other

@@ -6,20 +6,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sys
-from datetime import date, datetime, timezone
 
-
-def _week_ending(text: str) -> date:
-    try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            raise ValueError
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--week-ending {text!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-11-22"
-        ) from None
+from cli.usage import date_option
+from services.clock import today as today_in_england
 
 
 def _cmd_send(args: argparse.Namespace) -> None:
@@ -27,9 +17,7 @@ def _cmd_send(args: argparse.Namespace) -> None:
     from services.mail import MailRetry
     from cli.usage import UsageError
     from config.settings import get_settings
-    from statutory import london_date
-
-    today = london_date(datetime.now(timezone.utc))
+    today = today_in_england()
     week_ending = args.week_ending or current_week_ending(today)
     if week_ending > today:
         raise UsageError(f"--week-ending {week_ending} is in the future: the digest reports "
@@ -69,7 +57,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                   parser_class=sub._parser_class)
     send = d_sub.add_parser("send", help="email the digest to every active ADQA member now "
                             "(each gets one per week, however often this runs)")
-    send.add_argument("--week-ending", type=_week_ending,
+    send.add_argument("--week-ending", type=date_option("--week-ending"),
                       help="the last day of the week (default: the week just ended)")
     send.set_defaults(func=_cmd_send)
     d_sub.add_parser("schedule", help="create or update the weekly Temporal Schedule and "

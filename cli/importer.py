@@ -13,23 +13,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import sys
 import time
-from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
-
-def _today_option(text: str) -> date:
-    try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            raise ValueError
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--today {text!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-11-23"
-        ) from None
+from cli.usage import UsageError, date_option
+from services.clock import today as today_in_england
 
 
 class ProgressLine:
@@ -94,14 +84,10 @@ def print_result(result, out: TextIO = sys.stdout) -> None:
 def _cmd_import_plans(args: argparse.Namespace) -> None:
     from services.plan_import import TemporalUnavailable, import_plans
     from config.settings import get_settings
-    from statutory import london_date
-
     path = Path(args.file)
-    if not path.is_file():  # (printed here: under `python -m cli.main`, cli.main's UsageError
-        # is another class than __main__'s, so raising it would not give status 2)
-        print(f"error: ehc import plans: there is no file at {args.file}", file=sys.stderr)
-        sys.exit(2)
-    real_today = london_date(datetime.now(timezone.utc))
+    if not path.is_file():
+        raise UsageError(f"ehc import plans: there is no file at {args.file}")
+    real_today = today_in_england()
     today = args.today or real_today
     if today != real_today:
         print(f"note: checking the file as on {today.isoformat()}, not today", file=sys.stderr)
@@ -158,6 +144,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        help="import the valid rows even if other rows have errors")
     plans.add_argument("--dry-run", action="store_true",
                        help="check the file only: import nothing")
-    plans.add_argument("--today", type=_today_option,
+    plans.add_argument("--today", type=date_option("--today"),
                        help="check the file as on this date (default: today, London)")
     plans.set_defaults(func=_cmd_import_plans)

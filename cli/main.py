@@ -10,38 +10,12 @@ import argparse
 import json
 import logging
 import os
-import re
 import sys
 import traceback
-from datetime import date
 from typing import NoReturn, Sequence
 
-from cli.usage import Parser, UsageError
+from cli.usage import YEARS, Parser, UsageError, date_option
 from statutory import assessment_timescales, review_timescales
-
-
-# Statutory dates of living cases: anything outside this range is a typing mistake.
-YEARS = range(1950, 2200)
-
-
-def _iso_date(option: str):
-    def parse(text: str) -> date:
-        try:
-            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-                raise ValueError
-            value = date.fromisoformat(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{option} {text!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-03-09"
-            ) from None
-        if value.year not in YEARS:
-            raise argparse.ArgumentTypeError(
-                f"{option} {text} is out of range: use a year from {YEARS.start} to "
-                f"{YEARS.stop - 1}"
-            )
-        return value
-
-    return parse
 
 
 def _year(text: str) -> int:
@@ -114,11 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     ts_sub = ts.add_subparsers(dest="which", required=True, parser_class=Parser)
 
     a = ts_sub.add_parser("assessment", help="deadlines of an EHC needs assessment")
-    a.add_argument("--request-date", required=True, type=_iso_date("--request-date"),
+    a.add_argument("--request-date", required=True, type=date_option("--request-date"),
                    help="date the LA received the request (day 0)")
-    a.add_argument("--advice-requested", type=_iso_date("--advice-requested"),
+    a.add_argument("--advice-requested", type=date_option("--advice-requested"),
                    help="date an advisor received a request for advice")
-    a.add_argument("--draft-served", type=_iso_date("--draft-served"),
+    a.add_argument("--draft-served", type=date_option("--draft-served"),
                    help="date the draft plan was served on the family")
     a.add_argument("--draft-target-weeks", type=int, default=16,
                    help="the council's local target for the draft plan (default 16)")
@@ -126,18 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = ts_sub.add_parser("review", help="deadlines of an annual review and phase transfer")
     anchor = r.add_mutually_exclusive_group()
-    anchor.add_argument("--last-review", type=_iso_date("--last-review"),
+    anchor.add_argument("--last-review", type=date_option("--last-review"),
                         help="date of the last review")
-    anchor.add_argument("--plan-issued", type=_iso_date("--plan-issued"),
+    anchor.add_argument("--plan-issued", type=date_option("--plan-issued"),
                         help="date the plan was issued (when there has been no review yet)")
-    r.add_argument("--meeting-date", type=_iso_date("--meeting-date"),
+    r.add_argument("--meeting-date", type=date_option("--meeting-date"),
                    help="date of the review meeting")
-    r.add_argument("--amendments-sent", type=_iso_date("--amendments-sent"),
+    r.add_argument("--amendments-sent", type=date_option("--amendments-sent"),
                    help="date the proposed amendments were sent")
     r.add_argument("--transfer", choices=("school", "post16"),
                    help="phase transfer: school (15 Feb) or post16 (31 Mar)")
     r.add_argument("--transfer-year", type=_year, help="calendar year of the transfer")
-    r.add_argument("--post16-move-date", type=_iso_date("--post16-move-date"),
+    r.add_argument("--post16-move-date", type=date_option("--post16-move-date"),
                    help="date of a post-16 to post-16 move at another time (Reg 18(2))")
     r.set_defaults(func=_cmd_timescales_review)
 

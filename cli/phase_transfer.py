@@ -16,8 +16,11 @@ import asyncio
 import csv
 import re
 import sys
-from datetime import date, datetime, timezone
+from datetime import date
 from typing import TextIO
+
+from cli.usage import date_option
+from services.clock import today as today_in_england
 from statutory.phase import FIRST_TRANSFER_YEAR, LAST_TRANSFER_YEAR
 
 YEARS = (FIRST_TRANSFER_YEAR, LAST_TRANSFER_YEAR)
@@ -31,16 +34,6 @@ def _year(text: str) -> int:
     return int(text)
 
 
-def _today(text: str) -> date:
-    try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            raise ValueError
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--today {text!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-11-23") from None
-
-
 def _days(text: str) -> int:
     if not (text.isdigit() and int(text) <= 365):
         raise argparse.ArgumentTypeError(
@@ -49,9 +42,7 @@ def _days(text: str) -> int:
 
 
 def _real_today() -> date:
-    from statutory import london_date
-
-    return london_date(datetime.now(timezone.utc))
+    return today_in_england()
 
 
 def _database_error(exc: Exception) -> None:
@@ -239,7 +230,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                           "with its Reg 18(1) deadline and status; no names")
     ls.add_argument("--year", required=True, type=_year,
                     help="the calendar year of transfer (the September move), e.g. 2027")
-    ls.add_argument("--today", type=_today,
+    ls.add_argument("--today", type=date_option("--today"),
                     help="work it out as on this date (default: today, London)")
     ls.add_argument("--format", choices=("table", "csv", "json"), default="table")
     ls.add_argument("--at-risk-days", type=_days, default=42,

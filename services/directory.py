@@ -56,6 +56,13 @@ def _load(path: str, _stamp: tuple[int, int]) -> LadderConfig:  # reloaded when 
         raise ConfigError(f"escalation configuration {path} is invalid: {exc}") from exc
 
 
+def active_services(*, session: Session) -> list[t.Service]:
+    """Every active service in the directory, by name: those an advice request may name (the
+    caseworker's form for asking for advice lists them)."""
+    return list(session.exec(select(t.Service).where(t.Service.active)
+                             .order_by(t.Service.name)).all())
+
+
 def default_service(session: Session, source: AdviceSource) -> t.Service | None:
     agency = AGENCY_FOR_SOURCE.get(source)
     if agency is None:
