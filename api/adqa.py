@@ -15,7 +15,7 @@ from domain.words import long_date, long_time
 from services import adqa
 from services.digest import Digest
 from services.errors import ServiceError
-from services.rendering import render
+from api.page_kit import page
 
 router = APIRouter(tags=["adqa"])
 
@@ -45,14 +45,12 @@ def _week_ending(text: str) -> date | None:
 @router.get("/adqa/digest", response_class=HTMLResponse, include_in_schema=False)
 def digest_page(request: Request, session: SessionDep,
                 week_ending: str | None = None) -> HTMLResponse:
-    settings = request.app.state.settings
     text = (week_ending or "").strip()
-    ctx = {"nav": "adqa", "council_name": settings.council_name, "long_date": long_date,
-           "long_time": long_time, "week_ending_value": text, "d": None, "error": None}
+    ctx = {"nav": "adqa", "long_date": long_date, "long_time": long_time}
     try:
-        ctx["d"] = adqa.week_digest(session=session, week_ending=_week_ending(text))
+        d = adqa.week_digest(session=session, week_ending=_week_ending(text))
     except (ValueError, ServiceError) as exc:
-        ctx["error"] = str(exc)
-        return HTMLResponse(render("pages/adqa_digest.html", **ctx), status_code=422)
-    ctx["week_ending_value"] = ctx["d"].week_ending.isoformat()
-    return HTMLResponse(render("pages/adqa_digest.html", **ctx))
+        return page(request, "pages/adqa_digest.html", 422, week_ending_value=text, d=None,
+                    error=str(exc), **ctx)
+    return page(request, "pages/adqa_digest.html", week_ending_value=d.week_ending.isoformat(),
+                d=d, error=None, **ctx)
