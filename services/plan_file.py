@@ -121,7 +121,7 @@ PERSONAL_COLUMNS: frozenset[str] = frozenset(c.name for c in COLUMNS if c.person
 EHC_PLANS_BEGAN = date(2014, 9, 1)
 
 
-class ReviewStage(str, Enum):
+class LastReviewStage(str, Enum):
     """How far the process after the last review meeting has got."""
 
     COMPLETE = "complete"  # the LA's decision made and, if amending, the amended plan issued
@@ -129,13 +129,13 @@ class ReviewStage(str, Enum):
     AMENDING = "amending"  # amendments proposed; final plan due in 8 weeks (Reg 22(3))
 
 
-REVIEW_STAGE_MEANINGS: dict[ReviewStage, str] = {
-    ReviewStage.COMPLETE: "the LA has notified its decision after the meeting and, if it "
+LAST_REVIEW_STAGE_MEANINGS: dict[LastReviewStage, str] = {
+    LastReviewStage.COMPLETE: "the LA has notified its decision after the meeting and, if it "
     "decided to amend, the final amended plan has been issued (the same as leaving it empty)",
-    ReviewStage.AWAITING_DECISION: "the meeting has been held and the LA has not yet notified "
+    LastReviewStage.AWAITING_DECISION: "the meeting has been held and the LA has not yet notified "
     "whether it will maintain, amend or cease the plan (due 4 weeks after the meeting, "
     "Reg 20(10))",
-    ReviewStage.AMENDING: "the LA has sent proposed amendments and the final amended plan has "
+    LastReviewStage.AMENDING: "the LA has sent proposed amendments and the final amended plan has "
     "not yet been issued (due 8 weeks after the amendments were sent, Reg 22(3)); give "
     "amendments_sent_on",
 }
@@ -183,7 +183,7 @@ class PlanRow(BaseModel):
     setting_type: SettingType
     plan_issued_on: date
     last_review_on: date | None = None
-    last_review_stage: ReviewStage | None = Field(
+    last_review_stage: LastReviewStage | None = Field(
         None, description="None when there has been no review; otherwise at least complete")
     amendments_sent_on: date | None = None
     next_meeting_on: date | None = None
@@ -466,13 +466,13 @@ def parse_setting_type(text: str) -> SettingType:
                          + ", ".join(s.value for s in SettingType) + ".") from None
 
 
-def parse_review_stage(text: str) -> ReviewStage:
-    exact = ReviewStage._value2member_map_.get(text)
+def parse_review_stage(text: str) -> LastReviewStage:
+    exact = LastReviewStage._value2member_map_.get(text)
     if exact is not None:
         return exact  # type: ignore[return-value]
     key = re.sub(r"[\s-]+", "_", text.strip().lower())
     try:
-        return ReviewStage(key)
+        return LastReviewStage(key)
     except ValueError:
         raise _CellError("is not a review stage. Use complete, awaiting_decision or amending, "
                          "or leave it empty.") from None
@@ -739,18 +739,18 @@ class _RowValidator:
                       "last_review_stage is given but last_review_on is empty. Give the date "
                       "of the last review meeting, or empty last_review_stage.")
         elif reviewed is not None and stage is None:
-            out["last_review_stage"] = ReviewStage.COMPLETE
-        if stage is ReviewStage.AMENDING and not cell["amendments_sent_on"]:
+            out["last_review_stage"] = LastReviewStage.COMPLETE
+        if stage is LastReviewStage.AMENDING and not cell["amendments_sent_on"]:
             self._err(line, "amendments_sent_on", "",
                       "amendments_sent_on is empty, but last_review_stage is amending. Give "
                       "the date the proposed amendments were sent to the family.")
         stage_unreadable = bool(cell["last_review_stage"]) and stage is None
-        if cell["amendments_sent_on"] and stage is not ReviewStage.AMENDING \
+        if cell["amendments_sent_on"] and stage is not LastReviewStage.AMENDING \
                 and not stage_unreadable:
             self._err(line, "amendments_sent_on", cell["amendments_sent_on"],
                       "amendments_sent_on is only for a review whose last_review_stage is "
                       "amending. Set last_review_stage to amending, or empty this cell.")
-        if sent is not None and stage is ReviewStage.AMENDING:
+        if sent is not None and stage is LastReviewStage.AMENDING:
             value = cell["amendments_sent_on"]
             if sent > today:
                 self._err(line, "amendments_sent_on", value, f"amendments_sent_on '{value}' "

@@ -53,7 +53,7 @@ from store.db import engine_for
 from services.plan_file import (
     ImportReport,
     PlanRow,
-    ReviewStage,
+    LastReviewStage,
     RowError,
     RowIssue,
     RowWarning,
@@ -164,7 +164,7 @@ def _review_held_by(row: PlanRow, today: date) -> date:
     """The day this cycle's review meeting is (or was) held, as far as the row says: the last
     meeting for a review still in progress, the meeting arranged, or else the latest day the
     review can be held on time (an overdue one: from today)."""
-    if row.last_review_stage in (ReviewStage.AWAITING_DECISION, ReviewStage.AMENDING):
+    if row.last_review_stage in (LastReviewStage.AWAITING_DECISION, LastReviewStage.AMENDING):
         assert row.last_review_on is not None
         return row.last_review_on
     if row.next_meeting_on is not None:
@@ -268,9 +268,9 @@ def plan_start(row: PlanRow, child_id: str, settings: Settings,
     five = fifth_birthday(row.date_of_birth)
     under_five_until = five if months and five > today else None
     resume = None
-    if row.last_review_stage is ReviewStage.AWAITING_DECISION:
+    if row.last_review_stage is LastReviewStage.AWAITING_DECISION:
         resume = "awaiting_decision"
-    elif row.last_review_stage is ReviewStage.AMENDING:
+    elif row.last_review_stage is LastReviewStage.AMENDING:
         resume = "amending"
     start = StartReview(
         plan_reference=row.plan_reference, child_id=child_id,

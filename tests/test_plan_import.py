@@ -18,7 +18,7 @@ from services.plan_file import (
     PERSONAL_COLUMNS,
     ImportReport,
     PlanRow,
-    ReviewStage,
+    LastReviewStage,
     SettingType,
     validate_file,
 )
@@ -96,7 +96,7 @@ def test_the_good_example_validates_with_no_errors_or_warnings():
     assert nursery.next_transfer is not None and nursery.next_transfer.kind == "school"
     fixed = by_ref["EHC-003981"]  # a meeting already fixed; last_review_stage left empty
     assert fixed.next_meeting_on == date(2026, 11, 30)
-    assert fixed.last_review_stage is ReviewStage.COMPLETE
+    assert fixed.last_review_stage is LastReviewStage.COMPLETE
     year6 = by_ref["EHC-002866"]
     assert year6.given_name == "Zoë" and year6.nc_year == "6"  # "Year 6", UTF-8 kept
     assert str(year6.next_transfer) == "primary->secondary 2027"
@@ -107,10 +107,10 @@ def test_the_good_example_validates_with_no_errors_or_warnings():
     assert new.review_anchor == new.plan_issued_on == date(2026, 5, 14)
     overdue = by_ref["EHC-001938"]
     assert overdue.review_anchor == date(2025, 9, 15)  # its review was due 15 September 2026
-    assert overdue.last_review_stage is ReviewStage.COMPLETE
-    assert by_ref["EHC-003317"].last_review_stage is ReviewStage.AWAITING_DECISION
+    assert overdue.last_review_stage is LastReviewStage.COMPLETE
+    assert by_ref["EHC-003317"].last_review_stage is LastReviewStage.AWAITING_DECISION
     amending = by_ref["EHC-001276"]
-    assert amending.last_review_stage is ReviewStage.AMENDING
+    assert amending.last_review_stage is LastReviewStage.AMENDING
     assert amending.amendments_sent_on == date(2026, 10, 15)
     assert by_ref["EHC-000812"].nc_year is None  # 22: no year group needed
     assert by_ref["EHC-003055"].setting_type is SettingType.OTHER
@@ -455,10 +455,10 @@ def test_bad_references(ref):
 def test_review_stage_and_amendments():
     ok = check(row(last_review_on="2026-10-01", last_review_stage="Amending",
                    amendments_sent_on="20/10/2026"))
-    assert ok.ok and ok.rows[0].last_review_stage is ReviewStage.AMENDING
+    assert ok.ok and ok.rows[0].last_review_stage is LastReviewStage.AMENDING
     assert ok.rows[0].amendments_sent_on == date(2026, 10, 20)
     waiting = check(row(last_review_on="2026-11-10", last_review_stage="awaiting decision"))
-    assert waiting.rows[0].last_review_stage is ReviewStage.AWAITING_DECISION
+    assert waiting.rows[0].last_review_stage is LastReviewStage.AWAITING_DECISION
 
     def err(**changes):
         e = only_error(check(row(**changes)))
@@ -624,7 +624,7 @@ def test_docs_describe_every_column_and_value():
     doc = (ROOT / "docs" / "import.md").read_text(encoding="utf-8")
     for column in COLUMN_NAMES:
         assert f"`{column}`" in doc, column
-    for value in [s.value for s in SettingType] + [s.value for s in ReviewStage]:
+    for value in [s.value for s in SettingType] + [s.value for s in LastReviewStage]:
         assert f"`{value}`" in doc, value
     example_header = (EXAMPLES / "plans.csv").read_text(encoding="utf-8").splitlines()[0]
     assert example_header == HEADER
