@@ -22,8 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ValidationError
 
-from api.auth import current_actor
-from api.deps import SessionDep, get_client
+from api.deps import SessionDep, current_actor, get_client
 from services import cases
 from services.directory import active_services
 from services.clock import today

@@ -26,7 +26,6 @@ no route dependencies (``api.deps`` imports it, for who is acting).
 from __future__ import annotations
 
 import secrets
-from contextvars import ContextVar
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
@@ -35,6 +34,7 @@ from fastapi.security import HTTPBearer
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from api.deps import get_settings, set_acting_staff
 from api.page_kit import page
 from config.settings import Settings
 from services.staff import ROLE_LABELS, Staff, StaffError, identify
@@ -79,9 +79,6 @@ POLICY: list[tuple[str, frozenset[str] | None, str | None]] = [
 ]
 DEFAULT_ROLE = "caseworker"
 
-_current: ContextVar[Staff | None] = ContextVar("ehc_staff", default=None)
-
-
 def required_role(method: str, path: str) -> str | None:
     """The least role that may ``method`` ``path`` (a route's path template); None: anyone."""
     for prefix, methods, role in POLICY:
@@ -91,16 +88,6 @@ def required_role(method: str, path: str) -> str | None:
     return DEFAULT_ROLE
 
 
-def current_staff() -> Staff | None:
-    """Who is making the current request (set by ``authorize``), or None (public routes)."""
-    return _current.get()
-
-
-def current_actor() -> str | None:
-    staff = _current.get()
-    return staff.actor if staff else None
-
-
 class NotSignedIn(Exception):
     pass
 
@@ -108,10 +95,6 @@ class NotSignedIn(Exception):
 class Forbidden(Exception):
     def __init__(self, message: str) -> None:
         self.message = message
-
-
-def _settings(request: Request) -> Settings:
-    return request.app.state.settings
 
 
 def _identify(request: Request, settings: Settings) -> Staff | None:
@@ -152,13 +135,13 @@ async def authorize(request: Request,
     route = request.scope.get("route")
     path = getattr(route, "path_format", None) or request.url.path
     need = required_role(request.method, path)
-    settings = _settings(request)
+    settings = get_settings(request)
     staff = await run_in_threadpool(_identify, request, settings)
     request.state.staff = staff
     if need is PUBLIC:  # a professional's page acts for the professional, whoever is signed in
-        _current.set(None)
+        set_acting_staff(None)
         return
-    _current.set(staff)
+    set_acting_staff(staff)
     if staff is None:
         raise NotSignedIn()
     if not staff.can(need):

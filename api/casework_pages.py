@@ -12,8 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from api.auth import current_staff
-from api.deps import SessionDep, get_client
+from api.deps import SessionDep, current_staff, get_client
 from services import cases, worklist
 from services.allocation import caseworkers
 from services.clock import today

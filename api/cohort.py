@@ -17,8 +17,7 @@ from pydantic import BaseModel, Field
 
 from statutory.phase import FIRST_TRANSFER_YEAR, LAST_TRANSFER_YEAR
 from api.page_kit import page
-from api.deps import SessionDep, get_client
-from api.auth import current_actor
+from api.deps import SessionDep, current_actor, get_client
 from services.clock import today
 from services.cohort import (
     AT_RISK_DAYS,

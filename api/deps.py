@@ -1,19 +1,39 @@
 """What a route needs, each defined once: the settings, a database session, the Temporal client,
-who is signed in, and a posted form's fields."""
+who is signed in (``api.auth.authorize`` says so before the route runs), and a posted form's
+fields."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlmodel import Session
 from temporalio.client import Client
 
-from api.auth import current_actor, current_staff
 from config.settings import Settings
 from services.errors import ServiceError
 from services.staff import Staff
 from store.db import session_for
+
+
+_acting: ContextVar[Staff | None] = ContextVar("ehc_staff", default=None)
+
+
+def set_acting_staff(staff: Staff | None) -> None:
+    """Who is taking this request's steps: ``api.auth.authorize`` sets it for every request
+    (None on the public pages, whoever is signed in there)."""
+    _acting.set(staff)
+
+
+def current_staff() -> Staff | None:
+    """Who is making the current request, or None (public routes)."""
+    return _acting.get()
+
+
+def current_actor() -> str | None:
+    staff = _acting.get()
+    return staff.actor if staff else None
 
 
 def get_settings(request: Request) -> Settings:
