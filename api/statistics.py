@@ -24,11 +24,13 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from api.deps import SessionDep
 from services import statistics as st
+from services.clock import today
+from services.periods import period_asked
 from services.statistics import (
     CsvTable,
     DfeReport,
@@ -40,11 +42,25 @@ from services.statistics import (
 
 router = APIRouter(tags=["statistics"])
 
-PERIOD_ERRORS = {422: {"description": "a date that is not YYYY-MM-DD, `to` before `from`, a "
+PERIOD_ERRORS = {422: {"description": "a date that is not YYYY-MM-DD or does not exist (the "
+                       "`detail` says what is wrong and what to write), `to` before `from`, a "
                        "period over 10 years, or a breakdown the measure does not have"}}
 
-FromDate = Annotated[date, Query(alias="from", description="first day, YYYY-MM-DD")]
-ToDate = Annotated[date, Query(alias="to", description="last day (included), YYYY-MM-DD")]
+
+def asked_period(
+        frm: Annotated[str | None, Query(
+            alias="from", description="first day, YYYY-MM-DD. Default: the first day of the "
+            "last four calendar quarters up to and including today's (the quarter so far)",
+            examples=["2026-01-01"])] = None,
+        to: Annotated[str | None, Query(
+            description="last day (included), YYYY-MM-DD. Default: today (in England)",
+            examples=["2026-12-31"])] = None) -> tuple[date, date]:
+    """The period asked for (``services.periods.period_asked``: the same default and the same
+    sentences for a bad date as the statistics page)."""
+    return period_asked(frm, to, today())
+
+
+Period = Annotated[tuple[date, date], Depends(asked_period)]
 AsOf = Annotated[date | None, Query(
     description="the day the figures are as of: a deadline not done counts as late once its "
     "due day is before it. Default: today (in England)")]
@@ -78,14 +94,17 @@ def _csv(table: CsvTable) -> StreamingResponse:
             description="The council's measures a-h (and the review decision and decision to "
             "assess rates) over deadlines due in the period, as on `as_of`; measure f "
             "(review outcomes) by decision date. Each deadline measure is given including and "
-            "excluding exceptions. Definitions: docs/statistics.md. `format=csv` gives one row "
-            "per measure and quarter (and one for the whole period).")
-def timeliness(session: SessionDep, from_date: FromDate, to_date: ToDate,
+            "excluding exceptions; its `counted_by` says in a sentence which date puts a "
+            "deadline in a period (the day it was due). Without `from` and `to`: the last four "
+            "quarters up to today, the current one so far (the statistics page's default). "
+            "Definitions: docs/statistics.md. `format=csv` gives one row per measure and "
+            "quarter (and one for the whole period).")
+def timeliness(session: SessionDep, period: Period,
                as_of: AsOf = None, fmt: Format = "json"):
-    period = dict(session=session, from_date=from_date, to_date=to_date, as_of=as_of)
+    asked = dict(session=session, from_date=period[0], to_date=period[1], as_of=as_of)
     if fmt == "csv":
-        return _csv(st.timeliness_csv(**period))
-    return st.timeliness(**period)
+        return _csv(st.timeliness_csv(**asked))
+    return st.timeliness(**asked)
 
 
 @router.get("/api/statistics/timeliness/{measure}", response_model=MeasureReport,
@@ -96,12 +115,12 @@ def timeliness(session: SessionDep, from_date: FromDate, to_date: ToDate,
             "records it), `agency` and `service` (advice: the service asked, or the agency of "
             "the kind of advice), `transfer` (phase transfers: school or post-16). Which a "
             "measure has is in its `breakdowns`. Groups come largest first.")
-def timeliness_measure(session: SessionDep, measure: str, from_date: FromDate, to_date: ToDate,
+def timeliness_measure(session: SessionDep, measure: str, period: Period,
                        as_of: AsOf = None,
                        group_by: Annotated[str | None, Query(
                            description="setting, agency, service or transfer")] = None,
                        fmt: Format = "json"):
-    asked = dict(session=session, measure=measure, from_date=from_date, to_date=to_date,
+    asked = dict(session=session, measure=measure, from_date=period[0], to_date=period[1],
                  as_of=as_of, group_by=group_by)
     if fmt == "csv":
         return _csv(st.timeliness_measure_csv(**asked))
@@ -114,10 +133,10 @@ def timeliness_measure(session: SessionDep, measure: str, from_date: FromDate, t
             description="Counts and percentages of the LA's review decisions made in the "
             "period (the decision's date puts it in a period). `group_by=setting` breaks them "
             "down by the child's school or setting.")
-def review_outcomes(session: SessionDep, from_date: FromDate, to_date: ToDate,
+def review_outcomes(session: SessionDep, period: Period,
                     group_by: Annotated[str | None, Query(description="setting")] = None,
                     fmt: Format = "json"):
-    asked = dict(session=session, from_date=from_date, to_date=to_date, group_by=group_by)
+    asked = dict(session=session, from_date=period[0], to_date=period[1], group_by=group_by)
     if fmt == "csv":
         return _csv(st.review_outcomes_csv(**asked))
     return st.review_outcomes(**asked)
@@ -132,12 +151,14 @@ def review_outcomes(session: SessionDep, from_date: FromDate, to_date: ToDate,
             "of both the numerator and the denominator of the excluding rate), after 20 weeks "
             "but within a year, after more than a year, and the average weeks to issue; and "
             "requests received and decisions whether to assess made in the period (by "
-            "decision date), within 6 weeks (Reg 5(1)).")
-def dfe(session: SessionDep, from_date: FromDate, to_date: ToDate, fmt: Format = "json"):
-    period = dict(session=session, from_date=from_date, to_date=to_date)
+            "decision date), within 6 weeks (Reg 5(1)). `counted_by` says which date puts each "
+            "in a period: not the due day, as the council's measures e and the decision to "
+            "assess rate count them, so the same quarter's figures can differ.")
+def dfe(session: SessionDep, period: Period, fmt: Format = "json"):
+    asked = dict(session=session, from_date=period[0], to_date=period[1])
     if fmt == "csv":
-        return _csv(st.dfe_csv(**period))
-    return st.dfe(**period)
+        return _csv(st.dfe_csv(**asked))
+    return st.dfe(**asked)
 
 
 @router.get("/api/exports/sen2", tags=["exports"],
@@ -155,8 +176,9 @@ def dfe(session: SessionDep, from_date: FromDate, to_date: ToDate, fmt: Format =
             "ReviewOutcome, LastReview), then the product's own DecisionDue, FinalPlanDue and "
             "WeeksToFinalPlan. The person is the council's own id (PersonId): no names or "
             "dates of birth. Codes and approximations: docs/statistics.md.")
-def sen2_export(session: SessionDep, from_date: FromDate, to_date: ToDate,
+def sen2_export(session: SessionDep, period: Period,
                 fmt: Format = "json"):
+    from_date, to_date = period
     table = st.sen2_export(session=session, from_date=from_date, to_date=to_date)
     if fmt == "csv":
         return _csv(table)

@@ -13,7 +13,6 @@ The public summary's suppression of small numbers is ``services.statistics``'s
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -26,7 +25,14 @@ from services import adqa
 from services import statistics as st
 from services.clock import today
 from services.errors import ServiceError
-from services.periods import last_full_quarters, parse_quarter
+from services.periods import (
+    PeriodError,
+    default_period,
+    parse_quarter,
+    period_asked,
+    period_words,
+    quarter_words,
+)
 from services.statistics import PublicSummary
 
 router = APIRouter(include_in_schema=False)
@@ -43,19 +49,8 @@ SHORT = {"review_meetings": "Review meetings", "review_reports": "Review reports
          "Review decisions", "decisions_to_assess": "Decisions to assess"}
 
 
-def _period(problems: dict, frm: str, to: str, on: date) -> tuple[date, date]:
-    default_from, default_to = last_full_quarters(on)
-    out = []
-    for name, text, default in (("from", frm, default_from), ("to", to, default_to)):
-        if not text:
-            out.append(default)
-            continue
-        try:
-            out.append(date.fromisoformat(text))
-        except ValueError:
-            problems[name] = f"Write the {name} date as YYYY-MM-DD, for example 2026-04-01"
-            out.append(default)
-    return out[0], out[1]
+def _lower(text: str) -> str:
+    return text[:1].lower() + text[1:]
 
 
 def _pct(value: float | None) -> str:
@@ -68,23 +63,32 @@ def statistics_page(request: Request, session: SessionDep,
 
     on = today()
     problems: dict[str, str] = {}
-    from_date, to_date = _period(problems, frm, to, on)
     report = dfe = agencies = None
-    if not problems:
-        try:
-            figures = st.dashboard(session=session, from_date=from_date, to_date=to_date,
-                                   as_of=on)
-            report, dfe, agencies = figures.report, figures.dfe, figures.agencies
-        except ServiceError as exc:
-            problems["to"] = exc.message.removeprefix("Please correct: ")
+    try:
+        from_date, to_date = period_asked(frm, to, on)
+        figures = st.dashboard(session=session, from_date=from_date, to_date=to_date, as_of=on)
+        report, dfe, agencies = figures.report, figures.dfe, figures.agencies
+    except PeriodError as exc:
+        problems.update(exc.problems)
+        from_date, to_date = default_period(on)
+    except ServiceError as exc:
+        problems["to"] = exc.message.removeprefix("Please correct: ")
+        from_date, to_date = default_period(on)
     errors, field_errors = error_view(problems, {"from": "from", "to": "to"})
-    charts = {}
+    charts, differs = {}, {}
     if report is not None:
+        # The same things counted by another date further down the page: said beside both.
+        differs = {"final_plans": "Not the same count as the DfE's “Final plans issued” "
+                   f"below, which is {_lower(dfe.counted_by.final_plans)}",
+                   "decisions_to_assess": "Not the same count as the DfE's decisions whether "
+                   f"to assess below, which are {_lower(dfe.counted_by.decisions)}"}
         measures = {m.measure: m for m in report.measures}
-        labels = [q.quarter for q in measures["final_plans"].quarters]
+        labels = [q.quarter + (" so far" if q.ends_on == on else "")
+                  for q in measures["final_plans"].quarters]
         charts["measures"] = percent_bars(
             "Deadlines met, by measure", "The share of each measure's deadlines met on time, "
-            f"{from_date} to {to_date}, including exceptions. The table below has the figures.",
+            f"{period_words(from_date, to_date, on)}, including exceptions. The table below "
+            "has the figures.",
             [(f"{m.council_measure}. {SHORT.get(m.measure, m.measure)}",
               m.figures.percent_on_time) for m in report.measures if m.council_measure])
         charts["trend"] = percent_lines(
@@ -104,7 +108,10 @@ def statistics_page(request: Request, session: SessionDep,
                 report=report, dfe=dfe, agencies=agencies, charts=charts, errors=errors,
                 field_errors=field_errors, from_date=from_date, to_date=to_date, pct=_pct,
                 query=query, values={"from": frm or from_date.isoformat(),
-                                     "to": to or to_date.isoformat()})
+                                     "to": to or to_date.isoformat()},
+                period=period_words(from_date, to_date, on), differs=differs,
+                values_given=bool(frm or to),
+                quarter_name=lambda q: quarter_words(q.quarter, q.starts_on, q.ends_on, on))
 
 
 # --- the ADQA group's quarterly report -------------------------------------------------------------

@@ -1,27 +1,137 @@
-"""The periods every report and statistic is asked for: the check of a period (``check_period``)
-and calendar quarters (2026-Q3 is July to September), each defined once here for the
-statistics (``services.statistics``), the outcomes report (``services.reports``) and the ADQA
-quarterly report (``services.adqa``)."""
+"""The periods every report and statistic is asked for: the check of a period (``check_period``),
+the period asked for as typed (``period_asked``: the dates read, with a sentence for each that
+is wrong, and the default period, ``default_period``) and calendar quarters (2026-Q3 is July
+to September), each defined once here for the statistics (``services.statistics``, its API
+and its page), the outcomes report (``services.reports``) and the ADQA quarterly report
+(``services.adqa``)."""
 
 from __future__ import annotations
 
+import calendar
+import re
 from datetime import date, timedelta
 
+from domain.words import long_date
 from services.errors import ServiceError
 
 MAX_DAYS = 3653  # 10 years: a report lists every quarter, so the period is bounded
+
+# The period's two dates as the statistics form labels them (the API's ``from`` and ``to``).
+FIELD_LABELS = {"from": "start date", "to": "end date"}
+
+
+class PeriodError(ServiceError):
+    """A period that cannot be counted: a 422 whose message says what is wrong with each date
+    and what to write instead; ``problems`` has the same sentences by field (``from``,
+    ``to``) for a form."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__(422, ". ".join(problems.values()), "invalid_input")
+        self.problems = problems
 
 
 def check_period(from_date: date, to_date: date) -> None:
     """A 422 that says what to fix unless ``from_date`` to ``to_date`` is a period of at most
     ``MAX_DAYS``, for every report and statistic over a period."""
     if to_date < from_date:
-        raise ServiceError(422, f"Please correct: to ({to_date}) is before from ({from_date}); "
-                           "give the earlier date as from", "invalid_input")
+        raise PeriodError({"to": f"The end date, {long_date(to_date)}, is before the start "
+                           f"date, {long_date(from_date)}. Give the earlier date as the start "
+                           "date"})
     if (to_date - from_date).days > MAX_DAYS:
-        raise ServiceError(422, f"Please correct: the period from {from_date} to {to_date} is "
-                           "longer than 10 years; ask for 10 years or less at a time",
-                           "invalid_input")
+        raise PeriodError({"to": f"The period from {long_date(from_date)} to "
+                           f"{long_date(to_date)} is longer than 10 years. Ask for 10 years or "
+                           "less at a time"})
+
+
+_ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+_DMY = re.compile(r"(\d{1,2})[/.\- ](\d{1,2})[/.\- ](\d{4})")
+
+
+def parse_day(text: str, label: str) -> date:
+    """A date typed as YYYY-MM-DD. Raises ``ValueError`` with a sentence that names the field
+    by ``label`` (e.g. "start date"), says what is wrong and what to write: "The start date 31
+    February 2026 does not exist: February 2026 has 28 days. Write it as 2026-02-28 or pick
+    another day"."""
+    typed = text.strip()
+    m = _ISO.fullmatch(typed)
+    if m is None:
+        hint = "for example 2026-10-01"
+        dmy = _DMY.fullmatch(typed)
+        if dmy:  # 30/9/2026, as dates are often written: say how to write that day
+            d, mo, y = (int(g) for g in dmy.groups())
+            if 1 <= mo <= 12 and 1 <= d <= calendar.monthrange(y, mo)[1]:
+                hint = f"so {typed} is {date(y, mo, d).isoformat()}"
+        raise ValueError(f"The {label} “{typed}” is not a date written as year, month and day. "
+                         f"Write it as YYYY-MM-DD, {hint}")
+    year, month, day = (int(g) for g in m.groups())
+    if year < 1:
+        raise ValueError(f"The {label} “{typed}” has no year. Write it as YYYY-MM-DD, for "
+                         "example 2026-10-01")
+    if not 1 <= month <= 12:
+        raise ValueError(f"The {label} “{typed}” does not exist: there is no month {month}, "
+                         f"the months are 01 to 12. Write it as YYYY-MM-DD, for example "
+                         f"{year:04d}-10-01")
+    days = calendar.monthrange(year, month)[1]
+    month_year = f"{calendar.month_name[month]} {year}"
+    if not 1 <= day <= days:
+        nearest = date(year, month, days if day > days else 1)
+        what = (f"{day} {month_year}" if day > days else f"“{typed}”")
+        why = (f"{month_year} has {days} days" if day > days
+               else "the days of a month start at 1")
+        raise ValueError(f"The {label} {what} does not exist: {why}. Write it as "
+                         f"{nearest.isoformat()} or pick another day")
+    return date(year, month, day)
+
+
+def default_period(on: date) -> tuple[date, date]:
+    """The period the statistics show unless asked for another: the last four calendar
+    quarters up to and including the one ``on`` falls in, that one up to ``on`` itself (the
+    quarter so far). On 7 December 2026: 1 January 2026 to 7 December 2026."""
+    year, q = quarter_of(on)
+    for _ in range(3):
+        year, q = (year - 1, 4) if q == 1 else (year, q - 1)
+    return quarter_bounds(year, q)[0], on
+
+
+def period_asked(from_text: str | None, to_text: str | None, on: date) -> tuple[date, date]:
+    """The period asked for as typed (YYYY-MM-DD; a date left out is ``default_period``'s),
+    checked. A ``PeriodError`` with a sentence for each date that is wrong."""
+    default = default_period(on)
+    problems: dict[str, str] = {}
+    out = []
+    for field, text, fallback in (("from", from_text, default[0]), ("to", to_text, default[1])):
+        if not text or not text.strip():
+            out.append(fallback)
+            continue
+        try:
+            out.append(parse_day(text, FIELD_LABELS[field]))
+        except ValueError as exc:
+            problems[field] = str(exc)
+            out.append(fallback)
+    if problems:
+        raise PeriodError(problems)
+    check_period(out[0], out[1])
+    return out[0], out[1]
+
+
+def period_words(from_date: date, to_date: date, on: date) -> str:
+    """The period in words: "1 January 2026 to 30 September 2026", or when it runs to ``on``,
+    "1 January 2026 to today (7 December 2026)"."""
+    end = f"today ({long_date(on)})" if to_date == on else long_date(to_date)
+    return f"{long_date(from_date)} to {end}"
+
+
+def quarter_words(label: str, starts_on: date, ends_on: date, on: date) -> str:
+    """A quarter of a period as a table row names it: its label (2026-Q3), or, for the quarter
+    ``on`` falls in when the period runs to ``on``, "1 October 2026 to today (quarter so
+    far)"; a quarter cut short otherwise, by its first and last day."""
+    year, q = quarter_of(starts_on)
+    first, last = quarter_bounds(year, q)
+    if ends_on == on and on < last:
+        return f"{long_date(starts_on)} to today (quarter so far)"
+    if (starts_on, ends_on) != (first, last):
+        return f"{label}: {long_date(starts_on)} to {long_date(ends_on)}"
+    return label
 
 
 def quarter_of(day: date) -> tuple[int, int]:

@@ -100,6 +100,9 @@ class MeasureInfo(BaseModel):
                                         "measures (a-h), if it is one")
     title: str
     definition: str = Field(description="what is counted, and which date puts it in a period")
+    counted_by: str = Field(description="which date puts a deadline in a period, in a sentence "
+                            "a person reads beside the figure (for every deadline measure: the "
+                            "day it was due)")
     citation: str
     statutory: bool = Field(description="false for the council's local target (draft plans)")
     rule_ids: list[str] = Field(description="statutory/rules.py rules whose deadlines it counts")
@@ -109,7 +112,8 @@ class MeasureInfo(BaseModel):
 def _info(m: tl.Measure) -> dict:
     """A measure's ``MeasureInfo`` fields."""
     return dict(measure=m.key, council_measure=m.council, title=m.title,
-                definition=m.definition, citation=m.citation, statutory=m.statutory,
+                definition=m.definition, counted_by=m.counted_by, citation=m.citation,
+                statutory=m.statutory,
                 rule_ids=list(m.rule_ids), breakdowns=list(m.group_by))
 
 
@@ -167,6 +171,8 @@ class OutcomesReport(BaseModel):
     title: str = "Annual reviews that maintained, amended or ceased the plan"
     definition: str = ("The LA's decisions after annual review meetings (CFA 2014 s.44; Reg "
                        "20(10)), in the period of the day each decision was made.")
+    counted_by: str = Field(default="Counted by the day the decision was made",
+                            description="which date puts a decision in a period, in a sentence")
     from_date: date = Field(serialization_alias="from")
     to_date: date = Field(serialization_alias="to")
     figures: OutcomeFigures
@@ -245,9 +251,24 @@ class DfeQuarter(Quarter):
     decisions: DecisionFigures
 
 
+class DfeCountedBy(BaseModel):
+    """Which date puts each of DfE's figures in a period: not the due day (as the council's
+    measures) but the day the thing happened."""
+
+    final_plans: str = Field(default="Counted by the day the final plan was issued",
+                             description="final plans: the day issued")
+    requests: str = Field(default="Counted by the day the request was received",
+                          description="requests: the day received")
+    decisions: str = Field(default="Counted by the day the decision whether to assess was "
+                           "made", description="decisions whether to assess: the day made")
+
+
 class DfeReport(BaseModel):
     from_date: date = Field(serialization_alias="from")
     to_date: date = Field(serialization_alias="to")
+    counted_by: DfeCountedBy = Field(default_factory=DfeCountedBy, description="which date "
+                                     "puts each figure in a period, in a sentence a person "
+                                     "reads beside it")
     final_plans: FinalPlanFigures = Field(description="final EHC plans issued in the period "
                                           "(the issue date puts a plan in a period), Reg 13(2)")
     decisions: DecisionFigures

@@ -67,6 +67,11 @@ class Measure:
         """Its rules' citations, from the rules table."""
         return "; ".join(dict.fromkeys(RULES[r].citation for r in self.rule_ids))
 
+    @property
+    def counted_by(self) -> str:
+        """The date that puts a deadline in a period, in a sentence (``COUNTED_BY``)."""
+        return COUNTED_BY[self.key]
+
 
 REVIEW_ADVICE_RULE = "review.advice_circulated_due"
 ASSESSMENT_ADVICE_RULE = "assessment.advice_due"
@@ -130,6 +135,31 @@ MEASURES: dict[str, Measure] = {m.key: m for m in (
             "Requests whose decision whether to assess was due (6 weeks from the request) in "
             "the period: on time when decided on or before that day."),
 )}
+
+# Which date puts each measure's deadlines in a period, as the page shows it beside the figure
+# and the API gives it (``counted_by``): always the due day (docs/statistics.md).
+COUNTED_BY: dict[str, str] = {
+    "review_meetings": "Counted by the day the annual review was due (the anniversary of the "
+                       "plan or of the last review)",
+    "review_reports": "Counted by the day the review report was due (2 weeks after the "
+                      "meeting)",
+    "review_advice_circulated": "Counted by the day the advice was due to be circulated (2 "
+                                "weeks before the meeting)",
+    "advice": "Counted by the day the advice was due",
+    "assessment_advice": "Counted by the day the advice was due (6 weeks after the "
+                         "professional was asked)",
+    "review_advice": "Counted by the day the advice was due (in time to circulate it 2 weeks "
+                     "before the meeting)",
+    "draft_plans": "Counted by the day the draft plan was due by the council's local target",
+    "final_plans": "Counted by the day the final plan was due (20 weeks after the request)",
+    "amended_plans": "Counted by the day the final amended plan was due (8 weeks after the "
+                     "proposed amendments were sent)",
+    "phase_transfers": "Counted by the day the phase transfer review was due",
+    "review_decisions": "Counted by the day the decision after the review meeting was due (4 "
+                        "weeks after the meeting)",
+    "decisions_to_assess": "Counted by the day the decision whether to assess was due (6 weeks "
+                           "after the request)",
+}
 
 NOT_ADVICE = (AdviceSource.FAMILY.value,)  # the family's views (Reg 6(1)(a)): not Reg 8(1)
 

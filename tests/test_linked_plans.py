@@ -442,7 +442,8 @@ async def test_the_outcomes_report_counts_by_progress_and_quarter(db_url):
 
         await problem(await http.get("/api/reports/outcomes",
                                      params={"from": "2025-12-31", "to": "2025-08-01"}),
-                      422, "to (2025-08-01) is before from (2025-12-31)")
+                      422, "The end date, 1 August 2025, is before the start date, 31 "
+                      "December 2025")
         await problem(await http.get("/api/reports/outcomes",
                                      params={"from": "2025-13-01", "to": "2025-12-31"}),
                       422, "from", "YYYY-MM-DD")

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from html import unescape
 
+from markupsafe import escape
 from sqlmodel import Session
 
 from services.statistics import shown_count, shown_percent
@@ -67,12 +69,26 @@ def build_q3(db_url: str) -> None:
     ])
 
 
+ROW = r'<th scope="row" class="govuk-table__header">{}(?:<span[^>]*>(.*?)</span>)?</th>(.*?)</tr>'
+
+
 def row(html: str, label: str) -> list[str]:
     """The cells of the first table row headed ``label``."""
-    m = re.search(rf'<th scope="row" class="govuk-table__header">{re.escape(label)}</th>(.*?)</tr>',
-                  html, re.S)
+    m = re.search(ROW.format(re.escape(str(escape(label)))), html, re.S)
     assert m, label
-    return [c.strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", m.group(1), re.S)]
+    return [c.strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", m.group(2), re.S)]
+
+
+def note(html: str, label: str) -> str | None:
+    """The note under the label of the first table row headed ``label`` (which date counts)."""
+    m = re.search(ROW.format(re.escape(str(escape(label)))), html, re.S)
+    assert m, label
+    return unescape(m.group(1)) if m.group(1) else None
+
+
+def text_of(html: str) -> str:
+    """The page's words, tags taken out and spaces collapsed."""
+    return unescape(" ".join(re.sub(r"<[^>]+>", " ", html).split()))
 
 
 async def test_the_adqa_quarterly_report_and_its_recommendations(sqlite_url):
@@ -137,9 +153,108 @@ async def test_the_dashboard_shows_the_apis_figures(sqlite_url):
         assert cells[:4] == [str(advice["figures"][k]) for k in
                              ("counted", "on_time", "late", "late_open")]
         assert "/api/exports/sen2?from=2026-07-01&amp;to=2026-09-30&amp;format=csv" in page.text
+        # Every figure says which date puts an item in the period, as the API does.
+        for m in api["measures"]:
+            label = (f"{m['council_measure']}. " if m["council_measure"] else "") + \
+                f"{m['title']} ({m['citation']})"
+            assert note(page.text, label).startswith(m["counted_by"]), label
+        assert advice["counted_by"] == "Counted by the day the advice was due"
+        final = next(m for m in api["measures"] if m["measure"] == "final_plans")
+        assert final["counted_by"] == ("Counted by the day the final plan was due (20 weeks "
+                                       "after the request)")
+        dfe = (await http.get("/api/statistics/dfe", params=params)).json()
+        assert dfe["counted_by"] == {
+            "final_plans": "Counted by the day the final plan was issued",
+            "requests": "Counted by the day the request was received",
+            "decisions": "Counted by the day the decision whether to assess was made"}
+        assert api["review_outcomes"]["counted_by"] == "Counted by the day the decision was made"
+        words = text_of(page.text)
+        assert "Final plans issued Counted by the day the final plan was issued" in words
+        assert "f. Annual review outcomes Counted by the day the decision was made." in words
+        # e and DfE's final plans count the same plans by different dates: said beside both.
+        assert note(page.text, f"e. {final['title']} ({final['citation']})") == (
+            final["counted_by"] + ". Not the same count as the DfE's “Final plans issued” "
+            "below, which is counted by the day the final plan was issued")
+        assert ("Final plans: here counted by the day the final plan was issued; in measure e "
+                "above, counted by the day the final plan was due (20 weeks after the "
+                "request).") in words
+        schema = (await http.get("/openapi.json")).json()["components"]["schemas"]
+        assert "counted_by" in schema["MeasureFigures"]["properties"]
+        assert schema["DfeReport"]["properties"]["counted_by"]["description"]
+
         bad = await http.get("/statistics", params={"from": "2026-09-30", "to": "2026-07-01"})
         assert bad.status_code == 422 and "There is a problem" in bad.text
-        assert (await http.get("/statistics", params={"from": "30/9/2026"})).status_code == 422
+        assert ("The end date, 1 July 2026, is before the start date, 30 September 2026. Give "
+                "the earlier date as the start date") in text_of(bad.text)
+        bad = await http.get("/statistics", params={"from": "30/9/2026"})
+        assert bad.status_code == 422
+        assert ("The start date “30/9/2026” is not a date written as year, month and day. Write "
+                "it as YYYY-MM-DD, so 30/9/2026 is 2026-09-30") in text_of(bad.text)
+
+
+async def test_a_date_that_does_not_exist_is_named_on_the_page_and_in_the_api(sqlite_url):
+    settings = settings_for(sqlite_url, "stats", temporal_address=f"127.0.0.1:{free_port()}")
+    said = ("The start date 31 February 2026 does not exist: February 2026 has 28 days. Write "
+            "it as 2026-02-28 or pick another day")
+    async with serve_app(settings, None, role="manager") as http:
+        page = await http.get("/statistics", params={"from": "2026-02-31", "to": "2026-06-30"})
+        assert page.status_code == 422
+        words = text_of(page.text)
+        assert words.count(said) == 2  # in the summary and by the start date's box
+        assert 'href="#from"' in page.text and 'value="2026-02-31"' in page.text  # kept
+        assert "YYYY-MM-DD" not in words.replace("Write it as YYYY-MM-DD", "")
+        for path in ("/api/statistics/timeliness", "/api/statistics/timeliness/advice",
+                     "/api/statistics/review-outcomes", "/api/statistics/dfe",
+                     "/api/exports/sen2"):
+            r = await http.get(path, params={"from": "2026-02-31", "to": "2026-06-30"})
+            assert r.status_code == 422, path
+            assert r.json() == {"detail": said, "code": "invalid_input"}, path
+        r = await http.get("/api/statistics/dfe", params={"from": "2026-01-01",
+                                                          "to": "2026-13-01"})
+        assert r.json()["detail"] == (
+            "The end date “2026-13-01” does not exist: there is no month 13, the months are 01 "
+            "to 12. Write it as YYYY-MM-DD, for example 2026-10-01")
+        both = await http.get("/statistics", params={"from": "2024-02-30", "to": "soon"})
+        words = text_of(both.text)
+        assert ("The start date 30 February 2024 does not exist: February 2024 has 29 days. "
+                "Write it as 2024-02-29 or pick another day") in words
+        assert "The end date “soon” is not a date written as year, month and day" in words
+
+
+async def test_the_default_period_includes_the_quarter_so_far(sqlite_url, monkeypatch):
+    """On 7 December 2026, with nothing asked: 1 January 2026 to today, the page and the API
+    alike, the fourth quarter so far included (advice due in October counts)."""
+    on = date(2026, 12, 7)
+    monkeypatch.setattr("api.stats_pages.today", lambda: on)
+    monkeypatch.setattr("api.statistics.today", lambda: on)
+    build_q3(sqlite_url)
+    assessment(sqlite_url, "EHC-Q4A", advice=[
+        adv("health", AdviceSource.HEALTH, date(2026, 10, 15), received=date(2026, 10, 14),
+            service_id="svc-p")])
+    settings = settings_for(sqlite_url, "stats", temporal_address=f"127.0.0.1:{free_port()}")
+    async with serve_app(settings, None, role="manager") as http:
+        api = (await http.get("/api/statistics/timeliness/advice",
+                              params={"as_of": "2026-12-07"})).json()
+        assert (api["from"], api["to"]) == ("2026-01-01", "2026-12-07")
+        assert [(q["quarter"], q["starts_on"], q["ends_on"], q["figures"]["counted"])
+                for q in api["quarters"]] == [
+            ("2026-Q1", "2026-01-01", "2026-03-31", 0), ("2026-Q2", "2026-04-01", "2026-06-30", 1),
+            ("2026-Q3", "2026-07-01", "2026-09-30", 6), ("2026-Q4", "2026-10-01", "2026-12-07", 1)]
+        page = await http.get("/statistics")
+        assert page.status_code == 200, page.text
+        words = text_of(page.text)
+        assert ("From 1 January 2026 to today (7 December 2026): the last four quarters, this "
+                "one so far.") in words
+        assert 'value="2026-01-01"' in page.text and 'value="2026-12-07"' in page.text
+        quarters = [c for c in re.findall(r'<th scope="row" class="govuk-table__header">'
+                                          r'([^<]*)', page.text) if "2026" in c]
+        assert quarters[:4] == ["2026-Q1", "2026-Q2", "2026-Q3",
+                                "1 October 2026 to today (quarter so far)"]
+        advice = next(m for m in (await http.get("/api/statistics/timeliness")).json()[
+            "measures"] if m["measure"] == "advice")
+        assert row(page.text, f"c. {advice['title']} ({advice['citation']})")[:2] == [
+            str(advice["figures"]["counted"]), str(advice["figures"]["on_time"])]
+        assert advice["figures"]["counted"] == 8  # the quarter so far's advice among them
 
 
 async def test_the_public_summary_needs_no_sign_in_and_hides_small_numbers(sqlite_url):
