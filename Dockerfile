@@ -1,7 +1,8 @@
 # One image for every role of the EHC system: `ehc api` (default), `ehc worker`, `ehc db upgrade`.
-# Configuration comes only from EHC_* environment variables (models/settings.py).
+# Configuration comes only from EHC_* environment variables (config/settings.py).
 
-# The GOV.UK Frontend build (CSS, JS, fonts, images) at the version in package-lock.json.
+# The GOV.UK Frontend build (CSS, JS, fonts, images), and Swagger UI and ReDoc for the API's
+# documentation pages (/docs, /redoc), at the versions in package-lock.json.
 FROM node:20-slim AS assets
 WORKDIR /assets
 COPY package.json package-lock.json ./
@@ -27,8 +28,12 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 
 # The project. README.md is optional here (package metadata only), hence the pattern.
 COPY alembic.ini README.m[d] ./
+# Every package pyproject.toml lists (tests/test_api_docs.py checks the list).
 COPY statutory ./statutory
-COPY models ./models
+COPY domain ./domain
+COPY config ./config
+COPY store ./store
+COPY services ./services
 COPY workflows ./workflows
 COPY activities ./activities
 COPY worker ./worker
@@ -36,9 +41,13 @@ COPY api ./api
 COPY cli ./cli
 COPY templates ./templates
 COPY migrations ./migrations
-COPY config ./config
 COPY static ./static
 COPY --from=assets /assets/node_modules/govuk-frontend/dist ./node_modules/govuk-frontend/dist
+COPY --from=assets /assets/node_modules/swagger-ui-dist/swagger-ui-bundle.js \
+     /assets/node_modules/swagger-ui-dist/swagger-ui.css \
+     /assets/node_modules/swagger-ui-dist/favicon-32x32.png ./node_modules/swagger-ui-dist/
+COPY --from=assets /assets/node_modules/redoc/bundles/redoc.standalone.js \
+     ./node_modules/redoc/bundles/
 
 # Installed in place (-e), not into site-packages: the code finds templates/, migrations/ and
 # alembic.ini next to its packages (activities/rendering.py, cli/system.py), and a plain

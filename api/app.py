@@ -1,4 +1,6 @@
-"""The FastAPI application: the caseworker API (OpenAPI docs at /docs) and the web pages."""
+"""The FastAPI application: the caseworker API (OpenAPI docs at /docs and /redoc, drawn by
+Swagger UI and ReDoc from the app's own copies, so they work without internet) and the web
+pages."""
 
 from __future__ import annotations
 
@@ -9,7 +11,10 @@ from datetime import date
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.requests import Request
 from temporalio.client import Client
 
 from api import accounts, adqa, auth
@@ -27,6 +32,20 @@ from services.temporal import connect
 log = logging.getLogger("ehc.api")
 ROOT = Path(__file__).resolve().parent.parent
 GOVUK_DIST = ROOT / "node_modules" / "govuk-frontend" / "dist" / "govuk"
+# The API documentation pages' scripts and styles (npm swagger-ui-dist and redoc, installed by
+# ./dev.sh beside govuk-frontend), served under DOCS_ASSETS: the pages never use a CDN.
+SWAGGER_DIST = ROOT / "node_modules" / "swagger-ui-dist"
+REDOC_DIST = ROOT / "node_modules" / "redoc" / "bundles"
+DOCS_ASSETS = "/docs-assets"
+SWAGGER_FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png")
+REDOC_FILES = ("redoc.standalone.js",)
+# The docs pages may load nothing from another host: ReDoc's "API docs by Redocly" link would
+# fetch its logo from Redocly's server on every view, and is refused (it then hides itself).
+# Inline script and styles are the pages' own (FastAPI's page; styled-components); ReDoc runs
+# its search in a worker made from a blob.
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+            "'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; worker-src 'self' "
+            "blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'")
 
 
 def mount_assets(app: FastAPI) -> None:
@@ -39,6 +58,58 @@ def mount_assets(app: FastAPI) -> None:
         return
     app.mount("/govuk", StaticFiles(directory=GOVUK_DIST), name="govuk")
     app.mount("/assets", StaticFiles(directory=GOVUK_DIST / "assets"), name="assets")
+
+
+def mount_docs(app: FastAPI) -> None:
+    """The API's documentation pages, /docs (Swagger UI) and /redoc (ReDoc), as FastAPI draws
+    them but with every script, style and icon from this app (``DOCS_ASSETS``). Open to anyone,
+    like the OpenAPI document they read (as FastAPI's own docs routes are)."""
+    installed = all((SWAGGER_DIST / f).is_file() for f in SWAGGER_FILES) and all(
+        (REDOC_DIST / f).is_file() for f in REDOC_FILES)
+    if installed:
+        app.mount(f"{DOCS_ASSETS}/swagger-ui", StaticFiles(directory=SWAGGER_DIST),
+                  name="swagger-ui")
+        app.mount(f"{DOCS_ASSETS}/redoc", StaticFiles(directory=REDOC_DIST), name="redoc")
+    else:
+        log.warning("Swagger UI or ReDoc is not installed (%s, %s); /docs and /redoc will say "
+                    "so. Run `npm ci` in %s (./dev.sh does this)", SWAGGER_DIST, REDOC_DIST, ROOT)
+    missing = PlainTextResponse(
+        "The API documentation pages are not installed on this server: run `npm ci` in the "
+        "project's folder (./dev.sh setup does this). The API's description is at "
+        "/openapi.json.", status_code=503)
+
+    def own_only(response: HTMLResponse) -> HTMLResponse:
+        response.headers["Content-Security-Policy"] = DOCS_CSP
+        return response
+
+    def under(request: Request) -> str:  # behind a proxy that serves the app under a path
+        return request.scope.get("root_path", "").rstrip("/")
+
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        if not installed:
+            return missing
+        root = under(request)
+        return own_only(get_swagger_ui_html(
+            openapi_url=root + app.openapi_url, title=f"{app.title}: API",
+            oauth2_redirect_url=None,  # sign-in is by token: no OAuth2 redirect
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/swagger-ui/favicon-32x32.png",
+            # no validator badge: it would send the document's address to an outside server
+            swagger_ui_parameters={"validatorUrl": None}))
+
+    async def redoc(request: Request) -> HTMLResponse:
+        if not installed:
+            return missing
+        root = under(request)
+        return own_only(get_redoc_html(
+            openapi_url=root + app.openapi_url, title=f"{app.title}: API",
+            redoc_js_url=f"{root}{DOCS_ASSETS}/redoc/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSETS}/swagger-ui/favicon-32x32.png",
+            with_google_fonts=False))
+
+    app.add_route("/docs", swagger_ui, include_in_schema=False)
+    app.add_route("/redoc", redoc, include_in_schema=False)
 
 
 def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
@@ -59,6 +130,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         "read its deadlines. Every date carries the regulation it comes from.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # mount_docs: the same pages, with no CDN
         # Every route: who may use it (api/auth.py POLICY), checked before the route runs.
         dependencies=[Depends(auth.authorize)],
     )
@@ -87,6 +159,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.include_router(stats_pages.router)
     app.include_router(stats_pages.public_api)
     mount_assets(app)
+    mount_docs(app)
 
     @app.get("/api/timescales/assessment", tags=["timescales"],
              summary="Statutory deadlines of an assessment, as `ehc timescales assessment`")
