@@ -50,7 +50,8 @@ async def case_page(reference: str, request: Request, session: SessionDep) -> HT
             "Saved: advice requested" if done == "request_advice" else None)
     return page(request, "pages/case.html", nav="plans" if review else "cases", c=case,
                 owed_by=facts.owed_by, action_paths=ACTION_PATHS if review else {},
-                steps=steps, notice=notice, holder=facts.caseworker, school=facts.school)
+                steps=steps, notice=notice, holder=facts.caseworker, school=facts.school,
+                email_groups=facts.email_groups)
 
 
 # --- plans and their annual reviews ---------------------------------------------------------------

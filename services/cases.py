@@ -40,6 +40,7 @@ from domain.identifiers import (
     split_cycle,
     workflow_id_for,
 )
+from domain.ladder import step_label
 from services.allocation import holder
 from services.children import ChildFacts, find_or_add_child
 from services.clock import today
@@ -264,6 +265,48 @@ async def read_case(*, session: Session, client: Client | None, reference: str) 
     )
 
 
+class EmailGroup(BaseModel):
+    """The emails about one piece of advice (or about the case, not one piece of advice), as
+    the case page lists them, folded away: how many, when the last went, and the latest."""
+
+    title: str  # "Medical advice" (the advice's label), or "Other emails about the case"
+    about: str  # "the medical advice", or "the case"
+    owed_by: str | None  # who owes the advice, in words
+    count: int
+    last_sent_at: datetime | None  # the last that the mail server took
+    latest: EmailOut  # the last one made, whatever became of it
+    not_sent: int  # not taken by the mail server (yet): sending, failed, rejected, unconfirmed
+    emails: list[EmailOut]  # the newest first
+    steps: dict[str, str]  # each email's step in words ("Escalation to the service lead")
+
+
+def email_groups(emails: list[EmailOut], advice: list[AdviceItem], owed: dict[str, str]
+                 ) -> list[EmailGroup]:
+    """``emails`` (oldest first, as ``read_case`` reads them) by the advice each is about,
+    in the case's order of its advice (emails about no piece of advice last)."""
+    titles = {a.key: a.label or a.source.label for a in advice}
+    by_key: dict[str | None, list[EmailOut]] = {}
+    for e in emails:
+        by_key.setdefault(e.advice_key if e.advice_key in titles else None, []).append(e)
+    order = [*titles, None]
+    out = []
+    for key in sorted(by_key, key=order.index):
+        group = by_key[key][::-1]  # ``emails`` come oldest first
+        sent = [e.sent_at for e in group if e.sent_at]
+        out.append(EmailGroup(
+            title=_capital(titles[key]) if key else "Other emails about the case",
+            about=f"the {titles[key]}" if key else "the case",
+            owed_by=owed.get(key) if key else None, count=len(group),
+            last_sent_at=max(sent) if sent else None, latest=group[0],
+            not_sent=sum(e.status != "sent" for e in group), emails=group,
+            steps={e.step: _capital(step_label(e.step)) for e in group if e.step}))
+    return out
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 class CasePage(BaseModel):
     """What a case's page shows beside the case itself."""
 
@@ -271,6 +314,7 @@ class CasePage(BaseModel):
     owed_by: dict[str, str]  # advice key -> who owes it, in words
     caseworker: str | None  # the name of who holds the case
     school: str | None  # the school or setting the case names
+    email_groups: list[EmailGroup]  # the case's emails by the advice they are about
 
 
 async def read_case_page(*, session: Session, client: Client | None,
@@ -278,9 +322,11 @@ async def read_case_page(*, session: Session, client: Client | None,
     case = await read_case(session=session, client=client, reference=reference)
     row = session.get(t.Case, reference)
     holder = session.get(t.StaffUser, row.caseworker_id) if row and row.caseworker_id else None
-    return CasePage(case=case, owed_by=owed_by(session, case.view.case.advice),
+    owed = owed_by(session, case.view.case.advice)
+    return CasePage(case=case, owed_by=owed,
                     caseworker=holder.name if holder else None,
-                    school=row.setting_name if row else None)
+                    school=row.setting_name if row else None,
+                    email_groups=email_groups(case.emails, case.view.case.advice, owed))
 
 
 def owed_by(session: Session, advice: list[AdviceItem]) -> dict[str, str]:

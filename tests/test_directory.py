@@ -1135,6 +1135,23 @@ async def test_the_case_page_in_govuk_style_with_its_emails(db_url):
         assert "1 July 2026 at 8:15am" in html  # 07:15 UTC is 08:15 in London (BST)
         assert tag(html, "govuk-tag--green", "Sent")
         assert tag(html, "govuk-tag--orange", "Failed, retrying") and "2 attempts" in html
+        # folded away after the timeline, by the advice they are about, with the latest
+        assert html.index('id="timeline"') < html.index('id="emails"')
+        assert html.index('id="submissions"') < html.index('id="emails"')
+        assert re.search(r'<details class="govuk-details ehc-emails">\s*<summary[^>]*>\s*<span '
+                         r'class="govuk-details__summary-text">Emails sent for this case '
+                         r'\(2; 1 not sent\)</span>', html)
+        assert "Every email about the medical advice (2)" in html
+        about = re.search(r'<th scope="row" class="govuk-table__header">Medical advice'
+                          r'<br><span class="govuk-body-s">Owed by Dr Ravi Patel[^<]*</span>'
+                          r'</th>(.*?)</tr>', html, re.S)
+        assert about, "the medical advice's row"
+        cells = [re.sub(r"<[^>]+>", " ", c).split() for c in
+                 re.findall(r"<td[^>]*>(.*?)</td>", about.group(1), re.S)]
+        assert cells[0] == ["2"] and " ".join(cells[1]) == "1 July 2026 at 8:15am"
+        assert " ".join(cells[2]) == ("Escalation to the service lead, to Dr Helen Marsh 2 "
+                                      "Failed, retrying")
+        assert "advice health" not in html and "escalate lead" not in html
         # advice sent through the secure page, with its document
         assert "Advice sent by professionals" in html and "Noah needs speech therapy" in html
         assert re.search(rf'href="/api/cases/{ref}/submissions/\w+/documents/\d+">'
