@@ -667,3 +667,19 @@ async def test_the_api_refuses_what_it_cannot_answer(sqlite_url):
         r = await http.get("/api/statistics/timeliness", params={"from": "2026-01-01",
                                                                  "to": "2026-03-31"})
         assert r.status_code == 403  # managers only (api/auth.py POLICY)
+
+
+def test_every_figure_says_which_date_counts_as_the_docs_do():
+    """Each deadline measure, measure f and DfE's figures say which date puts an item in a
+    period, in the sentence docs/statistics.md gives."""
+    from pathlib import Path
+
+    from services.statistics import DfeCountedBy, OutcomesReport
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "statistics.md").read_text()
+    sentences = [m.counted_by for m in tl.MEASURES.values()] + [
+        OutcomesReport.model_fields["counted_by"].default, *DfeCountedBy().model_dump().values()]
+    for sentence in sentences:
+        assert sentence.startswith("Counted by the day "), sentence
+        assert f"| {sentence} |" in docs, sentence
+    assert all("due" in m.counted_by for m in tl.MEASURES.values())  # the due day, always
