@@ -978,15 +978,15 @@ def generate(url: str, *, plans: int = 640_000, assessments: int = 155_000, seed
 
 def statistics_page(session, on: date = TODAY, timings: dict | None = None) -> dict:
     """What the statistics page (``/statistics``, ``services.statistics.dashboard``) asks
-    the database for, by the same calls, for its default period: the four full quarters before
-    ``on``. Everything but the HTML and the charts. When the page asks for more (or other)
+    the database for, by the same calls, for its default period
+    (``services.periods.default_period``: the last four quarters, ``on``'s so far). Everything but the HTML and the charts. When the page asks for more (or other)
     figures, add them here, so that the benchmark keeps costing what the page costs. (Each
     call is named as it was when the functions were ``api.statistics``'s: the results and the
     tests read them by these names.)"""
     from services import statistics as st
-    from services.periods import last_full_quarters
+    from services.periods import default_period
 
-    frm, to = last_full_quarters(on)
+    frm, to = default_period(on)
     period = dict(session=session, from_date=frm, to_date=to)
     calls: dict[str, Callable[[], object]] = {
         "every measure (api.statistics.timeliness)":
