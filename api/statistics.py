@@ -30,7 +30,7 @@ from fastapi.responses import StreamingResponse
 from api.deps import SessionDep
 from services import statistics as st
 from services.clock import today
-from services.periods import period_asked
+from services.periods import day_asked, period_asked
 from services.statistics import (
     CsvTable,
     DfeReport,
@@ -61,9 +61,17 @@ def asked_period(
 
 
 Period = Annotated[tuple[date, date], Depends(asked_period)]
-AsOf = Annotated[date | None, Query(
-    description="the day the figures are as of: a deadline not done counts as late once its "
-    "due day is before it. Default: today (in England)")]
+
+
+def asked_as_of(as_of: Annotated[str | None, Query(
+        description="the day the figures are as of, YYYY-MM-DD: a deadline not done counts "
+        "as late once its due day is before it. Default: today (in England)",
+        examples=["2026-12-31"])] = None) -> date | None:
+    """The day the figures are as of, if asked (the same sentences for a bad date)."""
+    return day_asked(as_of, "as_of", "as-of date")
+
+
+AsOf = Annotated[date | None, Depends(asked_as_of)]
 Format = Annotated[Literal["json", "csv"], Query(
     alias="format", description="json (default) or csv")]
 

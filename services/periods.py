@@ -83,6 +83,17 @@ def parse_day(text: str, label: str) -> date:
     return date(year, month, day)
 
 
+def day_asked(text: str | None, field: str, label: str) -> date | None:
+    """One date typed as YYYY-MM-DD, or None when none was given; a ``PeriodError`` (by
+    ``field``) with ``parse_day``'s sentence when it is wrong."""
+    if not text or not text.strip():
+        return None
+    try:
+        return parse_day(text, label)
+    except ValueError as exc:
+        raise PeriodError({field: str(exc)}) from None
+
+
 def default_period(on: date) -> tuple[date, date]:
     """The period the statistics show unless asked for another: the last four calendar
     quarters up to and including the one ``on`` falls in, that one up to ``on`` itself (the

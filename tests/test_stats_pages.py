@@ -214,6 +214,10 @@ async def test_a_date_that_does_not_exist_is_named_on_the_page_and_in_the_api(sq
         assert r.json()["detail"] == (
             "The end date “2026-13-01” does not exist: there is no month 13, the months are 01 "
             "to 12. Write it as YYYY-MM-DD, for example 2026-10-01")
+        r = await http.get("/api/statistics/timeliness", params={"as_of": "2026-04-31"})
+        assert r.status_code == 422 and r.json()["detail"] == (
+            "The as-of date 31 April 2026 does not exist: April 2026 has 30 days. Write it as "
+            "2026-04-30 or pick another day")
         both = await http.get("/statistics", params={"from": "2024-02-30", "to": "soon"})
         words = text_of(both.text)
         assert ("The start date 30 February 2024 does not exist: February 2024 has 29 days. "
