@@ -69,7 +69,8 @@ CHOICES = {
     "Maintain the plan", "amend": "Amend the plan (send the proposed amendments with the "
     "decision, Reg 22(2))", "cease": "Cease the plan", "over_25": "Over 25",
     "left_education_19_plus": "Left education at 19 or over", "school": "A school phase "
-    "(15 February)", "post16": "Secondary to post-16 (31 March)",
+    "(by 14 February: the Regulations say before 15 February)", "post16": "Secondary to "
+    "post-16 (by 30 March: the Regulations say before 31 March)",
     "achieved": "Achieved", "on_track": "On track", "partly_achieved": "Partly achieved",
     "not_achieved": "Not achieved",
 }

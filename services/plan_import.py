@@ -215,7 +215,7 @@ def choose_phase_transfer(row: PlanRow, today: date) -> tuple[TransferOut | None
 
     Whether it is this cycle's: when this cycle's review meeting falls in the transfer's Reg 18
     window (12 months before the move) or later, that meeting is the phase-transfer review and
-    the cycle must end (plan amended) by 15 February / 31 March. A meeting before the window
+    the cycle must end (plan amended) before 15 February / 31 March. A meeting before the window
     opens leaves the transfer to the next cycle. The meeting date is the one held (a review in
     progress), the one arranged, or else the anniversary (the latest it can be on time).
     """

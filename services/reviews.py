@@ -79,8 +79,9 @@ class PlanStarter:
 class TransferOut(BaseModel):
     kind: str = Field(description="school | post16")
     year: int = Field(description="the calendar year of the transfer")
-    due: date | None = Field(None, description="15 February (school) or 31 March (post-16) "
-                             "of that year (Reg 18(1))")
+    due: date | None = Field(None, description="the last day on time: 14 February (school; "
+                             "the Regulations say before 15 February) or 30 March (post-16; "
+                             "before 31 March) of that year (Reg 18(1))")
 
 
 class ChildInitial(BaseModel):

@@ -80,19 +80,21 @@ def D(text: str) -> date:  # noqa: N802 - reads like the dates in the table
 
 # What each row of docs/examples/plans.csv must become, worked by hand from docs/import.md and
 # the rules: (anchor, review_due, stage, meeting_on, phase_transfer_due, placement (nc_year,
-# setting_type) or None). The review is due on the anchor's anniversary (CFA 2014 s.44(1)).
+# setting_type) or None). The review is due on the anchor's anniversary (CFA 2014 s.44(1)); a
+# phase transfer's by 14 February (30 March post-16): Reg 18(1) says "before" 15 February (31
+# March), so the named day itself is late.
 EXPECTED = {
-    # N2 at nursery, under five, reviewed every 4 months: 2027 move to school (15 February).
-    "004127": (D("2026-06-22"), D("2027-06-22"), "awaiting_meeting", None, D("2027-02-15"),
+    # N2 at nursery, under five, reviewed every 4 months: 2027 move to school (by 14 February).
+    "004127": (D("2026-06-22"), D("2027-06-22"), "awaiting_meeting", None, D("2027-02-14"),
                ("N2", "early_years")),
     # A meeting fixed for 30 November; the Year 2 review is the Reg 18 review of 2027.
     "003981": (D("2025-12-03"), D("2026-12-03"), "meeting_set", D("2026-11-30"),
-               D("2027-02-15"), ("2", "infant")),
-    # Year 6: the review falls due on 9 February, the amended plan by 15 February.
-    "002866": (D("2026-02-09"), D("2027-02-09"), "awaiting_meeting", None, D("2027-02-15"),
+               D("2027-02-14"), ("2", "infant")),
+    # Year 6: the review falls due on 9 February, the amended plan before 15 February.
+    "002866": (D("2026-02-09"), D("2027-02-09"), "awaiting_meeting", None, D("2027-02-14"),
                ("6", "primary")),
-    # Year 11 to post-16: 31 March 2027 (Reg 18(1)(a)).
-    "001702": (D("2026-03-17"), D("2027-03-17"), "awaiting_meeting", None, D("2027-03-31"),
+    # Year 11 to post-16: before 31 March 2027 (Reg 18(1)(a)).
+    "001702": (D("2026-03-17"), D("2027-03-17"), "awaiting_meeting", None, D("2027-03-30"),
                ("11", "secondary")),
     "001455": (D("2026-06-25"), D("2027-06-25"), "awaiting_meeting", None, None,
                ("12", "post16")),
@@ -112,7 +114,7 @@ EXPECTED = {
     # 22 years old, no year group: no placement.
     "000812": (D("2026-05-19"), D("2027-05-19"), "awaiting_meeting", None, None, None),
     # Middle school Year 7: the review due by 6 October 2027 is in the window of the 2028 move.
-    "002731": (D("2026-10-06"), D("2027-10-06"), "awaiting_meeting", None, D("2028-02-15"),
+    "002731": (D("2026-10-06"), D("2027-10-06"), "awaiting_meeting", None, D("2028-02-14"),
                ("7", "middle")),
     "003055": (D("2026-04-01"), D("2027-04-01"), "awaiting_meeting", None, None,
                ("8", "other")),
@@ -311,17 +313,17 @@ def _row(**cells):
 
 def test_the_phase_transfer_comes_from_the_column_else_the_year_group_when_this_cycle_has_it():
     # Year 6, reviewed 9 February 2026: the next review (by 9 February 2027) is in the window
-    # of the September 2027 move, so the cycle must end by 15 February 2027 (Reg 18(1)(b)).
+    # of the September 2027 move, so the cycle must end before 15 February 2027 (Reg 18(1)(b)).
     t1, notes = choose_phase_transfer(_row(last_review_on="2026-02-09"), TODAY)
     assert (t1.kind, t1.transfer_year, t1.due, t1.source, notes) == \
-        ("school", 2027, D("2027-02-15"), "next_transfer", [])
+        ("school", 2027, D("2027-02-14"), "next_transfer", [])
     t2, _ = choose_phase_transfer(_row(last_review_on="2026-02-09", next_transfer=""), TODAY)
-    assert (t2.due, t2.source) == (D("2027-02-15"), "year_group")
+    assert (t2.due, t2.source) == (D("2027-02-14"), "year_group")
     # The column wins over the year group, and the difference is noted.
     t3, notes = choose_phase_transfer(
         _row(setting_type="special", nc_year="6", next_transfer="primary->secondary 2027"),
         TODAY)
-    assert t3.source == "next_transfer" and t3.due == D("2027-02-15")
+    assert t3.source == "next_transfer" and t3.due == D("2027-02-14")
     assert notes and "differs from the year group's" in notes[0]
     # Year 4: the 2029 move is a later cycle's.
     t4, notes = choose_phase_transfer(_row(nc_year="4", date_of_birth="2018-04-02",
@@ -335,7 +337,7 @@ def test_the_phase_transfer_comes_from_the_column_else_the_year_group_when_this_
     # ... and one held in the window is.
     t6, _ = choose_phase_transfer(_row(last_review_on="2026-10-01",
                                        last_review_stage="awaiting_decision"), TODAY)
-    assert t6 is not None and t6.due == D("2027-02-15")
+    assert t6 is not None and t6.due == D("2027-02-14")
 
 
 def test_the_under_fives_cycle_comes_from_the_row_else_the_council_and_stops_at_five():
