@@ -69,6 +69,7 @@ class PlanStarter:
         return await self.start(StartReview(
             plan_reference=plan.plan_reference, child_id=plan.child_id,
             plan_issued_on=plan.issued_on, policy=policy, origin="assessment",
+            placement=plan.placement,
             under_five_until=under_five if under_five and under_five > plan.issued_on else None,
         ))
 

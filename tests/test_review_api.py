@@ -147,7 +147,9 @@ async def test_a_review_cycle_through_every_step_over_http(dev_env, db_url, exec
         await problem(await http.post(f"{base}/review-decision", json={
             "decision": "keep", "decided_on": day(280)}), 422, "decision")
         # an assessment's step on a review cycle, a review's step on an assessment
-        await problem(await http.post(f"{base}/final-plan", json={"issued_on": day(280)}),
+        await problem(await http.post(f"{base}/final-plan", json={
+            "issued_on": day(280), "setting_name": "Oak", "setting_type": "primary",
+            "nc_year": "4"}),
                       422, f"{r1} is an annual review cycle, not an assessment", "issue_final")
         await problem(await http.post(f"{base}/closure", json={
             "reason": "other", "closed_on": day(280)}), 422, "not an assessment")
