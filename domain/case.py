@@ -679,6 +679,10 @@ class StartReview(BaseModel):
         "this cycle does not take it on again")
     origin: Literal["assessment", "import", "next_cycle"] = "assessment"
     actor: str | None = None
+    assigned_to: str | None = Field(
+        None, max_length=120, description="the plans import only: the name of the staff account "
+        "its caseworker column matched, to whom the import gives the plan (the timeline says "
+        "so); None for every later cycle")
     imported_on: date | None = Field(
         None, description="set by the plans import: the day it was run. The import writes the "
         "cycle's first record itself (domain.review_cycle.first_record as of that day); the "

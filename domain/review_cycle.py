@@ -196,6 +196,10 @@ def begin_cycle(start: StartReview, today: date, at: datetime, *,
             f"{case.meeting_held_on.isoformat()}: "  # type: ignore[union-attr]
             + ("the final amended plan is to come" if start.resume == "amending"
                else "the LA's decision is to come"), {}))
+    if start.assigned_to:  # the plans import gave the plan to a caseworker (its column)
+        events.append(next_event(case, "plan.assigned", today, at, start.actor,
+                                 f"Assigned to {start.assigned_to} by the import",
+                                 {"by": "import"}))
     if start.meeting_on is not None and not start.resume:  # a meeting already fixed
         events.append(set_meeting(case, start.meeting_on, start.actor, today, at))
     return case, events

@@ -112,7 +112,7 @@ class ReviewWorkflow(CaseWorkflow):
             "meeting_on": None, "version": self.case.version, "origin": "next_cycle",
             "phase_transfer": None, "actor": None, "placement": self.case.placement,
             "resume": None, "amendments_sent_on": None, "transfer_done": done,
-            "imported_on": None,
+            "imported_on": None, "assigned_to": None,
         }))
 
     def _deadline_items(self):
