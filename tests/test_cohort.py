@@ -185,6 +185,29 @@ def test_a_review_46_days_overdue_is_not_on_track():
                      **{**entry, "today": d + timedelta(days=1)}) == "overdue"
 
 
+def test_the_cohort_shows_a_review_46_days_overdue_as_review_overdue(db_url):
+    """The case seen in use, from the record: a Year 6 child's plan, its annual review due on 8
+    October 2026 and no meeting by 23 November (46 days), the 14 February deadline 83 days
+    away. The cohort said "On track"; it says "Review overdue", counted as such."""
+    from tests.test_statistics import review
+
+    today = date(2026, 11, 23)
+    review(db_url, "OVERDUE46", date(2025, 10, 8), setting="Ash Primary",
+           transfer=("school", 2027, None))
+    review(db_url, "INTIME", date(2025, 12, 8), setting="Ash Primary",
+           transfer=("school", 2027, None))
+    with Session(engine_for(db_url)) as s:
+        cohort = build_cohort(s, 2027, today)
+    by = {e.plan_reference: e for e in cohort.entries}
+    late, fine = by["OVERDUE46"], by["INTIME"]
+    assert (late.annual_review_due, (today - late.annual_review_due).days) == \
+        (date(2026, 10, 8), 46)
+    assert (late.status, late.status_label) == ("review_overdue", "Review overdue")
+    assert (fine.status, fine.status_label) == ("on_track", "On track")
+    assert late.transfer.deadline == date(2027, 2, 14)
+    assert cohort.counts["review_overdue"] == 1 and cohort.counts["on_track"] == 1
+
+
 def test_the_year_group_moves_up_each_september():
     assert year_group_now("5", date(2026, 8, 31), date(2026, 9, 1)) is NCYear.Y6
     assert year_group_now("5", date(2026, 9, 1), date(2027, 8, 31)) is NCYear.Y5

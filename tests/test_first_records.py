@@ -260,8 +260,12 @@ async def test_an_imported_plans_workflow_holds_its_first_record_and_saves_nothi
                                    "WORKFLOW_TASK_STARTED", "WORKFLOW_TASK_COMPLETED"], ref
         left = any(len(m.alerts_fired) < 2 for m in case.milestones
                    if m.done_on is None and m.applicable)
-        assert [k for k in shapes[ref] if not k.startswith("WORKFLOW_")] == \
-            (["TIMER_STARTED"] if left else []), (ref, shapes[ref])
+        # The patch of Reg 18(1)'s last day (workflows/review.py) records its marker, and
+        # Temporal's search attribute of patches, once: neither is an activity.
+        patch = ["MARKER_RECORDED", "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES"]
+        assert [k for k in shapes[ref] if k in patch] == patch, (ref, shapes[ref])
+        assert [k for k in shapes[ref] if not k.startswith("WORKFLOW_") and k not in patch] \
+            == (["TIMER_STARTED"] if left else []), (ref, shapes[ref])
     # The record is the workflow's state, row for row.
     with Session(engine_for(db_url)) as s:
         for ref in refs:
