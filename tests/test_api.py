@@ -5,6 +5,7 @@ says what to fix and changes nothing."""
 from __future__ import annotations
 
 import asyncio
+import re
 import os
 import signal
 import subprocess
@@ -201,9 +202,31 @@ async def test_a_plan_issued_here_enters_its_phase_transfer_cohort(dev_env, db_u
                                  json={"decision": "issue", "decided_on": day(85)}))
         await ok(await http.post(f"{base}/draft", json={"served_on": day(100)}))
         await ok(await http.post(f"{base}/family-comments", json={"received_on": day(112)}))
-        await ok(await http.post(f"{base}/final-plan", json={
-            "issued_on": day(130), "setting_name": "Elm Primary School",
-            "setting_type": "Primary", "nc_year": "Year " + year6}))
+        # The page's final-plan form asks for the school, its type and the year group, the
+        # type and year group as lists in words; each is required.
+        form = await http.get(f"/cases/{ref}/act/issue_final")
+        assert form.status_code == 200, form.text
+        assert 'name="setting_name"' in form.text
+        assert re.search(r'<option value="primary"\s*>\s*Primary school', form.text)
+        assert '<option value="6">Year 6</option>' in form.text
+        assert '<option value="N2">Nursery 2 (N2)</option>' in form.text
+        parts = date.fromisoformat(day(130))
+        when = {"issued_on-day": str(parts.day), "issued_on-month": str(parts.month),
+                "issued_on-year": str(parts.year)}
+        r = await http.post(f"/cases/{ref}/act/issue_final", data=when)
+        assert r.status_code == 422, r.text
+        assert "Enter name of the school or setting named in the plan" in r.text
+        assert "Select type of school or setting" in r.text
+        assert "Select the child&#39;s year group" in r.text or \
+            "Select the child's year group" in r.text
+        r = await http.post(f"/cases/{ref}/act/issue_final", data={
+            **when, "setting_name": "Elm Primary School", "setting_type": "primary",
+            "nc_year": "9"})
+        assert r.status_code == 422 and "does not teach Year 9" in r.text
+        r = await http.post(f"/cases/{ref}/act/issue_final", data={
+            **when, "setting_name": "Elm Primary School", "setting_type": "primary",
+            "nc_year": year6})
+        assert r.status_code == 303, r.text
         plan = None
         for _ in range(200):  # the plan row is written by the review's first save
             with Session(engine_for(db_url)) as s:
@@ -224,6 +247,11 @@ async def test_a_plan_issued_here_enters_its_phase_transfer_cohort(dev_env, db_u
         assert entry["transfer"]["deadline_citation"] == "Reg 18(1)(b)"
         assert entry["status_label"] in ("Not brought forward", "On track", "Due soon")
         assert not any(u["plan_reference"] == ref for u in cohort["unplaced"])
+        # The plan page shows them in words, and offers to change them on the current review.
+        page = await http.get(f"/plans/{ref}")
+        assert page.status_code == 200
+        assert "Elm Primary School, Primary school" in page.text
+        assert f'href="/cases/{ref}.R1/act/update_placement"' in page.text
 
 
 async def test_bad_input_gets_a_clear_4xx_and_changes_nothing(dev_env, db_url, executor):
