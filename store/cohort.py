@@ -113,6 +113,9 @@ class Cohort(BaseModel):
     at_risk_days: int
     total: int
     counts: dict[str, int] = Field(description="plans by status, every status listed")
+    status_labels: dict[str, str] = Field(
+        default_factory=lambda: dict(STATUS_LABELS),
+        description="each status in words, as the page shows it, in the order of the page")
     entries: list[CohortEntry] = Field(description="sorted by deadline, then plan reference")
     unplaced: list[UnplacedPlan] = Field(
         description="active plans whose placement is missing or not understood, whatever "
