@@ -30,6 +30,7 @@ from services.errors import ServiceError
 from api.page_kit import error_view, page, see_other
 from domain.words import parse_date_input
 from domain.agencies import AGENCY_FOR_SOURCE
+from statutory.phase import NCYear, SettingType
 from domain.case import (
     ADVICE_SOURCE_INFO,
     REQUIRED_ADVICE,
@@ -60,7 +61,14 @@ LABELS = {
     "Type of setting", "placement.setting_name": "Name of the school or setting (optional)",
     "transfer.kind": "Transfer", "transfer.transfer_year": "Calendar year of the transfer",
     "expected_on": "Expected on (optional)",
+    "setting_name": "Name of the school or setting named in the plan",
+    "setting_type": "Type of school or setting", "nc_year": "The child's year group on the "
+    "day the plan was issued",
 }
+# Select lists in the vocabulary of the plans import (statutory.phase), in words.
+SETTING_TYPE_CHOICES = [(t.value, t.info.label[:1].upper() + t.info.label[1:])
+                        for t in SettingType]
+NC_YEAR_CHOICES = [(y.value, y.label) for y in NCYear if y is not NCYear.EY]
 CHOICES = {
     "assess": "Assess", "refuse": "Refuse to assess (a notice with appeal rights follows, "
     "Reg 5(3))", "issue": "Issue a plan", "no_plan": "Not issue a plan (a notice with appeal "
@@ -69,7 +77,8 @@ CHOICES = {
     "Maintain the plan", "amend": "Amend the plan (send the proposed amendments with the "
     "decision, Reg 22(2))", "cease": "Cease the plan", "over_25": "Over 25",
     "left_education_19_plus": "Left education at 19 or over", "school": "A school phase "
-    "(15 February)", "post16": "Secondary to post-16 (31 March)",
+    "(by 14 February: the Regulations say before 15 February)", "post16": "Secondary to "
+    "post-16 (by 30 March: the Regulations say before 31 March)",
     "achieved": "Achieved", "on_track": "On track", "partly_achieved": "Partly achieved",
     "not_achieved": "Not achieved",
 }
@@ -134,7 +143,7 @@ def _collect() -> None:
         Action.CONSULT_SETTING: (s.ConsultSetting, "Record a school or college consulted (CFA 2014 s.39)"),
         Action.RECORD_SETTING_RESPONSE: (s.RecordSettingResponse, "Record a school or college's response"),
         Action.RECORD_FAMILY_COMMENTS: (s.RecordFamilyComments, "Record the family's comments on the draft"),
-        Action.ISSUE_FINAL: (s.IssueFinal, "Record the final plan issued (Reg 13(2))"),
+        Action.ISSUE_FINAL: (s.IssueFinalIn, "Record the final plan issued (Reg 13(2))"),
         Action.RECORD_EXCEPTION: (s.RecordException, "Record an exception to a time limit (Reg 8(2), Reg 10(4))"),
         Action.WITHDRAW_EXCEPTION: (s.WithdrawException, "Withdraw an exception"),
         Action.CLOSE_CASE: (s.CloseCase, "Close the case"),
@@ -188,6 +197,10 @@ def fields_of(model: type[BaseModel], case_view, prefix: str = "") -> list[Field
             out.append(Field_(name=full, label=label, widget="radios", required=required,
                               choices=[(k.value, f"{k.description} ({k.citation})")
                                        for k in kind]))
+        elif name in ("setting_type", "nc_year"):
+            out.append(Field_(name=full, label=label, widget="select", required=required,
+                              choices=SETTING_TYPE_CHOICES if name == "setting_type"
+                              else NC_YEAR_CHOICES))
         elif name in ("key", "advice_key", "exception_id"):
             out.append(Field_(name=full, label=label, widget="select", required=required,
                               choices=_case_choices(model, name, case_view)))

@@ -19,7 +19,7 @@ from domain.case import (
     ConsultSetting,
     DecidePlan,
     DecideToAssess,
-    IssueFinal,
+    IssueFinalIn,
     RecordAdvice,
     RecordException,
     RecordFamilyComments,
@@ -115,8 +115,9 @@ step_route(router, "setting-consultations", Action.CONSULT_SETTING, ConsultSetti
            "Record a school or college consulted (CFA 2014 s.39)")
 step_route(router, "family-comments", Action.RECORD_FAMILY_COMMENTS, RecordFamilyComments,
            "Record the family's comments on the draft")
-step_route(router, "final-plan", Action.ISSUE_FINAL, IssueFinal,
-           "Record the final plan issued (Reg 13(2))")
+step_route(router, "final-plan", Action.ISSUE_FINAL, IssueFinalIn,
+           "Record the final plan issued (Reg 13(2)), with the school or setting it names, its "
+           "type and the child's year group (the plan's placement, for its phase transfer)")
 step_route(router, "exceptions", Action.RECORD_EXCEPTION, RecordException,
            "Record an exception to a time limit (Reg 8(2), Reg 10(4))")
 step_route(router, "closure", Action.CLOSE_CASE, CloseCase,

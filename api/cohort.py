@@ -55,7 +55,7 @@ def phase_transfers(
     on: Annotated[date | None, Query(alias="today", description="work the cohort out as on "
                                      "this day (YYYY-MM-DD); default: today")] = None,
     at_risk_days: Annotated[int, Query(ge=0, le=365, description="a deadline this close with "
-                                       "no meeting held is 'at_risk'")] = AT_RISK_DAYS,
+                                       "no meeting held is 'due_soon'")] = AT_RISK_DAYS,
 ) -> Cohort:
     return read_cohort(session=session, year=year, today=on or today(),
                        at_risk_days=at_risk_days)
@@ -73,7 +73,8 @@ class BringForwardIn(BaseModel):
              summary="Bring forward the review of every plan in the cohort that is "
              "not_brought_forward",
              description="Sends `set_phase_transfer` to each plan's current review, so it is "
-             "due by 15 February or 31 March of the year (Reg 18(1)). One result per plan: "
+             "due by 14 February (the Regulations say before 15 February) or 30 March (before 31 "
+             "March) of the year (Reg 18(1)). One result per plan: "
              "brought_forward, or rejected with the workflow's message. Running it again does "
              "nothing more. 200 even when some plans were rejected: see `ok` and `items`.")
 async def bring_forward_route(body: BringForwardIn, session: SessionDep,
@@ -88,9 +89,11 @@ async def bring_forward_route(body: BringForwardIn, session: SessionDep,
 STATUS_TAGS = {
     "not_brought_forward": "govuk-tag--orange",
     "overdue": "govuk-tag--red",
-    "at_risk": "govuk-tag--yellow",
+    "review_overdue": "govuk-tag--red",
+    "due_soon": "govuk-tag--yellow",
     "on_track": "govuk-tag--blue",
-    "done": "govuk-tag--green",
+    "done_on_time": "govuk-tag--green",
+    "done_late": "govuk-tag--grey",
 }
 PHASE_LABELS = {
     "early_years": "early years", "school": "school (reception)", "infant": "infant",

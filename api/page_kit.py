@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup, escape
 
 from domain.ladder import RECIPIENT_LABELS
-from domain.words import file_size, long_date, long_time
+from domain.words import file_size, long_date, long_time, transfer_deadline, transfer_law
 from domain.agencies import AGENCY_LABELS
 from services.rendering import render
 
@@ -27,6 +27,7 @@ def page(request: Request, name: str, status: int = 200, **context: object) -> H
     csrf_input = Markup(f'<input type="hidden" name="csrf_token" value="{escape(token)}">')
     return HTMLResponse(render(
         name, council_name=settings.council_name, day=long_date, when=long_time,
+        transfer_deadline=transfer_deadline, transfer_law=transfer_law,
         size=file_size, agency_labels=AGENCY_LABELS, recipient_labels=RECIPIENT_LABELS,
         staff=staff, csrf_input=csrf_input, csrf_token=token, **context,
     ), status_code=status)

@@ -16,9 +16,13 @@ from api.deps import SessionDep
 from api.page_kit import error_view, page
 from domain.words import parse_date_input
 from api.reviews import ACTION_PATHS
+from api.action_forms import NC_YEAR_CHOICES, SETTING_TYPE_CHOICES
 from services import cases, reviews
 from services.clock import today
 from services.errors import ServiceError
+
+SETTING_LABELS = dict(SETTING_TYPE_CHOICES)  # the plan page: the setting type in words
+YEAR_LABELS = dict(NC_YEAR_CHOICES)
 
 router = APIRouter(include_in_schema=False)
 
@@ -124,4 +128,5 @@ async def plan_page(reference: str, request: Request, session: SessionDep) -> HT
         if exc.status != 404:
             raise
         return page(request, "pages/plan.html", 404, nav="plans", missing=exc.message)
-    return page(request, "pages/plan.html", nav="plans", p=plan, today=today())
+    return page(request, "pages/plan.html", nav="plans", p=plan, today=today(),
+                setting_labels=SETTING_LABELS, year_labels=YEAR_LABELS)

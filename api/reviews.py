@@ -91,8 +91,9 @@ _review_step("plan-closure", ReviewAction.CLOSE_PLAN, ClosePlan,
 _review_step("placement", ReviewAction.UPDATE_PLACEMENT, UpdatePlacement,
              "Record where the child is: year group and setting")
 _review_step("phase-transfer", ReviewAction.SET_PHASE_TRANSFER, SetPhaseTransfer,
-             "Bring a phase-transfer review forward: this cycle must end by 15 February or "
-             "31 March of the transfer year (Reg 18(1))")
+             "Bring a phase-transfer review forward: this cycle must end before 15 February "
+             "(by 14 February) or before 31 March (by 30 March) of the transfer year "
+             "(Reg 18(1))")
 _review_step("post16-move", ReviewAction.SET_POST16_MOVE, SetPost16Move,
              "Record a move to another post-16 institution at another time of year: this cycle "
              "must end at least 5 months before it (Reg 18(2))")

@@ -130,6 +130,12 @@ def _cmd_import_plans(args: argparse.Namespace) -> None:
         sys.exit(1)
 
 
+def _cmd_import_example(args: argparse.Namespace) -> None:
+    from services.plan_example import example_plans
+
+    sys.stdout.write(example_plans(args.today or today_in_england()))
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     imp = sub.add_parser("import", help="bring in existing EHC plans from a CSV file "
                          "(docs/import.md)")
@@ -147,3 +153,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     plans.add_argument("--today", type=date_option("--today"),
                        help="check the file as on this date (default: today, London)")
     plans.set_defaults(func=_cmd_import_plans)
+    example = i_sub.add_parser(
+        "example", help="print the example plans file (docs/examples/plans.csv), dated for "
+        "today: ehc import example > plans.csv",
+        description="Print the 13 example plans of docs/import.md as they would be written "
+        "today: the same year groups, overdue reviews and meetings ahead, moved to today's "
+        "dates, so that `ehc import plans` takes them on any day.")
+    example.add_argument("--today", type=date_option("--today"),
+                         help="date the file for this day (default: today, London)")
+    example.set_defaults(func=_cmd_import_example)

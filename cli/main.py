@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--amendments-sent", type=date_option("--amendments-sent"),
                    help="date the proposed amendments were sent")
     r.add_argument("--transfer", choices=("school", "post16"),
-                   help="phase transfer: school (15 Feb) or post16 (31 Mar)")
+                   help="phase transfer: school (by 14 Feb; the law says before 15 Feb) or "
+                   "post16 (by 30 Mar; before 31 Mar)")
     r.add_argument("--transfer-year", type=_year, help="calendar year of the transfer")
     r.add_argument("--post16-move-date", type=date_option("--post16-move-date"),
                    help="date of a post-16 to post-16 move at another time (Reg 18(2))")

@@ -234,7 +234,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                     help="work it out as on this date (default: today, London)")
     ls.add_argument("--format", choices=("table", "csv", "json"), default="table")
     ls.add_argument("--at-risk-days", type=_days, default=42,
-                    help="a deadline this close with no meeting held is at risk (default 42)")
+                    help="a deadline this close with no meeting held is due soon (default 42)")
     ls.set_defaults(func=_cmd_list)
     bf = p_sub.add_parser("bring-forward", help="make every review in YEAR's cohort that is "
                           "not brought forward due by its transfer deadline (through Temporal)")

@@ -12,11 +12,18 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from domain.ladder import Ladder
 from statutory import ExceptionKind, Status, days_overdue, excusing_exceptions, status_on
-from statutory.phase import FIRST_TRANSFER_YEAR, LAST_TRANSFER_YEAR
+from statutory.phase import (
+    FIRST_TRANSFER_YEAR,
+    LAST_TRANSFER_YEAR,
+    NCYear,
+    SettingType,
+    parse_nc_year,
+    parse_setting_type,
+)
 from statutory.rules import RULES
 
 
@@ -231,6 +238,16 @@ class Event(BaseModel):
     data: dict[str, str] = {}
 
 
+class Placement(BaseModel):
+    """Where the child is, as the council records it: enough to know the next phase transfer
+    (statutory.phase). The year group is as of ``nc_year_as_of`` and moves up each September."""
+
+    nc_year: str = Field(description="national curriculum year: N1, N2, R, 1-14")
+    nc_year_as_of: date = Field(description="the day the year group was true")
+    setting_type: str = Field(description="statutory.phase.SettingType")
+    setting_name: str | None = Field(None, max_length=120)
+
+
 class CaseSnapshot(BaseModel):
     reference: str
     child_id: str
@@ -241,6 +258,9 @@ class CaseSnapshot(BaseModel):
     policy: AssessmentPolicy
     setting_name: str | None = None  # the child's school or setting, if the request names one
     caseworker_id: str | None = None  # who it was given to when it started (StartAssessment)
+    # The school or setting the final plan names, its type and the child's year group on the
+    # day it was issued (IssueFinal): the placement the plan's reviews start with.
+    placement: Placement | None = None
     plan_decided_on: date | None = None
     closed_on: date | None = None
     close_reason: str | None = None
@@ -431,7 +451,78 @@ class RecordFamilyComments(_ActionInput):
 
 
 class IssueFinal(_ActionInput):
+    """The final plan issued. ``setting_name``, ``setting_type`` and ``nc_year`` are the school
+    or setting the plan names, its type and the child's year group on the issue day, in the
+    plans file's words (``services.plan_file``): the plan's placement, from which its phase
+    transfer is worked out. Optional here so that histories from before they were asked still
+    decode; the API and the page require them (``IssueFinalIn``)."""
+
     issued_on: date
+    setting_name: str | None = Field(None, max_length=120)
+    setting_type: str | None = Field(None, description="statutory.phase.SettingType")
+    nc_year: str | None = Field(None, description="national curriculum year: N1, N2, R, 1-14")
+
+    def placement(self) -> Placement | None:
+        """The placement the plan names, its year group as on the issue day; None when the
+        step was recorded without one."""
+        if self.setting_type is None or self.nc_year is None:
+            return None
+        return Placement(nc_year=self.nc_year, nc_year_as_of=self.issued_on,
+                         setting_type=self.setting_type, setting_name=self.setting_name)
+
+
+def _year_groups() -> list[NCYear]:
+    return [y for y in NCYear if y is not NCYear.EY]
+
+
+class IssueFinalIn(IssueFinal):
+    """``IssueFinal`` as a caseworker records it now (the API and the page): the school or
+    setting named in the plan, its type and the child's year group are required, the type and
+    year group in the vocabulary of ``statutory.phase``, and the year group one that kind of
+    setting teaches."""
+
+    setting_name: str = Field(min_length=1, max_length=120,
+                              description="the school or setting named in the plan")
+    setting_type: str = Field(description="the type of setting: "
+                              + ", ".join(t.value for t in SettingType))
+    nc_year: str = Field(description="the child's year group on the issue day: "
+                         + ", ".join(y.value for y in _year_groups()))
+
+    @field_validator("setting_name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("Enter the name of the school or setting named in the plan")
+        return value
+
+    @field_validator("setting_type")
+    @classmethod
+    def _setting_type(cls, value: str) -> str:
+        try:
+            return parse_setting_type(value).value
+        except ValueError:
+            raise ValueError("Select the type of school or setting from the list") from None
+
+    @field_validator("nc_year")
+    @classmethod
+    def _nc_year(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            year = parse_nc_year(value)
+        except ValueError:
+            year = NCYear.EY
+        if year is NCYear.EY:
+            raise ValueError("Select the child's year group from the list: Nursery 1, "
+                             "Nursery 2, Reception or Year 1 to Year 14")
+        setting = info.data.get("setting_type")
+        if setting is not None:  # the type was understood: is this year group taught there?
+            kind = SettingType(setting).info
+            last = max(kind.final_years, key=lambda y: y.index or 0)
+            if not (kind.first_year.index or 0) <= (year.index or 0) <= (last.index or 0):
+                raise ValueError(
+                    f"The type of setting chosen ({kind.label.split(':')[0]}) does not teach "
+                    f"{year.label}: check the year group and the type of setting")
+        return year.value
 
 
 class RecordException(_ActionInput):
@@ -550,21 +641,14 @@ class PlanIssued(BaseModel):
     plan_reference: str
     child_id: str
     issued_on: date
+    placement: Placement | None = Field(
+        None, description="the setting the plan names and the child's year group on the issue "
+        "day (IssueFinal); None for a plan issued before they were asked")
 
 
 class PhaseTransferDue(BaseModel):
     kind: Literal["school", "post16"]
     transfer_year: int = Field(ge=FIRST_TRANSFER_YEAR, le=LAST_TRANSFER_YEAR)
-
-
-class Placement(BaseModel):
-    """Where the child is, as the council records it: enough to know the next phase transfer
-    (statutory.phase). The year group is as of ``nc_year_as_of`` and moves up each September."""
-
-    nc_year: str = Field(description="national curriculum year: N1, N2, R, 1-14")
-    nc_year_as_of: date = Field(description="the day the year group was true")
-    setting_type: str = Field(description="statutory.phase.SettingType")
-    setting_name: str | None = Field(None, max_length=120)
 
 
 class StartReview(BaseModel):
@@ -595,6 +679,10 @@ class StartReview(BaseModel):
         "this cycle does not take it on again")
     origin: Literal["assessment", "import", "next_cycle"] = "assessment"
     actor: str | None = None
+    assigned_to: str | None = Field(
+        None, max_length=120, description="the plans import only: the name of the staff account "
+        "its caseworker column matched, to whom the import gives the plan (the timeline says "
+        "so); None for every later cycle")
     imported_on: date | None = Field(
         None, description="set by the plans import: the day it was run. The import writes the "
         "cycle's first record itself (domain.review_cycle.first_record as of that day); the "

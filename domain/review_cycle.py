@@ -54,10 +54,22 @@ def complete(case: ReviewSnapshot, key: str, on: date) -> None:
         m.done_on = on
 
 
-def set_transfer(case: ReviewSnapshot, transfer: PhaseTransferDue) -> Milestone:
-    """The cycle must be finished before ``transfer`` (15 February, or 31 March post-16)."""
+# A review workflow started before the phase transfer's due day became Reg 18(1)'s last day on
+# time (14 February, 30 March) held the named day itself (15 February, 31 March). Replaying such
+# a history must compute what it computed then: ``workflows.review`` passes ``legacy_day=True``
+# for those (``workflow.patched(REG18_LAST_DAY_PATCH)`` is False) until the cycle ends.
+REG18_LAST_DAY_PATCH = "reg18-last-day-before"
+
+
+def set_transfer(case: ReviewSnapshot, transfer: PhaseTransferDue, *,
+                 legacy_day: bool = False) -> Milestone:
+    """The cycle must be finished before ``transfer``'s Reg 18(1) day: by 14 February (by 30
+    March post-16). ``legacy_day``: the day after, as a workflow started before the rule table
+    said so held it (see ``REG18_LAST_DAY_PATCH``)."""
     rule = RULES[f"review.phase_transfer_due.{transfer.kind}"]
     due = rule.due(transfer.transfer_year)
+    if legacy_day:
+        due += timedelta(days=1)
     m = case.milestone(rule.key)
     if m is None:
         m = Milestone(key=rule.key, rule_id=rule.id, started_on=case.anchor_on, due=due)
@@ -139,9 +151,10 @@ def _resume(case: ReviewSnapshot, held: date, start: StartReview) -> None:
         case.stage = ReviewStage.AMENDING
 
 
-def begin_cycle(start: StartReview, today: date,
-                at: datetime) -> tuple[ReviewSnapshot, list[Event]]:
-    """The cycle ``start`` begins, as on ``today``, and its first events (stamped ``at``)."""
+def begin_cycle(start: StartReview, today: date, at: datetime, *,
+                legacy_day: bool = False) -> tuple[ReviewSnapshot, list[Event]]:
+    """The cycle ``start`` begins, as on ``today``, and its first events (stamped ``at``).
+    ``legacy_day``: see ``set_transfer``."""
     held = start.last_review_on if start.resume else None
     if held is not None:
         # An imported plan mid-cycle: the meeting was held, the decision (or the amended
@@ -167,7 +180,7 @@ def begin_cycle(start: StartReview, today: date,
                                          due=rule.due(anchor, Months(months))))
     transfer = start.phase_transfer or transfer_this_cycle(case, start, due.due, today)
     if transfer is not None:
-        set_transfer(case, transfer)
+        set_transfer(case, transfer, legacy_day=legacy_day)
     if held is not None:
         _resume(case, held, start)
 
@@ -183,17 +196,21 @@ def begin_cycle(start: StartReview, today: date,
             f"{case.meeting_held_on.isoformat()}: "  # type: ignore[union-attr]
             + ("the final amended plan is to come" if start.resume == "amending"
                else "the LA's decision is to come"), {}))
+    if start.assigned_to:  # the plans import gave the plan to a caseworker (its column)
+        events.append(next_event(case, "plan.assigned", today, at, start.actor,
+                                 f"Assigned to {start.assigned_to} by the import",
+                                 {"by": "import"}))
     if start.meeting_on is not None and not start.resume:  # a meeting already fixed
         events.append(set_meeting(case, start.meeting_on, start.actor, today, at))
     return case, events
 
 
-def first_record(start: StartReview, today: date,
-                 at: datetime) -> tuple[ReviewSnapshot, list[Event]]:
+def first_record(start: StartReview, today: date, at: datetime, *,
+                 legacy_day: bool = False) -> tuple[ReviewSnapshot, list[Event]]:
     """``begin_cycle``, with the alerts already due on ``today`` fired: the first record of an
     imported plan (the import writes it; the workflow holds the same and does not save it).
     It is what the workflow of ``begin_cycle`` records after its first save and the alerts that
     follow it at once, on the same day."""
-    case, events = begin_cycle(start, today, at)
+    case, events = begin_cycle(start, today, at, legacy_day=legacy_day)
     events.extend(fire_as_of(case, deadline_items(case), today, at))
     return case, events

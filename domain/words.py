@@ -77,3 +77,18 @@ def file_size(size: int | None) -> str:
     if size < 1024 * 1024:
         return f"{size / 1024:.0f} KB"
     return f"{size / (1024 * 1024):.1f} MB"
+
+
+def transfer_deadline(due: date) -> str:
+    """A phase transfer's last day on time in words, with what the Regulations say: "by 14
+    February 2027 (the Regulations say before 15 February)". Reg 18(1) sets the day *before*
+    which the review must be done; ``due`` is the last day on time (``statutory.rules``)."""
+    return f"by {long_date(due)} ({transfer_law(due)})"
+
+
+def transfer_law(due: date) -> str:
+    """What Reg 18(1) says of a phase transfer whose last day on time is ``due``: "the
+    Regulations say before 15 February"."""
+    # By the month, not the day after ``due``: a review started before the rule table gave
+    # the last day on time recorded the named day itself (domain.review_cycle).
+    return "the Regulations say before " + ("15 February" if due.month == 2 else "31 March")

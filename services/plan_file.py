@@ -102,7 +102,8 @@ COLUMNS: tuple[Column, ...] = (
            "a date after last_review_on (or plan_issued_on); today or later", "2026-11-10"),
     Column("next_transfer", False, False,
            "The next phase transfer (Reg 18) and the calendar year it happens in, which sets "
-           "its deadline: 15 February for school phases, 31 March for secondary to post-16.",
+           "its deadline: before 15 February (by 14 February) for school phases, before 31 "
+           "March (by 30 March) for secondary to post-16.",
            "FROM->TO YEAR with the phases below, e.g. primary->secondary 2027; empty if none "
            "is due or known", "primary->secondary 2027"),
     Column("caseworker", False, False,
@@ -158,8 +159,8 @@ class PhaseTransfer(BaseModel):
 
     @property
     def kind(self) -> TransferKind:
-        """``school`` (review by 15 February, Reg 18(1)(b)) or ``post16`` (31 March,
-        Reg 18(1)(a)): what ``statutory.phase_transfer_deadline`` takes."""
+        """``school`` (reviewed before 15 February, Reg 18(1)(b)) or ``post16`` (before 31
+        March, Reg 18(1)(a)): what ``statutory.phase_transfer_deadline`` takes."""
         return TRANSFERS[(Phase(self.from_phase), Phase(self.to_phase))]
 
     def __str__(self) -> str:

@@ -42,7 +42,7 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from services import children
+from services import allocation, children
 from services.children import ChildFacts
 from services.errors import ServiceError
 from services.letters import case_recorder
@@ -215,7 +215,7 @@ def choose_phase_transfer(row: PlanRow, today: date) -> tuple[TransferOut | None
 
     Whether it is this cycle's: when this cycle's review meeting falls in the transfer's Reg 18
     window (12 months before the move) or later, that meeting is the phase-transfer review and
-    the cycle must end (plan amended) by 15 February / 31 March. A meeting before the window
+    the cycle must end (plan amended) before 15 February / 31 March. A meeting before the window
     opens leaves the transfer to the next cycle. The meeting date is the one held (a review in
     progress), the one arranged, or else the anniversary (the latest it can be on time).
     """
@@ -249,11 +249,13 @@ def choose_phase_transfer(row: PlanRow, today: date) -> tuple[TransferOut | None
     return TransferOut(kind=kind, transfer_year=year, due=due, source=source), notes
 
 
-def plan_start(row: PlanRow, child_id: str, settings: Settings,
-               today: date) -> tuple[StartReview, TransferOut | None, list[str]]:
+def plan_start(row: PlanRow, child_id: str, settings: Settings, today: date, *,
+               assigned_to: str | None = None
+               ) -> tuple[StartReview, TransferOut | None, list[str]]:
     """The review workflow's input for one row, the phase transfer chosen, and notes. The
     input says the import was run on ``today`` (``imported_on``): the import writes the plan's
-    first record, and the workflow does not."""
+    first record, and the workflow does not. ``assigned_to``: the name of the staff account
+    the row's caseworker matched (``match_caseworkers``), for the timeline."""
     notes: list[str] = []
     placement, problem = placement_for(row, today)
     if problem:
@@ -284,9 +286,72 @@ def plan_start(row: PlanRow, child_id: str, settings: Settings,
         if transfer else None,
         origin="import", resume=resume,
         amendments_sent_on=row.amendments_sent_on if resume == "amending" else None,
-        imported_on=today,
+        imported_on=today, assigned_to=assigned_to,
     )
     return start, transfer, notes
+
+
+# --- who is responsible: the caseworker column ------------------------------------------------------
+
+
+def _name_key(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def match_caseworkers(db_url: str, rows: Sequence[PlanRow]
+                      ) -> tuple[dict[int, t.StaffUser], list[RowWarning]]:
+    """Each row's ``caseworker`` matched to an account that can hold plans (an active
+    caseworker or manager, ``services.allocation.caseworkers``): by email address, else by
+    full name, ignoring case and spaces. By line: the account; and a warning for each name
+    that matches nobody, or more than one account. An unmatched row is still imported, with
+    nobody holding it: one missing account does not hold up the rest of the file."""
+    wanted = [r for r in rows if r.caseworker and r.caseworker.strip()]
+    if not wanted:
+        return {}, []
+    with Session(engine_for(db_url)) as s:
+        staff = allocation.caseworkers(session=s)
+    by_email = {u.email.casefold(): u for u in staff}
+    by_name: dict[str, list[t.StaffUser]] = {}
+    for u in staff:
+        by_name.setdefault(_name_key(u.name), []).append(u)
+    matched: dict[int, t.StaffUser] = {}
+    warnings: list[RowWarning] = []
+    for row in wanted:
+        text = row.caseworker.strip()  # type: ignore[union-attr]
+        user = by_email.get(text.casefold())
+        named = by_name.get(_name_key(text), [])
+        if user is None and len(named) == 1:
+            user = named[0]
+        if user is not None:
+            matched[row.line] = user
+        elif named:
+            warnings.append(RowWarning(
+                line=row.line, column="caseworker", value=text,
+                message=f"more than one staff account is called '{text}': write the "
+                "caseworker's email address instead. The plan is imported without a "
+                "caseworker."))
+        else:
+            warnings.append(RowWarning(
+                line=row.line, column="caseworker", value=text,
+                message=f"no staff account matches the caseworker '{text}': add them as staff "
+                "(or write the email address or full name of their account), or leave the "
+                "column blank. The plan is imported without a caseworker."))
+    return matched, warnings
+
+
+def assign_imported(db_url: str, plans: Sequence[tuple[str, str]]) -> list[str]:
+    """Give each imported plan (reference, staff id), and its review cycle, to its caseworker,
+    as a manager would by hand (``services.allocation.assign_plan``). The references that
+    could not be given (the account was deactivated meanwhile): they stay with nobody."""
+    failed: list[str] = []
+    with Session(engine_for(db_url)) as s:
+        for reference, staff_id in plans:
+            try:
+                allocation.assign_plan(session=s, reference=reference, caseworker_id=staff_id)
+            except ServiceError:
+                s.rollback()
+                failed.append(reference)
+    return failed
 
 
 # --- the children --------------------------------------------------------------------------------
@@ -500,6 +565,13 @@ async def import_plans(
     Temporal does not answer."""
     started_at = time.monotonic()
     report = _storable(await asyncio.to_thread(validate_file, source, today=today))
+    # Who is responsible: the caseworker column matched to staff accounts; a name that
+    # matches nobody is a warning, and that plan comes in with nobody holding it.
+    holders, unmatched = await asyncio.to_thread(match_caseworkers, settings.db_url,
+                                                 report.rows)
+    if unmatched:
+        report = report.model_copy(update={"warnings": sorted(
+            [*report.warnings, *unmatched], key=lambda w: (w.line or 0))})
     rows = report.rows
     blocked = bool(report.errors) and (not skip_bad_rows or not rows)
 
@@ -538,7 +610,10 @@ async def import_plans(
                            outcome="created", child="added" if added else "matched",
                            notes=[child_note] if child_note else [])
         try:
-            start, result.phase_transfer, notes = plan_start(row, child_id, settings, today)
+            holder = holders.get(row.line)
+            start, result.phase_transfer, notes = plan_start(
+                row, child_id, settings, today,
+                assigned_to=holder.name if holder is not None else None)
             result.notes.extend(notes)
             # What the workflow will hold (the same code, input and day): worked out before it
             # starts, so a row it cannot take starts nothing.
@@ -574,6 +649,12 @@ async def import_plans(
     await asyncio.gather(*(runner() for _ in range(max(1, min(concurrency, len(rows))))))
     await records.close()
     final = [r for r in results if r is not None]
+    given = [(r, holders[r.line]) for r in final if r.outcome == "created" and r.line in holders]
+    not_given = set(await asyncio.to_thread(
+        assign_imported, settings.db_url, [(r.plan_reference, u.id) for r, u in given]))
+    for r, u in given:
+        r.notes.append(f"not assigned to {u.name}: the account can no longer hold plans"
+                       if r.plan_reference in not_given else f"assigned to {u.name}")
     again = [(r, rows[i], children[i][0]) for i, r in enumerate(final)
              if r.outcome == "already_imported"]
     if again:

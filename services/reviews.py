@@ -69,6 +69,7 @@ class PlanStarter:
         return await self.start(StartReview(
             plan_reference=plan.plan_reference, child_id=plan.child_id,
             plan_issued_on=plan.issued_on, policy=policy, origin="assessment",
+            placement=plan.placement,
             under_five_until=under_five if under_five and under_five > plan.issued_on else None,
         ))
 
@@ -79,8 +80,9 @@ class PlanStarter:
 class TransferOut(BaseModel):
     kind: str = Field(description="school | post16")
     year: int = Field(description="the calendar year of the transfer")
-    due: date | None = Field(None, description="15 February (school) or 31 March (post-16) "
-                             "of that year (Reg 18(1))")
+    due: date | None = Field(None, description="the last day on time: 14 February (school; "
+                             "the Regulations say before 15 February) or 30 March (post-16; "
+                             "before 31 March) of that year (Reg 18(1))")
 
 
 class ChildInitial(BaseModel):

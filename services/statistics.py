@@ -339,8 +339,8 @@ def _label(group_by: str | None, group: str | None, names: dict[str, str]) -> st
     if group_by == "service":
         return names.get(group, group)
     if group_by == "transfer":
-        return {"review.phase_transfer_due.school": "School phase (15 February)",
-                "review.phase_transfer_due.post16": "Secondary to post-16 (31 March)"}[group]
+        return {"review.phase_transfer_due.school": "School phase (before 15 February)",
+                "review.phase_transfer_due.post16": "Secondary to post-16 (before 31 March)"}[group]
     return group
 
 

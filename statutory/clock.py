@@ -35,6 +35,7 @@ class Deadline:
             "trigger": self.rule.trigger.value,
             "offset": self.rule.offset.describe(),
             "statutory": self.rule.statutory,
+            "note": self.rule.note,
         }
 
 
@@ -105,8 +106,9 @@ def review_timescales(
 
 
 def phase_transfer_deadline(transfer: TransferKind, transfer_year: int) -> Deadline:
-    """15 February (school phases, Reg 18(1)(b)) or 31 March (secondary to post-16,
-    Reg 18(1)(a)) of the calendar year of the transfer."""
+    """The last day on time for a phase transfer review: 14 February (school phases; the
+    Regulations say "before 15 February", Reg 18(1)(b)) or 30 March (secondary to post-16;
+    "before 31 March", Reg 18(1)(a)) of the calendar year of the transfer."""
     if transfer not in ("school", "post16"):
         raise ValueError(f"unknown transfer kind {transfer!r}: use 'school' or 'post16'")
     return deadline(f"review.phase_transfer_due.{transfer}", transfer_year)

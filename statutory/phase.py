@@ -23,8 +23,9 @@ The law (abbreviations as in ``statutory.rules``; "EA 1996" is the Education Act
   the calendar year of the transfer for secondary school to a post-16 institution (Reg
   18(1)(a)) and before 15 February of that year in any other case (Reg 18(1)(b)). CoP 9.179
   gives the same end dates and the reason for them: time for the new setting to plan and
-  commission provision. (The rule table in ``statutory.rules`` counts the named day itself as
-  the due day.)
+  commission provision ("by 15 February", a paraphrase that does not change the Regulations).
+  The rule table in ``statutory.rules`` gives the last day on time: 14 February (30 March for
+  post-16); a review finished on the named day itself is late.
 - Reg 18(2): a move from one post-16 institution to another at any other time needs the review
   at least 5 months before the move. That is not a transfer between phases: ``next_transfer``
   returns ``None`` for a young person at a post-16 institution, and ``post16_move_deadline``
@@ -200,7 +201,8 @@ class Phase(str, Enum):
 
 
 # The transfers between phases of education that Reg 2(1) defines, by the phases as councils
-# name them, with the Reg 18(1) deadline each takes ("school": 15 February; "post16": 31 March).
+# name them, with the Reg 18(1) deadline each takes ("school": before 15 February, so by 14
+# February; "post16": before 31 March, so by 30 March).
 # A first school is a primary school in law, and a junior school the end of one. What
 # ``next_transfer`` works out is always one of these; the plans import accepts these only.
 TRANSFERS: dict[tuple[Phase, Phase], TransferKind] = {

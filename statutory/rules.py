@@ -321,12 +321,17 @@ _RULES: tuple[Rule, ...] = (
     Rule(
         "review.phase_transfer_due.school", "phase_transfer_due",
         "Phase transfer review and amended plan (school phases)",
-        Trigger.TRANSFER_YEAR, FixedDateInYear(2, 15), "Reg 18(1)(b)",
+        Trigger.TRANSFER_YEAR, FixedDateInYear(2, 14), "Reg 18(1)(b)",
+        note="The Regulations say \"before 15 February\" of the calendar year of the transfer: "
+        "14 February is the last day on time, and a review finished on 15 February is late "
+        "(CoP 9.179's \"by 15 February\" does not change the Regulations).",
     ),
     Rule(
         "review.phase_transfer_due.post16", "phase_transfer_due",
         "Phase transfer review and amended plan (secondary to post-16)",
-        Trigger.TRANSFER_YEAR, FixedDateInYear(3, 31), "Reg 18(1)(a)",
+        Trigger.TRANSFER_YEAR, FixedDateInYear(3, 30), "Reg 18(1)(a)",
+        note="The Regulations say \"before 31 March\" of the calendar year of the transfer: "
+        "30 March is the last day on time, and a review finished on 31 March is late.",
     ),
     Rule(
         "review.post16_move_due", "post16_move_due",

@@ -35,15 +35,19 @@ from statutory.phase import (
 
 AT_RISK_DAYS = 42  # six weeks: the ordinary review steps need about that before the date
 
-Status = Literal["not_brought_forward", "overdue", "at_risk", "on_track", "done"]
+Status = Literal["not_brought_forward", "overdue", "review_overdue", "due_soon", "on_track",
+                 "done_on_time", "done_late"]
 # The order statuses are shown and counted in: what needs doing first.
-STATUSES: tuple[Status, ...] = ("not_brought_forward", "overdue", "at_risk", "on_track", "done")
+STATUSES: tuple[Status, ...] = ("not_brought_forward", "overdue", "review_overdue", "due_soon",
+                                "on_track", "done_on_time", "done_late")
 STATUS_LABELS: dict[str, str] = {
     "not_brought_forward": "Not brought forward",
     "overdue": "Overdue",
-    "at_risk": "At risk",
+    "review_overdue": "Review overdue",
+    "due_soon": "Due soon",
     "on_track": "On track",
-    "done": "Done",
+    "done_on_time": "Done on time",
+    "done_late": "Done late",
 }
 
 _OPEN_STAGES = frozenset(s.value for s in OPEN_REVIEW_STAGES)
@@ -57,8 +61,9 @@ class CohortTransfer(BaseModel):
     from_year: str = Field(description="the last year group before the move")
     move_date: date = Field(description="1 September of the transfer year")
     transfer_year: int
-    deadline: date = Field(description="15 February (school phases) or 31 March (secondary "
-                           "to post-16) of the transfer year")
+    deadline: date = Field(description="the last day on time: 14 February (school phases; "
+                           "the Regulations say before 15 February) or 30 March (secondary to "
+                           "post-16; before 31 March) of the transfer year")
     deadline_citation: str = Field(description="Reg 18(1)(b) or Reg 18(1)(a)")
     citation: str = Field(description="the limb of Reg 2(1) and of Reg 18(1)")
     note: str = ""
@@ -76,14 +81,17 @@ class CohortEntry(BaseModel):
     review_due: date | None = Field(
         description="the current cycle's earliest open deadline (plan.review_due); None once "
         "its meeting has been held")
+    annual_review_due: date | None = Field(
+        None, description="the current cycle's own annual review due date (CFA 2014 s.44(1))")
     meeting_held_on: date | None = None
     carries_transfer: bool = Field(
         description="the current review already has this transfer's deadline "
         "(plan.transfer_year is the cohort's year)")
     days_left: int = Field(description="days from today to the deadline; negative once past")
     status: Status
-    done_by: str | None = Field(None, description="for 'done': the cycle that carried the "
-                                "transfer and ended by the deadline")
+    status_label: str = Field(description="the status in words, as the page shows it")
+    done_by: str | None = Field(None, description="for done_on_time and done_late: the cycle "
+                                "that carried the transfer and ended")
     done_on: date | None = None
 
 
@@ -105,6 +113,9 @@ class Cohort(BaseModel):
     at_risk_days: int
     total: int
     counts: dict[str, int] = Field(description="plans by status, every status listed")
+    status_labels: dict[str, str] = Field(
+        default_factory=lambda: dict(STATUS_LABELS),
+        description="each status in words, as the page shows it, in the order of the page")
     entries: list[CohortEntry] = Field(description="sorted by deadline, then plan reference")
     unplaced: list[UnplacedPlan] = Field(
         description="active plans whose placement is missing or not understood, whatever "
@@ -158,28 +169,35 @@ def transfer_for(plan: t.Plan, today: date) -> Transfer | None:
         raise PlacementProblem(str(exc)) from None
 
 
-def status_of(*, deadline: date, today: date, done: bool, carries: bool,
+def status_of(*, deadline: date, today: date, done_on: date | None, carries: bool,
               review_due: date | None, cycle_open: bool, meeting_held: bool,
+              annual_review_due: date | None = None,
               at_risk_days: int = AT_RISK_DAYS) -> Status:
     """A cohort entry's status; the first that applies:
 
-    - ``done``: a review cycle that carried this transfer ended by the deadline;
-    - ``overdue``: the deadline has passed;
+    - ``done_on_time`` / ``done_late``: a review cycle that carried this transfer ended
+      (``done_on``) on or before the deadline, the last day on time / after it;
+    - ``overdue``: the deadline has passed and no such cycle has ended;
     - ``not_brought_forward``: the current review does not carry the transfer and is not due by
       the deadline (its due date is after it, or it has none left because its meeting was held
       while the cycle is still open);
-    - ``at_risk``: the deadline is within ``at_risk_days`` days and the current review's meeting
+    - ``review_overdue``: the current cycle's own annual review date
+      (``annual_review_due``) has passed without its meeting;
+    - ``due_soon``: the deadline is within ``at_risk_days`` days and the current review's meeting
       has not been held;
     - ``on_track``: otherwise.
     """
-    if done:
-        return "done"
+    if done_on is not None:
+        return "done_on_time" if done_on <= deadline else "done_late"
     if today > deadline:
         return "overdue"
     if not carries and cycle_open and (review_due is None or review_due > deadline):
         return "not_brought_forward"
+    if (cycle_open and not meeting_held and annual_review_due is not None
+            and today > annual_review_due):
+        return "review_overdue"
     if (deadline - today).days <= at_risk_days and not meeting_held:
-        return "at_risk"
+        return "due_soon"
     return "on_track"
 
 
@@ -199,25 +217,38 @@ def _ended_on(review: t.Review, today: date) -> date | None:
 
 
 def _done_cycles(session: Session, plans: Iterable[str], today: date
-                 ) -> dict[str, list[tuple[str, date, date]]]:
+                 ) -> dict[str, list[tuple[str, str, int, date]]]:
     """For each plan, its cycles that carried a phase transfer and ended: (cycle reference,
-    the transfer's deadline, the day the cycle ended). A cycle whose meeting came before the
-    transfer's review window carried it on to the next cycle (its milestone no longer
-    applies), so it does not count."""
-    out: dict[str, list[tuple[str, date, date]]] = {}
+    the transfer's rule id, its year, the day the cycle ended). A cycle whose meeting came
+    before the transfer's review window carried it on to the next cycle (its milestone no
+    longer applies), so it does not count. The transfer is matched by its rule and year, not
+    its recorded due day: a review started before the due day became Reg 18(1)'s last day on
+    time recorded the day after (``domain.review_cycle.REG18_LAST_DAY_PATCH``)."""
+    out: dict[str, list[tuple[str, str, int, date]]] = {}
     for chunk in _chunks(sorted(plans)):
         rows = session.exec(
-            select(t.Review, t.Milestone.due)
+            select(t.Review, t.Milestone.rule_id, t.Milestone.due)
             .join(t.Milestone, t.Milestone.case_reference == t.Review.case_reference)
             .where(t.Milestone.key == "phase_transfer_due",
                    t.Milestone.applicable == True,  # noqa: E712 (SQL, not Python)
                    t.Review.plan_reference.in_(chunk))  # type: ignore[attr-defined]
         ).all()
-        for review, due in rows:
+        for review, rule_id, due in rows:
             ended = _ended_on(review, today)
             if ended is not None:
                 out.setdefault(review.plan_reference, []).append(
-                    (review.case_reference, due, ended))
+                    (review.case_reference, rule_id, due.year, ended))
+    return out
+
+
+def _annual_reviews_due(session: Session, cycle_refs: list[str]) -> dict[str, date]:
+    """Each cycle's own annual review date (its ``review_due`` milestone) while still open."""
+    out: dict[str, date] = {}
+    for chunk in _chunks(cycle_refs):
+        out.update(session.exec(
+            select(t.Milestone.case_reference, t.Milestone.due)
+            .where(t.Milestone.key == "review_due", t.Milestone.done_on.is_(None),  # type: ignore[union-attr]
+                   t.Milestone.case_reference.in_(chunk))).all())  # type: ignore[attr-defined]
     return out
 
 
@@ -252,12 +283,14 @@ def build_cohort(session: Session, year: int, today: date,
         reviews.update((r.case_reference, r) for r in session.exec(
             select(t.Review).where(t.Review.case_reference.in_(chunk))))  # type: ignore[attr-defined]
     done_cycles = _done_cycles(session, (p.reference for p, _ in members), today)
+    annual_due = _annual_reviews_due(session, cycle_refs)
 
     entries: list[CohortEntry] = []
     for (plan, tr), cycle_ref in zip(members, cycle_refs):
         due = tr.deadline.due
-        done = sorted((ended, ref) for ref, carried, ended in done_cycles.get(plan.reference, [])
-                      if carried == due and ended <= due)
+        done = sorted((ended, ref) for ref, rule_id, carried_year, ended
+                      in done_cycles.get(plan.reference, [])
+                      if rule_id == tr.deadline.rule.id and carried_year == tr.transfer_year)
         case, review = cases.get(cycle_ref), reviews.get(cycle_ref)
         held = review.meeting_held_on if review is not None else None
         carries = plan.transfer_year == year
@@ -276,11 +309,14 @@ def build_cohort(session: Session, year: int, today: date,
             stage=case.stage if case is not None else None,
             review_due=plan.review_due, meeting_held_on=held, carries_transfer=carries,
             days_left=(due - today).days,
-            status=status_of(
-                deadline=due, today=today, done=bool(done), carries=carries,
-                review_due=plan.review_due,
+            annual_review_due=annual_due.get(cycle_ref),
+            status=(status := status_of(
+                deadline=due, today=today, done_on=done[0][0] if done else None,
+                carries=carries, review_due=plan.review_due,
                 cycle_open=case is not None and case.stage in _OPEN_STAGES,
-                meeting_held=held is not None and held <= today, at_risk_days=at_risk_days),
+                meeting_held=held is not None and held <= today,
+                annual_review_due=annual_due.get(cycle_ref), at_risk_days=at_risk_days)),
+            status_label=STATUS_LABELS[status],
             done_by=done[0][1] if done else None, done_on=done[0][0] if done else None,
         ))
     entries.sort(key=lambda e: (e.transfer.deadline, e.plan_reference))

@@ -121,11 +121,13 @@ MEASURES: dict[str, Measure] = {m.key: m for m in (
             "Reviews that decided to amend, whose final amended plan was due (8 weeks after the "
             "proposed amendments were sent) in the period: on time when issued on or before "
             "that day. A decision not to amend after all (Reg 22(4)) is not counted."),
-    Measure("phase_transfers", "h", "Phase transfers completed by 15 February / 31 March",
+    Measure("phase_transfers", "h", "Phase transfers completed before 15 February / 31 March",
             "milestone", TRANSFER_RULES,
-            "Phase transfer reviews due (15 February for a school transfer, 31 March for "
-            "secondary to post-16) in the period: on time when the review and any amended plan "
-            "were finished on or before that day.", group_by=("setting", "transfer")),
+            "Phase transfer reviews due (the Regulations say before 15 February for a school "
+            "transfer, before 31 March for secondary to post-16, so the last day on time is 14 "
+            "February or 30 March) in the period: on time when the review and any amended plan "
+            "were finished on or before that last day; finished on 15 February (31 March) is "
+            "late.", group_by=("setting", "transfer")),
     Measure("review_decisions", None, "LA's review decisions within 4 weeks of the meeting",
             "milestone", ("review.decision_due",),
             "Review meetings whose decision (maintain, amend or cease) was due (4 weeks after "

@@ -259,7 +259,39 @@ async def review_cycle_maintained(plan) -> None:
     await plan.go_to(341)
 
 
-REVIEWS = {f.__name__: f for f in (review_open_amending, review_cycle_maintained)}
+async def _phase_transfer_past_its_day(plan) -> None:
+    """A review brought forward for a school phase transfer (set_phase_transfer), its clock run
+    past the transfer's due-soon and overdue alerts: the alerts' timers depend on the day the
+    rule table gives (Reg 18(1))."""
+    from datetime import date as _date
+
+    from domain.case import PhaseTransferDue, SetPhaseTransfer
+
+    day0 = plan.day(0)
+    year = day0.year if day0 < _date(day0.year, 1, 15) else day0.year + 1
+    await plan.go_to(1)
+    await plan.do("set_phase_transfer", SetPhaseTransfer(
+        transfer=PhaseTransferDue(kind="school", transfer_year=year)))
+    await plan.go_to((_date(year, 2, 16) - day0).days)
+
+
+async def review_open_phase_transfer(plan) -> None:
+    """(m) OPEN review carrying a phase transfer, past its day: recorded with the rule table's
+    last day on time (14 February) and the patch that guards it (workflows/review.py)."""
+    await _phase_transfer_past_its_day(plan)
+
+
+async def review_phase_transfer_before_reg18_day(plan) -> None:
+    """(n) As (m), but recorded by the code before the patch "reg18-last-day-before", when the
+    table's due day was 15 February itself: the history of a review that was running when the
+    table changed. Kept to show such a review replays (it keeps the day it worked out). Not
+    re-recordable with today's code: it was recorded from commit 0cbf16b."""
+    await _phase_transfer_past_its_day(plan)
+
+
+REVIEWS = {f.__name__: f for f in (review_open_amending, review_cycle_maintained,
+                                   review_open_phase_transfer,
+                                   review_phase_transfer_before_reg18_day)}
 
 CASES: dict[str, Callable[[Case], Awaitable[None]]] = {
     f.__name__: f

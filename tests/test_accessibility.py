@@ -223,7 +223,9 @@ async def seed_cases(api: httpx.AsyncClient, db_url: str) -> tuple[dict[str, str
     await post(f"/api/cases/{ref}/setting-consultations/setting:oakfield-primary-school/response",
                {"received_on": day(110)})
     await post(f"/api/cases/{ref}/family-comments", {"received_on": day(112)})
-    await post(f"/api/cases/{ref}/final-plan", {"issued_on": day(130)})
+    await post(f"/api/cases/{ref}/final-plan", {"issued_on": day(130), "setting_name":
+                                                "Oakfield Primary School",
+                                                "setting_type": "primary", "nc_year": "4"})
     review = f"{ref}.R1"
     await wait_for_record(db_url, review)
     await post(f"/api/cases/{review}/meeting",

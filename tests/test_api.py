@@ -5,6 +5,7 @@ says what to fix and changes nothing."""
 from __future__ import annotations
 
 import asyncio
+import re
 import os
 import signal
 import subprocess
@@ -57,6 +58,11 @@ def new_request(**child) -> dict:
 async def ok(response: httpx.Response, status: int = 200) -> dict:
     assert response.status_code == status, response.text
     return response.json()
+
+
+# What the final-plan step asks besides the date: the school or setting the plan names, its type
+# and the child's year group (the plan's placement; the plans file's column names).
+PLACEMENT = {"setting_name": "Oakfield Primary School", "setting_type": "primary", "nc_year": "4"}
 
 
 async def problem(response: httpx.Response, status: int, *fragments: str) -> str:
@@ -117,8 +123,18 @@ async def test_a_case_through_every_step_over_http(dev_env, db_url, executor):
         await ok(await http.post(f"{base}/setting-consultations/setting:oakfield-primary-school/"
                                  "response", json={"received_on": day(110)}))
         await ok(await http.post(f"{base}/family-comments", json={"received_on": day(112)}))
-        view = await ok(await http.post(f"{base}/final-plan", json={"issued_on": day(130)}))
+        # The school named in the plan, its type and the year group are required.
+        await problem(await http.post(f"{base}/final-plan", json={"issued_on": day(130)}),
+                      422, "setting_name")
+        await problem(await http.post(f"{base}/final-plan", json={
+            "issued_on": day(130), **PLACEMENT, "nc_year": "9"}), 422,
+            "does not teach Year 9")
+        view = await ok(await http.post(f"{base}/final-plan", json={"issued_on": day(130),
+                                                                    **PLACEMENT}))
         assert view["case"]["stage"] == "final_issued" and view["allowed_actions"] == []
+        assert view["case"]["placement"] == {"nc_year": "4", "nc_year_as_of": day(130),
+                                             "setting_type": "primary",
+                                             "setting_name": "Oakfield Primary School"}
 
         row = await wait_for_record(db_url, ref)
         for _ in range(100):  # the workflow closes right after the update returns
@@ -162,6 +178,82 @@ async def test_a_case_through_every_step_over_http(dev_env, db_url, executor):
         assert page.status_code == 200 and "Final EHC plan issued" in page.text
 
 
+async def test_a_plan_issued_here_enters_its_phase_transfer_cohort(dev_env, db_url, executor):
+    """A Year 6 child at a primary school: the final-plan step records the school, its type and
+    the year group, the plan row carries them, and the plan is in the cohort of next 14
+    February exactly as an imported plan would be."""
+    from statutory.phase import academic_year
+    from store.cohort import default_year
+
+    issued = date.fromisoformat(day(130))
+    # Year 6 today: a year group recorded in the academic year before moves up on 1 September.
+    year6 = "6" if academic_year(issued) == academic_year(today()) else "5"
+    async with system(dev_env, db_url, executor) as http:
+        ref = (await ok(await http.post("/api/assessments", json=new_request()), 201))["reference"]
+        base = f"/api/cases/{ref}"
+        await ok(await http.post(f"{base}/decision-to-assess",
+                                 json={"decision": "assess", "decided_on": day(30)}))
+        await ok(await http.post(f"{base}/advice-requests", json={"items": [
+            {"source": s, "requested_on": day(31)} for s in
+            ("family", "education", "health", "educational_psychologist", "social_care")]}))
+        for s in ("family", "education", "health", "educational_psychologist", "social_care"):
+            await ok(await http.post(f"{base}/advice/{s}/received", json={"received_on": day(60)}))
+        await ok(await http.post(f"{base}/plan-decision",
+                                 json={"decision": "issue", "decided_on": day(85)}))
+        await ok(await http.post(f"{base}/draft", json={"served_on": day(100)}))
+        await ok(await http.post(f"{base}/family-comments", json={"received_on": day(112)}))
+        # The page's final-plan form asks for the school, its type and the year group, the
+        # type and year group as lists in words; each is required.
+        form = await http.get(f"/cases/{ref}/act/issue_final")
+        assert form.status_code == 200, form.text
+        assert 'name="setting_name"' in form.text
+        assert re.search(r'<option value="primary"\s*>\s*Primary school', form.text)
+        assert '<option value="6">Year 6</option>' in form.text
+        assert '<option value="N2">Nursery 2 (N2)</option>' in form.text
+        parts = date.fromisoformat(day(130))
+        when = {"issued_on-day": str(parts.day), "issued_on-month": str(parts.month),
+                "issued_on-year": str(parts.year)}
+        r = await http.post(f"/cases/{ref}/act/issue_final", data=when)
+        assert r.status_code == 422, r.text
+        assert "Enter name of the school or setting named in the plan" in r.text
+        assert "Select type of school or setting" in r.text
+        assert "Select the child&#39;s year group" in r.text or \
+            "Select the child's year group" in r.text
+        r = await http.post(f"/cases/{ref}/act/issue_final", data={
+            **when, "setting_name": "Elm Primary School", "setting_type": "primary",
+            "nc_year": "9"})
+        assert r.status_code == 422 and "does not teach Year 9" in r.text
+        r = await http.post(f"/cases/{ref}/act/issue_final", data={
+            **when, "setting_name": "Elm Primary School", "setting_type": "primary",
+            "nc_year": year6})
+        assert r.status_code == 303, r.text
+        plan = None
+        for _ in range(200):  # the plan row is written by the review's first save
+            with Session(engine_for(db_url)) as s:
+                plan = s.get(t.Plan, ref)
+            if plan is not None and plan.nc_year is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert plan is not None
+        assert (plan.setting_name, plan.setting_type, plan.nc_year, plan.nc_year_as_of) == \
+            ("Elm Primary School", "primary", year6, issued)
+        year = default_year(today())
+        cohort = await ok(await http.get("/api/phase-transfers", params={"year": year}))
+        entry = next(e for e in cohort["entries"] if e["plan_reference"] == ref)
+        assert (entry["nc_year"], entry["setting_type"], entry["setting_name"]) == \
+            ("6", "primary", "Elm Primary School")
+        # Before 15 February (Reg 18(1)(b)): by 14 February of the year of the move.
+        assert entry["transfer"]["deadline"] == f"{year}-02-14"
+        assert entry["transfer"]["deadline_citation"] == "Reg 18(1)(b)"
+        assert entry["status_label"] in ("Not brought forward", "On track", "Due soon")
+        assert not any(u["plan_reference"] == ref for u in cohort["unplaced"])
+        # The plan page shows them in words, and offers to change them on the current review.
+        page = await http.get(f"/plans/{ref}")
+        assert page.status_code == 200
+        assert "Elm Primary School, Primary school" in page.text
+        assert f'href="/cases/{ref}.R1/act/update_placement"' in page.text
+
+
 async def test_bad_input_gets_a_clear_4xx_and_changes_nothing(dev_env, db_url, executor):
     async with system(dev_env, db_url, executor) as http:
         await problem(await http.post("/api/assessments", json={
@@ -200,7 +292,8 @@ async def test_bad_input_gets_a_clear_4xx_and_changes_nothing(dev_env, db_url, e
                                       json={"served_on": day(1)}), 404, "No case")
         await wait_for_record(db_url, ref)
         base = f"/api/cases/{ref}"
-        await problem(await http.post(f"{base}/final-plan", json={"issued_on": day(10)}),
+        await problem(await http.post(f"{base}/final-plan", json={"issued_on": day(10),
+                                                                  **PLACEMENT}),
                       409, "issue_final", "awaiting_decision")
         await problem(await http.post(f"{base}/decision-to-assess", json={
             "decision": "assess", "decided_on": day(-1)}), 422, "before the request")

@@ -148,9 +148,10 @@ def test_review_everything():
 @pytest.mark.parametrize(
     "kind, year, due, citation",
     [
-        ("school", "2027", "2027-02-15", "Reg 18(1)(b)"),
-        ("post16", "2027", "2027-03-31", "Reg 18(1)(a)"),
-        ("school", "2028", "2028-02-15", "Reg 18(1)(b)"),
+        # "before 15 February" / "before 31 March" (Reg 18(1)): the last day on time.
+        ("school", "2027", "2027-02-14", "Reg 18(1)(b)"),
+        ("post16", "2027", "2027-03-30", "Reg 18(1)(a)"),
+        ("school", "2028", "2028-02-14", "Reg 18(1)(b)"),
     ],
 )
 def test_review_phase_transfer(kind, year, due, citation):

@@ -7,7 +7,8 @@ use; the CLI; the API and the page over HTTP.
 
 Each test first moves the time-skipping clock to the next 1 October (T0, London), so the dates
 are the same whatever the tests before it did: the year of transfer Y is T0's year + 1, the
-school deadline is 15 February Y (T0 + 137 days) and the post-16 one 31 March Y."""
+school deadline is 14 February Y (T0 + 136 days) and the post-16 one 30 March Y: Reg 18(1)
+says "before 15 February" and "before 31 March", so those days themselves are late."""
 
 from __future__ import annotations
 
@@ -139,16 +140,19 @@ async def run_cli(capsys, *argv: str) -> tuple[int, str]:
 
 
 def test_status_rules_and_their_boundaries():
-    d = date(2027, 2, 15)
-    base = dict(deadline=d, done=False, carries=True, review_due=d, cycle_open=True,
+    d = date(2027, 2, 14)  # the last day on time: Reg 18(1)(b) says "before 15 February"
+    base = dict(deadline=d, done_on=None, carries=True, review_due=d, cycle_open=True,
                 meeting_held=False)
     assert status_of(today=d - timedelta(days=43), **base) == "on_track"
-    assert status_of(today=d - timedelta(days=42), **base) == "at_risk"  # 42 days: at risk
-    assert status_of(today=d, **base) == "at_risk"  # the deadline day itself is still in time
-    assert status_of(today=d + timedelta(days=1), **base) == "overdue"
+    assert status_of(today=d - timedelta(days=42), **base) == "due_soon"  # 42 days: due soon
+    assert status_of(today=d, **base) == "due_soon"  # the last day itself is still in time
+    assert status_of(today=d + timedelta(days=1), **base) == "overdue"  # 15 February: late
     assert status_of(today=d - timedelta(days=10), **{**base, "meeting_held": True}) == \
         "on_track"
-    assert status_of(today=d + timedelta(days=30), **{**base, "done": True}) == "done"
+    # Done: on time on 14 February, late on 15 February (worked by hand from Reg 18(1)(b)).
+    assert status_of(today=d + timedelta(days=30), **{**base, "done_on": d}) == "done_on_time"
+    assert status_of(today=d + timedelta(days=30),
+                     **{**base, "done_on": d + timedelta(days=1)}) == "done_late"
     late = {**base, "carries": False, "review_due": d + timedelta(days=1)}
     assert status_of(today=d - timedelta(days=100), **late) == "not_brought_forward"
     assert status_of(today=d - timedelta(days=10), **late) == "not_brought_forward"
@@ -161,7 +165,47 @@ def test_status_rules_and_their_boundaries():
     assert status_of(today=d - timedelta(days=100), **held) == "not_brought_forward"
     assert status_of(today=d - timedelta(days=100), **{**held, "cycle_open": False}) == \
         "on_track"
-    assert status_of(today=d - timedelta(days=50), at_risk_days=60, **base) == "at_risk"
+    assert status_of(today=d - timedelta(days=50), at_risk_days=60, **base) == "due_soon"
+
+
+def test_a_review_46_days_overdue_is_not_on_track():
+    """Seen in use: the transfer deadline months away, the current annual review 46 days past
+    its own due date with no meeting, shown as "On track". It is "Review overdue"."""
+    d = date(2027, 2, 14)
+    today = date(2026, 10, 1)
+    overdue_review = today - timedelta(days=46)
+    entry = dict(deadline=d, today=today, done_on=None, carries=True,
+                 review_due=overdue_review, cycle_open=True, meeting_held=False)
+    assert status_of(annual_review_due=overdue_review, **entry) == "review_overdue"
+    assert status_of(annual_review_due=today, **entry) == "on_track"  # due today: not yet
+    # Its meeting held: no longer overdue; nor when the transfer deadline has passed.
+    assert status_of(annual_review_due=overdue_review, **{**entry, "meeting_held": True}) == \
+        "on_track"
+    assert status_of(annual_review_due=overdue_review,
+                     **{**entry, "today": d + timedelta(days=1)}) == "overdue"
+
+
+def test_the_cohort_shows_a_review_46_days_overdue_as_review_overdue(db_url):
+    """The case seen in use, from the record: a Year 6 child's plan, its annual review due on 8
+    October 2026 and no meeting by 23 November (46 days), the 14 February deadline 83 days
+    away. The cohort said "On track"; it says "Review overdue", counted as such."""
+    from tests.test_statistics import review
+
+    today = date(2026, 11, 23)
+    review(db_url, "OVERDUE46", date(2025, 10, 8), setting="Ash Primary",
+           transfer=("school", 2027, None))
+    review(db_url, "INTIME", date(2025, 12, 8), setting="Ash Primary",
+           transfer=("school", 2027, None))
+    with Session(engine_for(db_url)) as s:
+        cohort = build_cohort(s, 2027, today)
+    by = {e.plan_reference: e for e in cohort.entries}
+    late, fine = by["OVERDUE46"], by["INTIME"]
+    assert (late.annual_review_due, (today - late.annual_review_due).days) == \
+        (date(2026, 10, 8), 46)
+    assert (late.status, late.status_label) == ("review_overdue", "Review overdue")
+    assert (fine.status, fine.status_label) == ("on_track", "On track")
+    assert late.transfer.deadline == date(2027, 2, 14)
+    assert cohort.counts["review_overdue"] == 1 and cohort.counts["on_track"] == 1
 
 
 def test_the_year_group_moves_up_each_september():
@@ -205,11 +249,11 @@ async def test_the_cohort_of_a_year_and_bringing_its_reviews_forward(
         ts_env, db_url, executor, capsys, monkeypatch):
     t0 = await to_next_october(ts_env)
     year = t0.year + 1
-    feb15, mar31 = date(year, 2, 15), date(year, 3, 31)
+    feb14, mar30 = date(year, 2, 14), date(year, 3, 30)
     async with plans_worker(ts_env, db_url, executor) as settings:
         go = lambda **kw: start_plan(ts_env, settings, db_url, **kw)  # noqa: E731
         # Year 6 at a primary school, plan issued today: the workflow itself puts the
-        # 15 February deadline on the review (its anniversary, 1 October Y, is later).
+        # 14 February deadline on the review (its anniversary, 1 October Y, is later).
         y6 = await go(placement=where("6", t0, "primary", "Oakfield Primary"))
         # Year 6, but the plan was issued on 1 December two years before Y: its review is
         # due on 1 December Y-1, inside the transfer's Reg 18(1) window (from 1 September
@@ -239,7 +283,7 @@ async def test_the_cohort_of_a_year_and_bringing_its_reviews_forward(
         await settle(db_url, gone.ref, lambda r: r.status == "closed")
 
         cohort = cohort_of(db_url, year, t0)
-        # Sorted by deadline, then reference: the three 15 February ones, then 31 March.
+        # Sorted by deadline, then reference: the three 14 February ones, then 30 March.
         assert [e.plan_reference for e in cohort.entries] == \
             sorted([y6.ref, y6_early.ref, n2.ref]) + [y11.ref]
         by = {e.plan_reference: e for e in cohort.entries}
@@ -247,26 +291,28 @@ async def test_the_cohort_of_a_year_and_bringing_its_reviews_forward(
         assert (e6.nc_year, e6.transfer.kind, e6.transfer.from_phase, e6.transfer.to_phase) == \
             ("6", "school", "primary", "secondary")
         assert (e6.transfer.move_date, e6.transfer.deadline, e6.transfer.deadline_citation,
-                e6.transfer.citation) == (date(year, 9, 1), feb15, "Reg 18(1)(b)",
+                e6.transfer.citation) == (date(year, 9, 1), feb14, "Reg 18(1)(b)",
                                           "Reg 2(1)(d); Reg 18(1)(b)")
-        assert e6.transfer.deadline == t0 + timedelta(days=137)
+        assert e6.transfer.deadline == t0 + timedelta(days=136)  # before 15 February
         assert (e6.cycle_reference, e6.stage, e6.setting_name) == \
             (f"{y6.ref}.R1", "awaiting_meeting", "Oakfield Primary")
-        assert (e6.carries_transfer, e6.review_due, e6.status) == (True, feb15, "on_track")
+        assert (e6.carries_transfer, e6.review_due, e6.status) == (True, feb14, "on_track")
         assert (e11.nc_year, e11.transfer.kind, e11.transfer.from_phase,
                 e11.transfer.to_phase) == ("11", "post16", "secondary", "post16")
         assert (e11.transfer.move_date, e11.transfer.deadline,
-                e11.transfer.deadline_citation) == (date(year, 9, 1), mar31, "Reg 18(1)(a)")
+                e11.transfer.deadline_citation) == (date(year, 9, 1), mar30, "Reg 18(1)(a)")
         assert (e11.carries_transfer, e11.review_due, e11.status) == \
             (False, date(year, 10, 1), "not_brought_forward")
         assert (en2.nc_year, en2.transfer.from_phase, en2.transfer.to_phase,
                 en2.transfer.deadline, en2.transfer.citation) == \
-            ("N2", "early_years", "school", feb15, "Reg 2(1)(a); Reg 18(1)(b)")
+            ("N2", "early_years", "school", feb14, "Reg 2(1)(a); Reg 18(1)(b)")
         assert (en2.carries_transfer, en2.status) == (False, "not_brought_forward")
         assert (early.carries_transfer, early.review_due, early.status) == \
             (True, date(year - 1, 12, 1), "on_track")
-        assert cohort.counts == {"not_brought_forward": 2, "overdue": 0, "at_risk": 0,
-                                 "on_track": 2, "done": 0}
+        assert cohort.counts == {"not_brought_forward": 2, "overdue": 0, "review_overdue": 0,
+                                 "due_soon": 0, "on_track": 2, "done_on_time": 0,
+                                 "done_late": 0}
+        assert e6.status_label == "On track" and en2.status_label == "Not brought forward"
         assert cohort.total == 4
         # Nobody dropped: the plans whose transfer is unknown are listed, with why.
         reasons = {u.plan_reference: u.reason for u in cohort.unplaced}
@@ -277,7 +323,7 @@ async def test_the_cohort_of_a_year_and_bringing_its_reviews_forward(
         # The Year 4 child is in Y+2's cohort, and nobody else.
         later = cohort_of(db_url, year + 2, t0)
         assert [(e.plan_reference, e.transfer.deadline) for e in later.entries] == \
-            [(y4.ref, date(year + 2, 2, 15))]
+            [(y4.ref, date(year + 2, 2, 14))]
         assert cohort_of(db_url, year + 1, t0).entries == []
         assert not any(n in cohort.model_dump_json() for n in NAMES)
 
@@ -304,9 +350,10 @@ async def test_the_cohort_of_a_year_and_bringing_its_reviews_forward(
         assert code == 0
         assert f"Phase transfers in {year}, as on {t0.isoformat()}: 4 plans" in out
         assert re.search(rf"{y11.ref}\s+{y11.ref}\.R1\s+11\s+secondary\s+secondary > post16\s+"
-                         rf"{mar31.isoformat()} Reg 18\(1\)\(a\)\s+{year}-10-01\s+no\s+"
+                         rf"{mar30.isoformat()} Reg 18\(1\)\(a\)\s+{year}-10-01\s+no\s+"
                          r"not_brought_forward", out), out
-        assert "not brought forward: 2; overdue: 0; at risk: 0; on track: 2; done: 0" in out
+        assert ("not brought forward: 2; overdue: 0; review overdue: 0; due soon: 0; on track: 2; "
+                    "done on time: 0; done late: 0") in out
         assert f"{none.ref}: no placement recorded" in out
         assert not any(n in out for n in NAMES)
         code, out = await run_cli(capsys, "phase-transfer", "list", "--year", "27")
@@ -320,7 +367,7 @@ async def test_the_cohort_of_a_year_and_bringing_its_reviews_forward(
                                   str(year), "--dry-run")
         assert code == 0, out
         assert f"would do  {n2.ref}.R1 (school transfer {year}): would be due by " \
-            f"{feb15.isoformat()}" in out
+            f"{feb14.isoformat()}" in out
         assert f"would do  {y11.ref}.R1 (post16 transfer {year})" in out
         assert "2 review(s) would be brought forward. Nothing was changed" in out
         assert await transfer_due(n2) is None and await transfer_due(y11) is None
@@ -332,19 +379,19 @@ async def test_the_cohort_of_a_year_and_bringing_its_reviews_forward(
                                          actor="test")
         assert result.ok and result.counts == {"brought_forward": 2}
         assert {(i.plan_reference, i.cycle_reference, i.outcome, i.review_due)
-                for i in result.items} == {(n2.ref, f"{n2.ref}.R1", "brought_forward", feb15),
-                                           (y11.ref, f"{y11.ref}.R1", "brought_forward", mar31)}
+                for i in result.items} == {(n2.ref, f"{n2.ref}.R1", "brought_forward", feb14),
+                                           (y11.ref, f"{y11.ref}.R1", "brought_forward", mar30)}
         # The workflows carry the deadline now; the others were not touched.
-        assert await transfer_due(n2) == feb15
-        assert await transfer_due(y11) == mar31
-        assert await transfer_due(y6_early) == feb15
+        assert await transfer_due(n2) == feb14
+        assert await transfer_due(y11) == mar30
+        assert await transfer_due(y6_early) == feb14
         assert {p.ref: (await p.snapshot()).version for p in (y6, y6_early)} == before
         snap = await n2.snapshot()
         assert snap.view(t0).deadlines and any(
-            d.key == "phase_transfer_due" and d.due == feb15 and d.citation == "Reg 18(1)(b)"
+            d.key == "phase_transfer_due" and d.due == feb14 and d.citation == "Reg 18(1)(b)"
             for d in snap.view(t0).deadlines)
 
-        for p, due in ((n2, feb15), (y11, mar31)):
+        for p, due in ((n2, feb14), (y11, mar30)):
             await settle(db_url, p.ref, lambda r, due=due: (r.transfer_year, r.transfer_due,
                                                             r.review_due) == (year, due, due))
         again = cohort_of(db_url, year, t0)
@@ -371,8 +418,8 @@ async def test_the_cohort_of_a_year_and_bringing_its_reviews_forward(
 async def test_statuses_as_the_deadlines_come_and_go(ts_env, sqlite_url, executor):
     t0 = await to_next_october(ts_env)
     year = t0.year + 1
-    feb15, mar31 = date(year, 2, 15), date(year, 3, 31)
-    d1 = (feb15 - t0).days  # 137: day 0 is T0
+    feb14, mar30 = date(year, 2, 14), date(year, 3, 30)
+    d1 = (feb14 - t0).days  # 136: day 0 is T0
     async with plans_worker(ts_env, sqlite_url, executor) as settings:
         go = lambda **kw: start_plan(ts_env, settings, sqlite_url, **kw)  # noqa: E731
         on_time = await go(placement=where("6", t0, "primary"))
@@ -382,7 +429,7 @@ async def test_statuses_as_the_deadlines_come_and_go(ts_env, sqlite_url, executo
         for p in (on_time, untouched, amending, post16):
             assert await transfer_due(p) is not None  # all carried by the workflow itself
 
-        # on_time: meeting on day 60, maintained on day 70, well before 15 February.
+        # on_time: meeting on day 60, maintained on day 70, well before 14 February.
         await hold_on_time(on_time, 60)
         await on_time.go_to(70)
         await on_time.do("decide_review", DecideReview(decision="maintain",
@@ -393,45 +440,47 @@ async def test_statuses_as_the_deadlines_come_and_go(ts_env, sqlite_url, executo
         await amending.do("decide_review", DecideReview(decision="amend",
                                                         decided_on=amending.day(105)))
 
-        # 30 days before 15 February.
+        # 30 days before 14 February.
         await on_time.go_to(d1 - 30)
         await settle(sqlite_url, on_time.ref, lambda r: r.current_cycle == 2)
         await settle_review(sqlite_url, f"{amending.ref}.R1", lambda r: r.decision == "amend")
         today = on_time.day(d1 - 30)
         cohort = cohort_of(sqlite_url, year, today)
         assert statuses(cohort) == {
-            on_time.ref: "done",  # R1 carried the transfer and was maintained on day 70
-            untouched.ref: "at_risk",  # 30 days to go, no meeting held
+            on_time.ref: "done_on_time",  # R1 carried the transfer, maintained on day 70
+            untouched.ref: "due_soon",  # 30 days to go, no meeting held
             amending.ref: "on_track",  # its meeting has been held
-            post16.ref: "on_track",  # 31 March: 74 or 75 days to go
+            post16.ref: "on_track",  # 30 March: 73 or 74 days to go
         }
         done = next(e for e in cohort.entries if e.plan_reference == on_time.ref)
         assert (done.done_by, done.done_on) == (f"{on_time.ref}.R1", on_time.day(70))
         assert done.cycle_reference == f"{on_time.ref}.R2"  # the next cycle is current
         assert next(e.days_left for e in cohort.entries if e.plan_reference == post16.ref) == \
-            (mar31 - today).days
+            (mar30 - today).days
 
-        # The day after 15 February: the two that did not finish are overdue.
+        # 15 February, the day after the last day (Reg 18(1)(b) says "before 15 February"):
+        # the two that did not finish are overdue.
         await on_time.go_to(d1 + 1)
         cohort = cohort_of(sqlite_url, year, on_time.day(d1 + 1))
-        assert statuses(cohort) == {on_time.ref: "done", untouched.ref: "overdue",
+        assert statuses(cohort) == {on_time.ref: "done_on_time", untouched.ref: "overdue",
                                     amending.ref: "overdue", post16.ref: "on_track"}
-        # 31 March: on track 43 days before, at risk from 42 days before, overdue after.
-        at_risk_from = (mar31 - timedelta(days=42) - t0).days
+        # 30 March: on track 43 days before, due soon from 42 days before, overdue on 31 March.
+        at_risk_from = (mar30 - timedelta(days=42) - t0).days
         await on_time.go_to(at_risk_from)
         assert statuses(cohort_of(sqlite_url, year, on_time.day(at_risk_from - 1)))[
             post16.ref] == "on_track"
         cohort = cohort_of(sqlite_url, year, on_time.day(at_risk_from))
-        assert statuses(cohort)[post16.ref] == "at_risk"
-        assert cohort.counts == {"not_brought_forward": 0, "overdue": 2, "at_risk": 1,
-                                 "on_track": 0, "done": 1}
-        assert statuses(cohort_of(sqlite_url, year, mar31 + timedelta(days=1)))[
+        assert statuses(cohort)[post16.ref] == "due_soon"
+        assert cohort.counts == {"not_brought_forward": 0, "overdue": 2, "review_overdue": 0,
+                                 "due_soon": 1, "on_track": 0, "done_on_time": 1,
+                                 "done_late": 0}
+        assert statuses(cohort_of(sqlite_url, year, mar30 + timedelta(days=1)))[
             post16.ref] == "overdue"
-        # An amended plan issued after the deadline does not make it done.
+        # An amended plan issued after the deadline: done, but late.
         await amending.do("issue_amended_plan", RecordDate(on=amending.day(at_risk_from)))
         await settle(sqlite_url, amending.ref, lambda r: r.current_cycle == 2)
         assert statuses(cohort_of(sqlite_url, year, on_time.day(at_risk_from)))[
-            amending.ref] == "overdue"
+            amending.ref] == "done_late"
 
 
 async def test_a_transfer_is_reviewed_once_and_an_early_meeting_carries_it(
@@ -449,8 +498,8 @@ async def test_a_transfer_is_reviewed_once_and_an_early_meeting_carries_it(
         # t0.year + 1, and its review falls due on 11 September t0.year + 1, inside it.
         early = await go(placement=where("5", t0, "primary"),
                          plan_issued_on=t0 - timedelta(days=20))
-        assert await transfer_due(reviewed) == date(t0.year + 1, 2, 15)
-        assert await transfer_due(early) == date(t0.year + 2, 2, 15)
+        assert await transfer_due(reviewed) == date(t0.year + 1, 2, 14)
+        assert await transfer_due(early) == date(t0.year + 2, 2, 14)
 
         await hold_on_time(reviewed, 60)
         await reviewed.go_to(70)
@@ -470,7 +519,7 @@ async def test_a_transfer_is_reviewed_once_and_an_early_meeting_carries_it(
         assert second.cycle == 2 and second.milestone("phase_transfer_due") is None
         carried = await early.snapshot()
         assert carried.cycle == 2
-        assert carried.milestone("phase_transfer_due").due == date(t0.year + 2, 2, 15)
+        assert carried.milestone("phase_transfer_due").due == date(t0.year + 2, 2, 14)
         with Session(engine_for(sqlite_url)) as s:
             r1, done = (s.exec(select(t.Milestone).where(
                 t.Milestone.case_reference == f"{p.ref}.R1",
@@ -483,7 +532,7 @@ async def test_a_transfer_is_reviewed_once_and_an_early_meeting_carries_it(
 
         today = early.day(meeting + 6)
         assert statuses(cohort_of(sqlite_url, t0.year + 2, today)) == {early.ref: "on_track"}
-        assert statuses(cohort_of(sqlite_url, t0.year + 1, today)) == {reviewed.ref: "done"}
+        assert statuses(cohort_of(sqlite_url, t0.year + 1, today)) == {reviewed.ref: "done_on_time"}
 
 
 # --- the API and the page, over HTTP -------------------------------------------------------------
@@ -509,7 +558,7 @@ def assert_accessible(html: str) -> None:
 async def test_the_api_and_the_page(ts_env, sqlite_url, executor, capsys, monkeypatch):
     t0 = await to_next_october(ts_env)
     year = t0.year + 1
-    feb15 = date(year, 2, 15)
+    feb14 = date(year, 2, 14)
     monkeypatch.setattr("api.cohort.today", lambda: t0)  # the API's clock is the workflows'
     async with plans_worker(ts_env, sqlite_url, executor) as settings:
         go = lambda **kw: start_plan(ts_env, settings, sqlite_url, **kw)  # noqa: E731
@@ -536,9 +585,9 @@ async def test_the_api_and_the_page(ts_env, sqlite_url, executor, capsys, monkey
             got = {e["plan_reference"]: (e["status"], e["transfer"]["deadline"],
                                          e["transfer"]["deadline_citation"])
                    for e in body["entries"]}
-            assert got == {carried.ref: ("on_track", feb15.isoformat(), "Reg 18(1)(b)"),
-                           n2.ref: ("not_brought_forward", feb15.isoformat(), "Reg 18(1)(b)"),
-                           amending.ref: ("not_brought_forward", feb15.isoformat(),
+            assert got == {carried.ref: ("on_track", feb14.isoformat(), "Reg 18(1)(b)"),
+                           n2.ref: ("not_brought_forward", feb14.isoformat(), "Reg 18(1)(b)"),
+                           amending.ref: ("not_brought_forward", feb14.isoformat(),
                                           "Reg 18(1)(b)")}
             assert [u["plan_reference"] for u in body["unplaced"]] == [none.ref]
             assert not any(n in r.text for n in NAMES)
@@ -546,7 +595,7 @@ async def test_the_api_and_the_page(ts_env, sqlite_url, executor, capsys, monkey
                 r = await http.get("/api/phase-transfers", params={"year": bad})
                 assert r.status_code == 422 and "year" in r.json()["detail"]
             r = await http.get("/api/phase-transfers",
-                               params={"year": year, "today": (feb15 + timedelta(days=1))
+                               params={"year": year, "today": (feb14 + timedelta(days=1))
                                        .isoformat()})
             assert {e["status"] for e in r.json()["entries"]} == {"overdue"}
             spec = (await http.get("/openapi.json")).json()["paths"]
@@ -568,12 +617,14 @@ async def test_the_api_and_the_page(ts_env, sqlite_url, executor, capsys, monkey
             counts = dict(re.findall(r'govuk-tag--\w+"> ([A-Za-z ]+?) </strong> </th> <td '
                                      r'class="govuk-table__cell govuk-table__cell--numeric">'
                                      r'(\d+)</td>', flat))
-            assert counts == {"Not brought forward": "2", "Overdue": "0", "At risk": "0",
-                              "On track": "1", "Done": "0"}
+            assert counts == {"Not brought forward": "2", "Overdue": "0", "Review overdue": "0",
+                              "Due soon": "0", "On track": "1", "Done on time": "0",
+                              "Done late": "0"}
             assert "Bring forward 2 reviews" in html
             assert 'action="/phase-transfers/bring-forward"' in html
             assert "no placement recorded" in html.lower()
-            assert "15 February " + str(year) in html and "Reg 18(1)(b)" in html
+            assert "14 February " + str(year) in html and "Reg 18(1)(b)" in html
+            assert "before 15 February" in html  # what the Regulations say, in words
             assert 'href="/phase-transfers" aria-current="true"' in html  # the navigation
             assert not any(n in html for n in NAMES)
             # Without a year: this academic year's cohort.
@@ -591,7 +642,7 @@ async def test_the_api_and_the_page(ts_env, sqlite_url, executor, capsys, monkey
             location = r.headers["location"]
             assert location.startswith(f"/phase-transfers?year={year}&brought=1&already=0"
                                        f"&failed=1&failed_refs={amending.ref}")
-            assert await transfer_due(n2) == feb15
+            assert await transfer_due(n2) == feb14
             assert await transfer_due(amending) is None
             r = await http.get(location)
             assert r.status_code == 200

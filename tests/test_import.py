@@ -80,19 +80,21 @@ def D(text: str) -> date:  # noqa: N802 - reads like the dates in the table
 
 # What each row of docs/examples/plans.csv must become, worked by hand from docs/import.md and
 # the rules: (anchor, review_due, stage, meeting_on, phase_transfer_due, placement (nc_year,
-# setting_type) or None). The review is due on the anchor's anniversary (CFA 2014 s.44(1)).
+# setting_type) or None). The review is due on the anchor's anniversary (CFA 2014 s.44(1)); a
+# phase transfer's by 14 February (30 March post-16): Reg 18(1) says "before" 15 February (31
+# March), so the named day itself is late.
 EXPECTED = {
-    # N2 at nursery, under five, reviewed every 4 months: 2027 move to school (15 February).
-    "004127": (D("2026-06-22"), D("2027-06-22"), "awaiting_meeting", None, D("2027-02-15"),
+    # N2 at nursery, under five, reviewed every 4 months: 2027 move to school (by 14 February).
+    "004127": (D("2026-06-22"), D("2027-06-22"), "awaiting_meeting", None, D("2027-02-14"),
                ("N2", "early_years")),
     # A meeting fixed for 30 November; the Year 2 review is the Reg 18 review of 2027.
     "003981": (D("2025-12-03"), D("2026-12-03"), "meeting_set", D("2026-11-30"),
-               D("2027-02-15"), ("2", "infant")),
-    # Year 6: the review falls due on 9 February, the amended plan by 15 February.
-    "002866": (D("2026-02-09"), D("2027-02-09"), "awaiting_meeting", None, D("2027-02-15"),
+               D("2027-02-14"), ("2", "infant")),
+    # Year 6: the review falls due on 9 February, the amended plan before 15 February.
+    "002866": (D("2026-02-09"), D("2027-02-09"), "awaiting_meeting", None, D("2027-02-14"),
                ("6", "primary")),
-    # Year 11 to post-16: 31 March 2027 (Reg 18(1)(a)).
-    "001702": (D("2026-03-17"), D("2027-03-17"), "awaiting_meeting", None, D("2027-03-31"),
+    # Year 11 to post-16: before 31 March 2027 (Reg 18(1)(a)).
+    "001702": (D("2026-03-17"), D("2027-03-17"), "awaiting_meeting", None, D("2027-03-30"),
                ("11", "secondary")),
     "001455": (D("2026-06-25"), D("2027-06-25"), "awaiting_meeting", None, None,
                ("12", "post16")),
@@ -112,7 +114,7 @@ EXPECTED = {
     # 22 years old, no year group: no placement.
     "000812": (D("2026-05-19"), D("2027-05-19"), "awaiting_meeting", None, None, None),
     # Middle school Year 7: the review due by 6 October 2027 is in the window of the 2028 move.
-    "002731": (D("2026-10-06"), D("2027-10-06"), "awaiting_meeting", None, D("2028-02-15"),
+    "002731": (D("2026-10-06"), D("2027-10-06"), "awaiting_meeting", None, D("2028-02-14"),
                ("7", "middle")),
     "003055": (D("2026-04-01"), D("2027-04-01"), "awaiting_meeting", None, None,
                ("8", "other")),
@@ -212,6 +214,84 @@ async def test_the_example_starts_one_review_per_plan_in_the_state_its_row_descr
         assert await run_ids(ts_env.client, refs) == before
 
 
+# --- the example for any day, and who holds each plan ---------------------------------------------
+
+
+def test_the_example_dated_for_any_day_is_the_shipped_one_and_validates_cleanly():
+    """``ehc import example`` on 23 November 2026 is docs/examples/plans.csv; on any other day
+    (every fifth day over four years, leap days and 1 September included) it has no error and
+    no warning as on that day, and every child keeps the year group the example gives."""
+    from services.plan_example import EXAMPLE_DAY, example_plans
+
+    assert example_plans(EXAMPLE_DAY) == EXAMPLE.read_text("utf-8")
+    shipped = {r.plan_reference: r.nc_year for r in validate_file(EXAMPLE, today=TODAY).rows}
+    days = [TODAY + timedelta(days=n) for n in range(-400, 1100, 5)]
+    days += [date(2028, 2, 29), date(2027, 9, 1), date(2027, 8, 31), date(2028, 2, 14)]
+    for day in days:
+        report = validate_file(example_plans(day), today=day)
+        assert (report.errors, report.warnings, len(report.rows)) == ([], [], 13), day
+        assert {r.plan_reference: r.nc_year for r in report.rows} == shipped, day
+
+
+async def test_the_example_imports_today_and_each_plan_goes_to_its_caseworker(
+        ts_env, db_url, executor):
+    """The walk-through of the README on today's real date: the example printed for today
+    imports with no errors, without --today; each plan whose caseworker names a staff account
+    (by email, or by name in any case) is given to that account with its review, and the
+    timeline says so; a name that matches nobody is a warning, and that plan comes in held by
+    nobody."""
+    from services.plan_example import example_plans
+    from services.staff import create_user
+
+    real_today = api_today()
+    with Session(engine_for(db_url)) as s:
+        alex = create_user(s, email="caseworker@northbridge.example", name="Alex Caseworker",
+                           role="caseworker", password="a long enough password 1")
+        morgan = create_user(s, email="manager@northbridge.example", name="Morgan Manager",
+                             role="manager", password="a long enough password 2")
+        holders = {"alex": alex.id, "morgan": morgan.id}
+    prefix = "T" + uuid.uuid4().hex[:5].upper()
+    text = re.sub(r"^EHC-", f"{prefix}-", example_plans(real_today), flags=re.M)
+    # One caseworker the council has no account for.
+    text = text.replace(",Morgan Manager,4\n", ",J Smith,4\n")
+    settings = settings_for(db_url, f"imp-{uuid.uuid4().hex[:8]}")
+    async with build_worker(ts_env.client, settings, executor):
+        result = await import_plans(text, settings=settings, client=ts_env.client,
+                                    today=real_today)
+        assert result.ok and result.report.errors == []
+        assert [r.outcome for r in result.results] == ["created"] * 13
+        assert [str(w) for w in result.report.warnings] == [
+            "Line 2, caseworker: no staff account matches the caseworker 'J Smith': add them "
+            "as staff (or write the email address or full name of their account), or leave "
+            "the column blank. The plan is imported without a caseworker."]
+        expected = {}
+        for line in text.splitlines()[1:]:
+            cells = line.split(",")
+            who = cells[14].casefold()
+            expected[cells[0]] = (holders["alex"] if "caseworker" in who else
+                                  holders["morgan"] if "manager" in who else None)
+        names = {holders["alex"]: "Alex Caseworker", holders["morgan"]: "Morgan Manager"}
+        for r in result.results:
+            want = expected[r.plan_reference]
+            assert (f"assigned to {names[want]}" in r.notes) if want else \
+                not any(n.startswith("assigned") for n in r.notes), r
+        with Session(engine_for(db_url)) as s:
+            plans = {p.reference: p for p in s.exec(select(t.Plan).where(
+                t.Plan.reference.startswith(prefix)))}  # type: ignore[attr-defined]
+            assert {ref: p.caseworker_id for ref, p in plans.items()} == expected
+            cycles = {c.reference: c.caseworker_id for c in s.exec(select(t.Case).where(
+                t.Case.reference.startswith(prefix)))}  # type: ignore[attr-defined]
+            assert cycles == {f"{ref}.R1": who for ref, who in expected.items()}
+            said = {e.case_reference: e.summary for e in s.exec(select(t.CaseEvent).where(
+                t.CaseEvent.kind == "plan.assigned"))}
+        assert said == {f"{ref}.R1": f"Assigned to {names[who]} by the import"
+                        for ref, who in expected.items() if who}
+        # The workflow holds the same first record (its input names the caseworker).
+        ref = next(ref for ref, who in expected.items() if who)
+        snap = await snapshot(ts_env.client, ref)
+        assert snap.version >= plans[ref].version
+
+
 def _docs_lines() -> list[str]:
     """The report docs/import.md shows for the example with errors."""
     doc = (ROOT / "docs" / "import.md").read_text("utf-8")
@@ -227,8 +307,9 @@ async def test_a_file_with_errors_imports_nothing_unless_the_bad_rows_are_skippe
                                     today=TODAY)
         assert result.blocked and not result.ok and result.results == []
         s = result.summary
+        # 3 warnings: two from the check, and the caseworker of line 13 matches no account
         assert (s.rows, s.valid, s.errors, s.warnings, s.imported, s.skipped) == \
-            (12, 1, 10, 2, 0, 0)
+            (12, 1, 10, 3, 0, 0)
         assert issue_lines(result.report) == _docs_lines()  # every problem, as documented
         assert children(db_url) == []
         with pytest.raises(RPCError) as err:  # the one good row was not started either
@@ -242,7 +323,7 @@ async def test_a_file_with_errors_imports_nothing_unless_the_bad_rows_are_skippe
         s = skipped.summary
         assert skipped.ok and not skipped.blocked
         assert (s.rows, s.imported, s.skipped, s.errors, s.warnings, s.failed) == \
-            (12, 1, 11, 10, 2, 0)
+            (12, 1, 11, 10, 3, 0)
         assert [(r.line, r.plan_reference, r.outcome) for r in skipped.results] == \
             [(13, f"{prefix}-005012", "created")]
         assert len(children(db_url)) == 1
@@ -311,17 +392,17 @@ def _row(**cells):
 
 def test_the_phase_transfer_comes_from_the_column_else_the_year_group_when_this_cycle_has_it():
     # Year 6, reviewed 9 February 2026: the next review (by 9 February 2027) is in the window
-    # of the September 2027 move, so the cycle must end by 15 February 2027 (Reg 18(1)(b)).
+    # of the September 2027 move, so the cycle must end before 15 February 2027 (Reg 18(1)(b)).
     t1, notes = choose_phase_transfer(_row(last_review_on="2026-02-09"), TODAY)
     assert (t1.kind, t1.transfer_year, t1.due, t1.source, notes) == \
-        ("school", 2027, D("2027-02-15"), "next_transfer", [])
+        ("school", 2027, D("2027-02-14"), "next_transfer", [])
     t2, _ = choose_phase_transfer(_row(last_review_on="2026-02-09", next_transfer=""), TODAY)
-    assert (t2.due, t2.source) == (D("2027-02-15"), "year_group")
+    assert (t2.due, t2.source) == (D("2027-02-14"), "year_group")
     # The column wins over the year group, and the difference is noted.
     t3, notes = choose_phase_transfer(
         _row(setting_type="special", nc_year="6", next_transfer="primary->secondary 2027"),
         TODAY)
-    assert t3.source == "next_transfer" and t3.due == D("2027-02-15")
+    assert t3.source == "next_transfer" and t3.due == D("2027-02-14")
     assert notes and "differs from the year group's" in notes[0]
     # Year 4: the 2029 move is a later cycle's.
     t4, notes = choose_phase_transfer(_row(nc_year="4", date_of_birth="2018-04-02",
@@ -335,7 +416,7 @@ def test_the_phase_transfer_comes_from_the_column_else_the_year_group_when_this_
     # ... and one held in the window is.
     t6, _ = choose_phase_transfer(_row(last_review_on="2026-10-01",
                                        last_review_stage="awaiting_decision"), TODAY)
-    assert t6 is not None and t6.due == D("2027-02-15")
+    assert t6 is not None and t6.due == D("2027-02-14")
 
 
 def test_the_under_fives_cycle_comes_from_the_row_else_the_council_and_stops_at_five():
@@ -414,7 +495,7 @@ async def test_the_command_line_imports_reports_and_exits_with_the_right_status(
 
         bad = await ehc("import", "plans", str(WITH_ERRORS), "--today", "2026-11-23")
         assert bad.returncode == 1
-        assert bad.stdout.splitlines()[:12] == _docs_lines()
+        assert bad.stdout.splitlines()[:13] == _docs_lines()
         assert "Nothing was imported: the file has 10 errors in 12 rows" in bad.stdout
         assert "--skip-bad-rows to import the 1 valid rows" in bad.stdout
         assert len(children(sqlite_url)) == 13

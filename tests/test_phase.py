@@ -35,8 +35,9 @@ S = SettingType
 # (year group, setting, today, keyword arguments) ->
 #   (from phase, to phase, last year before the move, move date, deadline, citation)
 # The move is 1 September of the academic year after the child's last year in the phase; the
-# deadline is 15 February (Reg 18(1)(b)) or 31 March (Reg 18(1)(a)) of the calendar year of
-# the move.
+# deadline is the last day before 15 February (Reg 18(1)(b)) or before 31 March (Reg
+# 18(1)(a)) of the calendar year of the move: 14 February or 30 March, since the Regulations
+# say "before" (a review finished on the named day is late).
 
 # The citation of each limb of Reg 2(1) with the paragraph of Reg 18(1) that dates it.
 A = "Reg 2(1)(a); Reg 18(1)(b)"
@@ -48,83 +49,83 @@ F = "Reg 2(1)(f); Reg 18(1)(a)"
 
 HAND_WORKED = [
     # Year 6 at a primary school, read on several days of 2026/27: all move on 1 September
-    # 2027, plan amended by 15 February 2027 (Reg 2(1)(d); Reg 18(1)(b)).
+    # 2027, plan amended before 15 February 2027, so by 14 February (Reg 2(1)(d); Reg 18(1)(b)).
     ("Y6", "primary", date(2026, 9, 1), {},
-     ("primary", "secondary", "6", date(2027, 9, 1), date(2027, 2, 15), D)),
+     ("primary", "secondary", "6", date(2027, 9, 1), date(2027, 2, 14), D)),
     ("Y6", "primary", date(2026, 10, 1), {},
-     ("primary", "secondary", "6", date(2027, 9, 1), date(2027, 2, 15), D)),
+     ("primary", "secondary", "6", date(2027, 9, 1), date(2027, 2, 14), D)),
     ("Y6", "primary", date(2027, 2, 16), {},
-     ("primary", "secondary", "6", date(2027, 9, 1), date(2027, 2, 15), D)),
+     ("primary", "secondary", "6", date(2027, 9, 1), date(2027, 2, 14), D)),
     ("Y6", "primary", date(2027, 8, 20), {},
-     ("primary", "secondary", "6", date(2027, 9, 1), date(2027, 2, 15), D)),
+     ("primary", "secondary", "6", date(2027, 9, 1), date(2027, 2, 14), D)),
     # 31 August is still 2026/27; on 1 September a record that says Year 6 is 2027/28's Year 6
     ("Y6", "primary", date(2027, 8, 31), {},
-     ("primary", "secondary", "6", date(2027, 9, 1), date(2027, 2, 15), D)),
+     ("primary", "secondary", "6", date(2027, 9, 1), date(2027, 2, 14), D)),
     ("Y6", "primary", date(2027, 9, 1), {},
-     ("primary", "secondary", "6", date(2028, 9, 1), date(2028, 2, 15), D)),
+     ("primary", "secondary", "6", date(2028, 9, 1), date(2028, 2, 14), D)),
     # Year 5 in 2026/27 is Year 6 in 2027/28: moves 1 September 2028
     (5, "primary", date(2026, 10, 1), {},
-     ("primary", "secondary", "6", date(2028, 9, 1), date(2028, 2, 15), D)),
+     ("primary", "secondary", "6", date(2028, 9, 1), date(2028, 2, 14), D)),
     # Year 3 (2026/27): Year 6 in 2029/30, moves 1 September 2030
     ("3", "primary", date(2026, 10, 1), {},
-     ("primary", "secondary", "6", date(2030, 9, 1), date(2030, 2, 15), D)),
+     ("primary", "secondary", "6", date(2030, 9, 1), date(2030, 2, 14), D)),
     # Year 6 at a junior school: a junior school is a primary school (Reg 2(1)), so (d)
     ("Y6", "junior", date(2026, 12, 1), {},
-     ("junior", "secondary", "6", date(2027, 9, 1), date(2027, 2, 15), D)),
-    # Year 11 at an 11-16 secondary: post-16 on 1 September 2027, by 31 March 2027 (Reg 18(1)(a))
+     ("junior", "secondary", "6", date(2027, 9, 1), date(2027, 2, 14), D)),
+    # Year 11 at an 11-16 secondary: post-16 on 1 September 2027, before 31 March 2027, so by 30 March (Reg 18(1)(a))
     ("Y11", "secondary", date(2026, 11, 15), {},
-     ("secondary", "post16", "11", date(2027, 9, 1), date(2027, 3, 31), F)),
+     ("secondary", "post16", "11", date(2027, 9, 1), date(2027, 3, 30), F)),
     # Year 9 in 2026/27 (read in July 2027): Year 11 in 2028/29, moves 1 September 2029
     ("Year 9", "secondary", date(2027, 7, 1), {},
-     ("secondary", "post16", "11", date(2029, 9, 1), date(2029, 3, 31), F)),
-    # Nursery (N2) to reception: by 15 February of the year the child starts school (Reg 2(1)(a))
+     ("secondary", "post16", "11", date(2029, 9, 1), date(2029, 3, 30), F)),
+    # Nursery (N2) to reception: before 15 February of the year the child starts school (Reg 2(1)(a))
     ("N2", "early_years", date(2027, 1, 10), {},
-     ("early_years", "school", "N2", date(2027, 9, 1), date(2027, 2, 15), A)),
+     ("early_years", "school", "N2", date(2027, 9, 1), date(2027, 2, 14), A)),
     ("N1", "early_years", date(2026, 10, 1), {},
-     ("early_years", "school", "N2", date(2028, 9, 1), date(2028, 2, 15), A)),
+     ("early_years", "school", "N2", date(2028, 9, 1), date(2028, 2, 14), A)),
     # ... and from a primary school's own nursery class (convention 2)
     ("N2", "primary", date(2026, 10, 1), {},
-     ("early_years", "school", "N2", date(2027, 9, 1), date(2027, 2, 15), A)),
+     ("early_years", "school", "N2", date(2027, 9, 1), date(2027, 2, 14), A)),
     # Reception at a primary school is past that: next is Year 6 -> 7, six years on
     ("R", "primary", date(2026, 10, 1), {},
-     ("primary", "secondary", "6", date(2033, 9, 1), date(2033, 2, 15), D)),
+     ("primary", "secondary", "6", date(2033, 9, 1), date(2033, 2, 14), D)),
     # Year 2 at an infant school -> junior school (Reg 2(1)(b))
     ("Y2", "infant", date(2026, 10, 1), {},
-     ("infant", "junior", "2", date(2027, 9, 1), date(2027, 2, 15), B)),
+     ("infant", "junior", "2", date(2027, 9, 1), date(2027, 2, 14), B)),
     # Three-tier: first school Year 4 -> middle (Reg 2(1)(c)); middle Year 8 -> upper (2(1)(e))
     ("Y4", "first", date(2026, 10, 1), {},
-     ("first", "middle", "4", date(2027, 9, 1), date(2027, 2, 15), C)),
+     ("first", "middle", "4", date(2027, 9, 1), date(2027, 2, 14), C)),
     ("Y8", "middle", date(2026, 10, 1), {},
-     ("middle", "secondary", "8", date(2027, 9, 1), date(2027, 2, 15), E)),
+     ("middle", "secondary", "8", date(2027, 9, 1), date(2027, 2, 14), E)),
     ("Y5", "middle", date(2026, 10, 1), {},
-     ("middle", "secondary", "8", date(2030, 9, 1), date(2030, 2, 15), E)),
+     ("middle", "secondary", "8", date(2030, 9, 1), date(2030, 2, 14), E)),
     # an 8-12 middle school ends at Year 7; a 5-8 first school at Year 3
     ("Y7", "middle", date(2026, 10, 1), {"final_year": "Y7"},
-     ("middle", "secondary", "7", date(2027, 9, 1), date(2027, 2, 15), E)),
+     ("middle", "secondary", "7", date(2027, 9, 1), date(2027, 2, 14), E)),
     ("Y3", "first", date(2026, 10, 1), {"final_year": 3},
-     ("first", "middle", "3", date(2027, 9, 1), date(2027, 2, 15), C)),
+     ("first", "middle", "3", date(2027, 9, 1), date(2027, 2, 14), C)),
     # All-through school: no transfer at Year 6 -> 7 (same school), Year 11 -> 12 is post-16
     ("Y6", "all_through", date(2026, 10, 1), {},
-     ("secondary", "post16", "11", date(2032, 9, 1), date(2032, 3, 31), F)),
+     ("secondary", "post16", "11", date(2032, 9, 1), date(2032, 3, 30), F)),
     # Secondary with a sixth form: Year 11 is the post-16 transfer by default (convention 4) ...
     ("Y11", "secondary_with_sixth_form", date(2026, 10, 1), {},
-     ("secondary", "post16", "11", date(2027, 9, 1), date(2027, 3, 31), F)),
+     ("secondary", "post16", "11", date(2027, 9, 1), date(2027, 3, 30), F)),
     # ... unless the council knows the young person stays: then leaving after Year 13
     ("Y11", "secondary_with_sixth_form", date(2026, 10, 1), {"stays_in_sixth_form": True},
-     ("secondary", "post16", "13", date(2029, 9, 1), date(2029, 3, 31), F)),
+     ("secondary", "post16", "13", date(2029, 9, 1), date(2029, 3, 30), F)),
     ("Y12", "secondary_with_sixth_form", date(2026, 10, 1), {},
-     ("secondary", "post16", "13", date(2028, 9, 1), date(2028, 3, 31), F)),
+     ("secondary", "post16", "13", date(2028, 9, 1), date(2028, 3, 30), F)),
     # All-age special school: nothing at Year 6, Year 11 is post-16 (convention 6) ...
     ("Y6", "special", date(2026, 10, 1), {},
-     ("secondary", "post16", "11", date(2032, 9, 1), date(2032, 3, 31), F)),
+     ("secondary", "post16", "11", date(2032, 9, 1), date(2032, 3, 30), F)),
     # ... unless the council says the child leaves at the end of Year 6 (Reg 2(1)(d))
     ("Y6", "special", date(2026, 10, 1), {"final_year": "Y6"},
-     ("primary", "secondary", "6", date(2027, 9, 1), date(2027, 2, 15), D)),
+     ("primary", "secondary", "6", date(2027, 9, 1), date(2027, 2, 14), D)),
     # staying to 19 at a special school, then on to a college (convention 5)
     ("Y14", "special", date(2026, 10, 1), {},
-     ("secondary", "post16", "14", date(2027, 9, 1), date(2027, 3, 31), F)),
+     ("secondary", "post16", "14", date(2027, 9, 1), date(2027, 3, 30), F)),
     ("Y12", "special_secondary", date(2026, 10, 1), {},
-     ("secondary", "post16", "14", date(2029, 9, 1), date(2029, 3, 31), F)),
+     ("secondary", "post16", "14", date(2029, 9, 1), date(2029, 3, 30), F)),
 ]
 
 
@@ -317,8 +318,9 @@ def test_transfer_shape(child, today):
     assert t.deadline.due.year == t.transfer_year
     assert (t.kind == "post16") == (t.to_phase is Phase.POST16) == \
         (t.deadline.citation == "Reg 18(1)(a)")
-    assert t.deadline.due == (date(t.transfer_year, 3, 31) if t.kind == "post16"
-                              else date(t.transfer_year, 2, 15))
+    # "before 31 March" / "before 15 February" (Reg 18(1)): the last day on time
+    assert t.deadline.due == (date(t.transfer_year, 3, 30) if t.kind == "post16"
+                              else date(t.transfer_year, 2, 14))
     assert t.citation.endswith(t.deadline.citation)
     # the move comes after the child's last year before it, which is never before today's
     assert t.from_year.index >= nc.index
@@ -413,11 +415,11 @@ def test_post16_move_deadline_is_the_reg_18_2_rule(move):
 
 
 @pytest.mark.parametrize("nc, kind, phases, year, due, citation", [
-    ("N2", "school", ("early_years", "school"), 2027, date(2027, 2, 15), "Reg 2(1)(a)"),
-    ("R", "school", ("primary", "secondary"), 2033, date(2033, 2, 15), "Reg 2(1)(d)"),
-    ("6", "school", ("primary", "secondary"), 2027, date(2027, 2, 15), "Reg 2(1)(d)"),
-    ("7", "post16", ("secondary", "post16"), 2031, date(2031, 3, 31), "Reg 2(1)(f)"),
-    ("11", "post16", ("secondary", "post16"), 2027, date(2027, 3, 31), "Reg 2(1)(f)"),
+    ("N2", "school", ("early_years", "school"), 2027, date(2027, 2, 14), "Reg 2(1)(a)"),
+    ("R", "school", ("primary", "secondary"), 2033, date(2033, 2, 14), "Reg 2(1)(d)"),
+    ("6", "school", ("primary", "secondary"), 2027, date(2027, 2, 14), "Reg 2(1)(d)"),
+    ("7", "post16", ("secondary", "post16"), 2031, date(2031, 3, 30), "Reg 2(1)(f)"),
+    ("11", "post16", ("secondary", "post16"), 2027, date(2027, 3, 30), "Reg 2(1)(f)"),
 ])
 def test_a_child_not_at_a_school_transfers_as_their_year_group_does(nc, kind, phases, year,
                                                                      due, citation):

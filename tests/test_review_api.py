@@ -147,7 +147,9 @@ async def test_a_review_cycle_through_every_step_over_http(dev_env, db_url, exec
         await problem(await http.post(f"{base}/review-decision", json={
             "decision": "keep", "decided_on": day(280)}), 422, "decision")
         # an assessment's step on a review cycle, a review's step on an assessment
-        await problem(await http.post(f"{base}/final-plan", json={"issued_on": day(280)}),
+        await problem(await http.post(f"{base}/final-plan", json={
+            "issued_on": day(280), "setting_name": "Oak", "setting_type": "primary",
+            "nc_year": "4"}),
                       422, f"{r1} is an annual review cycle, not an assessment", "issue_final")
         await problem(await http.post(f"{base}/closure", json={
             "reason": "other", "closed_on": day(280)}), 422, "not an assessment")
@@ -180,7 +182,8 @@ async def test_a_review_cycle_through_every_step_over_http(dev_env, db_url, exec
         view = await ok(await http.post(f"{base}/phase-transfer", json={
             "transfer": {"kind": "school", "transfer_year": transfer_year}}))
         pt = deadline(view, "phase_transfer_due")
-        assert (pt["due"], pt["citation"]) == (f"{transfer_year}-02-15", "Reg 18(1)(b)")
+        # "before 15 February" (Reg 18(1)(b)): the last day on time is 14 February.
+        assert (pt["due"], pt["citation"]) == (f"{transfer_year}-02-14", "Reg 18(1)(b)")
         await problem(await http.post(f"{base}/phase-transfer", json={
             "transfer": {"kind": "school", "transfer_year": transfer_year}}), 409,
             "already has that phase transfer")
@@ -330,11 +333,11 @@ def add_plans(db_url: str) -> dict[str, str]:
     now = today()
     specs = {
         "late": dict(review_due=now - timedelta(days=10), transfer_kind="school",
-                     transfer_year=2027, transfer_due=date(2027, 2, 15), nc_year="6",
+                     transfer_year=2027, transfer_due=date(2027, 2, 14), nc_year="6",
                      setting_type="primary", setting_name="Elm Primary School"),
         "soon": dict(review_due=now + timedelta(days=20)),
         "later": dict(review_due=now + timedelta(days=200), transfer_kind="post16",
-                      transfer_year=2028, transfer_due=date(2028, 3, 31)),
+                      transfer_year=2028, transfer_due=date(2028, 3, 30)),
         "held": dict(review_due=None),  # meeting held: nothing due until the next cycle
         "ceased": dict(review_due=now - timedelta(days=400), status="ceased",
                        ended_on=now - timedelta(days=30)),
@@ -371,7 +374,7 @@ async def test_the_plans_list_filters_sorts_and_pages(dev_env, db_url):
             "reference": refs["late"], "status": "active", "current_cycle": 2,
             "current_cycle_reference": f"{refs['late']}.R2",
             "review_due": (now - timedelta(days=10)).isoformat(), "days_overdue": 10,
-            "transfer": {"kind": "school", "year": 2027, "due": "2027-02-15"},
+            "transfer": {"kind": "school", "year": 2027, "due": "2027-02-14"},
             "setting_name": "Elm Primary School", "setting_type": "primary", "nc_year": "6",
             "nc_year_as_of": None, "child": None}
         assert body["items"][1]["days_overdue"] is None and body["items"][1]["transfer"] is None

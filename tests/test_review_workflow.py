@@ -272,7 +272,8 @@ async def test_phase_transfer_and_under_five_deadlines(ts_env, sqlite_url, execu
                                 policy=ReviewPolicy(under_five_months=4))
         snap = await plan.snapshot()
         dues = {m.key: m.due for m in snap.milestones}
-        assert dues["phase_transfer_due"] == date(year, 2, 15)
+        # "before 15 February" (Reg 18(1)(b)): 14 February is the last day on time.
+        assert dues["phase_transfer_due"] == date(year, 2, 14)
         assert dues["under_five_review_due"] == _add_months(now, 4)
         p = await recorded_plan(sqlite_url, plan.ref)
     assert p.review_due == min(dues.values())
@@ -339,11 +340,11 @@ async def test_an_unknown_update_fails_the_call_not_the_plan(ts_env, sqlite_url,
         assert (await plan.snapshot()).stage.value == "awaiting_meeting"
 
 
-async def test_a_year_6_child_gets_the_15_february_deadline_from_the_placement(
+async def test_a_year_6_child_gets_the_14_february_deadline_from_the_placement(
         ts_env, sqlite_url, executor):
     """The plan knows the child's year group and school: a Year 6 child at a primary school
-    transfers next September, so a review that would fall due after 15 February must finish
-    by then (Reg 18(1)(b)); a Year 4 child's review is due on its anniversary only."""
+    transfers next September, so a review that would fall due after 14 February must finish
+    before 15 February, by 14 February (Reg 18(1)(b)); a Year 4 child's review is due on its anniversary only."""
     from domain.case import Placement
 
     async with running_worker(ts_env, sqlite_url, executor) as settings:
@@ -361,12 +362,12 @@ async def test_a_year_6_child_gets_the_15_february_deadline_from_the_placement(
         transfer_year = now.year + 1 if now.month >= 9 else now.year
         s6 = {m.key: m.due for m in (await year6.snapshot()).milestones}
         s4 = {m.key: m.due for m in (await year4.snapshot()).milestones}
-        assert s6["phase_transfer_due"] == date(transfer_year, 2, 15)
+        assert s6["phase_transfer_due"] == date(transfer_year, 2, 14)  # before 15 February
         assert "phase_transfer_due" not in s4
         # Bringing the Year 4 child's review forward by hand (the cohort does this in bulk).
         snap = await year4.do("set_phase_transfer", {"transfer": PhaseTransferDue(
             kind="school", transfer_year=transfer_year + 2).model_dump()})
-        assert snap.milestone("phase_transfer_due").due == date(transfer_year + 2, 2, 15)
+        assert snap.milestone("phase_transfer_due").due == date(transfer_year + 2, 2, 14)
         plan_row = await recorded_plan(sqlite_url, year6.ref)
     assert (plan_row.nc_year, plan_row.setting_type) == ("Y6", "primary")
 

@@ -220,13 +220,14 @@ def build_reviews(db_url: str) -> None:
     """Nine plans' review cycles (due dates worked out from the anchors by hand)."""
     # R1 Oak: review due 2026-02-10, held that day (on time). Advice circulated by 01-27
     # (due 01-27: on time), report 02-24 (due 02-24: on time), maintained 03-10 (due 03-10).
-    # School phase transfer due 2026-02-15, finished with the cycle on 03-10: late.
+    # School phase transfer due 2026-02-14 (Reg 18(1)(b): before 15 February), finished with
+    # the cycle on 03-10: late.
     review(db_url, "P1", D(2025, 2, 10), setting="Oak Primary", meeting=D(2026, 2, 10),
            held=D(2026, 2, 10), circulated=D(2026, 1, 27), report=D(2026, 2, 24),
            decision="maintain", decided=D(2026, 3, 10), transfer=("school", 2026, D(2026, 3, 10)))
     # R2 Oak: due 03-01, held 03-02 (late by a day). Circulated 02-17 (due 02-16: late),
     # report 03-17 (due 03-16: late), amend 03-20 (due 03-30), amended plan 05-15 (due 05-15:
-    # on time). Post-16 transfer due 2026-03-31, finished 05-15: late.
+    # on time). Post-16 transfer due 2026-03-30 (before 31 March), finished 05-15: late.
     review(db_url, "P2", D(2025, 3, 1), setting="Oak Primary", meeting=D(2026, 3, 2),
            held=D(2026, 3, 2), circulated=D(2026, 2, 17), report=D(2026, 3, 17),
            decision="amend", decided=D(2026, 3, 20), amended=D(2026, 5, 15),
@@ -248,7 +249,7 @@ def build_reviews(db_url: str) -> None:
            held=D(2026, 3, 9), report=D(2026, 3, 20), decision="cease",
            decided=D(2026, 4, 7), ceased=D(2026, 4, 15))
     # R8 Birch: due 2026-03-05, held early on 2025-12-01 (on time); its other steps fell in
-    # 2025. School phase transfer due 2026-02-15, finished 2025-12-20: on time.
+    # 2025. School phase transfer due 2026-02-14, finished 2025-12-20: on time.
     review(db_url, "P8", D(2025, 3, 5), setting="Birch School", meeting=D(2025, 12, 1),
            held=D(2025, 12, 1), circulated=D(2025, 11, 17), report=D(2025, 12, 10),
            decision="maintain", decided=D(2025, 12, 20),
@@ -258,6 +259,29 @@ def build_reviews(db_url: str) -> None:
     review(db_url, "P9", D(2025, 1, 5), setting="Birch School", meeting=D(2026, 1, 5),
            held=D(2026, 1, 5), circulated=D(2025, 12, 20), report=D(2026, 1, 19),
            decision="amend", decided=D(2026, 1, 20), amended=D(2026, 3, 18))
+
+
+def test_measure_h_counts_a_transfer_finished_on_15_february_as_late(db_url):
+    """Reg 18(1) says "before 15 February" ("before 31 March" post-16). Worked by hand: a
+    school transfer finished on 14 February is on time and one finished on 15 February is late;
+    a post-16 transfer finished on 30 March is on time and one finished on 31 March is late. In
+    2028, a leap year, the same (29 February changes nothing)."""
+    for year in (2026, 2028):
+        quarter = [(date(year, 1, 1), date(year, 3, 31))]
+        for n, (kind, done) in enumerate((("school", D(year, 2, 14)),
+                                          ("school", D(year, 2, 15)),
+                                          ("post16", D(year, 3, 30)),
+                                          ("post16", D(year, 3, 31)))):
+            review(db_url, f"H{year}{n}", D(year - 1, 1, 5), setting="Ash Primary",
+                   meeting=D(year, 1, 5), held=D(year, 1, 5), decision="maintain",
+                   decided=done, transfer=(kind, year, done))
+        with Session(engine_for(db_url)) as s:
+            every = tl.all_deadline_figures(s, quarter, D(year, 6, 1))
+            assert counts(whole(every["phase_transfers"])) == c(4, 2), year
+            kinds = tl.deadline_figures(s, "phase_transfers", quarter, D(year, 6, 1),
+                                        "transfer")
+            assert counts(kinds[("review.phase_transfer_due.school", 0)]) == c(2, 1), year
+            assert counts(kinds[("review.phase_transfer_due.post16", 0)]) == c(2, 1), year
 
 
 def test_review_measures(db_url):

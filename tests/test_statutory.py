@@ -134,12 +134,14 @@ def test_amendments_hand_worked():
     "case, transfer, year, expected, citation",
     [
         # Year 6 -> Year 7 in September 2027: school phase, Reg 18(1)(b), 15 Feb 2027
-        ("year 6 to secondary", "school", 2027, date(2027, 2, 15), "Reg 18(1)(b)"),
+        # The Regulations say "before 15 February" (Reg 18(1)(b)): 14 February is the last day
+        # on time (the CoP's "by 15 February" paraphrase does not change the law).
+        ("year 6 to secondary", "school", 2027, date(2027, 2, 14), "Reg 18(1)(b)"),
         # nursery (early years) -> reception: school phase, 15 Feb of the year of transfer
-        ("early years to school", "school", 2027, date(2027, 2, 15), "Reg 18(1)(b)"),
-        ("infant to junior", "school", 2028, date(2028, 2, 15), "Reg 18(1)(b)"),
-        # Year 11 -> sixth-form college in September 2027: Reg 18(1)(a), 31 March 2027
-        ("year 11 to post-16", "post16", 2027, date(2027, 3, 31), "Reg 18(1)(a)"),
+        ("early years to school", "school", 2027, date(2027, 2, 14), "Reg 18(1)(b)"),
+        ("infant to junior", "school", 2028, date(2028, 2, 14), "Reg 18(1)(b)"),
+        # Year 11 -> sixth-form college in September 2027: Reg 18(1)(a), before 31 March 2027
+        ("year 11 to post-16", "post16", 2027, date(2027, 3, 30), "Reg 18(1)(a)"),
     ],
 )
 def test_phase_transfer_hand_worked(case, transfer, year, expected, citation):
@@ -150,6 +152,27 @@ def test_phase_transfer_hand_worked(case, transfer, year, expected, citation):
     t = review_timescales(transfer=transfer, transfer_year=year)
     assert t["phase_transfer_due"].due == expected
     assert t["phase_transfer_due"].citation == citation
+
+
+@pytest.mark.parametrize("kind, year, on_time, late", [
+    # Reg 18(1)(b): "before 15 February". Worked by hand: 14 February is on time, 15 late.
+    ("school", 2027, date(2027, 2, 14), date(2027, 2, 15)),
+    # A leap year: 29 February comes after the day and changes nothing.
+    ("school", 2028, date(2028, 2, 14), date(2028, 2, 15)),
+    # Reg 18(1)(a): "before 31 March". 30 March is on time, 31 March late.
+    ("post16", 2027, date(2027, 3, 30), date(2027, 3, 31)),
+    ("post16", 2028, date(2028, 3, 30), date(2028, 3, 31)),
+])
+def test_phase_transfer_done_on_the_named_day_is_late(kind, year, on_time, late):
+    d = phase_transfer_deadline(kind, year)
+    assert d.due == on_time
+    assert "before" in d.rule.note
+    today = date(year, 6, 1)
+    assert status_on(today, d.due, on_time, due_soon_days=42) is Status.DONE_ON_TIME
+    assert status_on(today, d.due, late, due_soon_days=42) is Status.DONE_LATE
+    # Not done: still due on the last day, overdue on the named day itself.
+    assert status_on(on_time, d.due, None, due_soon_days=42) is Status.DUE_SOON
+    assert status_on(late, d.due, None, due_soon_days=42) is Status.OVERDUE
 
 
 def test_post16_move_five_months_before_clamped():
@@ -339,8 +362,12 @@ def test_anniversary_review_due(d):
 def test_phase_transfer_fixed_dates(year):
     school = phase_transfer_deadline("school", year)
     post16 = phase_transfer_deadline("post16", year)
-    assert school.due == date(year, 2, 15) and school.citation == "Reg 18(1)(b)"
-    assert post16.due == date(year, 3, 31) and post16.citation == "Reg 18(1)(a)"
+    # "before 15 February" / "before 31 March" (Reg 18(1)): the last day on time is the day
+    # before, in every year (a leap year's 29 February does not move it).
+    assert school.due == date(year, 2, 14) and school.citation == "Reg 18(1)(b)"
+    assert post16.due == date(year, 3, 30) and post16.citation == "Reg 18(1)(a)"
+    assert school.due == date(year, 2, 15) - timedelta(days=1)
+    assert post16.due == date(year, 3, 31) - timedelta(days=1)
     assert FixedDateInYear(2, 15).apply(year) == date(year, 2, 15)
 
 

@@ -94,7 +94,8 @@ class AssessmentWorkflow(CaseWorkflow):
             await workflow.execute_activity(
                 START_PLAN_REVIEW,
                 PlanIssued(plan_reference=self.case.reference, child_id=self.case.child_id,
-                           issued_on=self._done("final_plan_due")),
+                           issued_on=self._done("final_plan_due"),
+                           placement=self.case.placement),
                 start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORD_RETRY)
             self._event("plan.reviews_started", self._today(), None,
                         "Annual reviews of the plan started: the first is due within a year "
@@ -369,6 +370,9 @@ class AssessmentWorkflow(CaseWorkflow):
     async def issue_final(self, cmd: IssueFinal) -> CaseSnapshot:
         def change() -> None:
             self._complete("final_plan_due", cmd.issued_on)
+            # The setting the plan names and the year group: where its reviews start from.
+            # (State only, no command: histories without them replay unchanged.)
+            self.case.placement = cmd.placement()
             self._close(Stage.FINAL_ISSUED, cmd.issued_on)
             self._event("final.issued", cmd.issued_on, cmd.actor,
                         f"Final EHC plan issued ({RULES['assessment.final_plan_due'].citation}, "

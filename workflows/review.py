@@ -1,8 +1,9 @@
 """The annual review workflow: one per EHC plan, for as long as the plan lasts.
 
 Each run is one review cycle (CFA 2014 s.44; Regs 18-22, 29-31): the review is due by the
-anniversary of the plan or of the last review (earlier for a child under five, and by 15
-February or 31 March when the child is within a year of a phase transfer). The caseworker or
+anniversary of the plan or of the last review (earlier for a child under five, and before 15
+February or 31 March, so by 14 February or 30 March, when the child is within a year of a phase
+transfer). The caseworker or
 school sets the meeting (invitations and advice two weeks before it, Reg 20), holds it (the
 report within two weeks, the LA's decision within four), and the LA maintains, amends (the
 proposals go with the decision; 15 days for the family; the final amended plan within eight
@@ -44,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         review_actions,
     )
     from domain.review_cycle import (
+        REG18_LAST_DAY_PATCH,
         add_milestone,
         begin_cycle,
         complete,
@@ -68,14 +70,19 @@ class ReviewWorkflow(CaseWorkflow):
     def __init__(self, start: StartReview) -> None:
         self.start = start
         self._init_machinery()
+        # Histories from before the phase transfer's due day became Reg 18(1)'s last day on
+        # time (14 February, 30 March) keep the day they computed then until the cycle ends.
+        self._legacy_transfer_day = not workflow.patched(REG18_LAST_DAY_PATCH)
         if start.imported_on is not None:
             # Brought in by the plans import, which writes this first record itself, in bulk,
             # from the same input and day (domain.review_cycle.first_record): the workflow
             # holds the same and has nothing to save. (Histories from before imported_on
             # existed have none, so they take the path below as they did: no patch needed.)
-            self.case, _ = first_record(start, start.imported_on, workflow.now())
+            self.case, _ = first_record(start, start.imported_on, workflow.now(),
+                                        legacy_day=self._legacy_transfer_day)
         else:
-            self.case, self._pending = begin_cycle(start, self._today(), workflow.now())
+            self.case, self._pending = begin_cycle(start, self._today(), workflow.now(),
+                                                   legacy_day=self._legacy_transfer_day)
 
     def _transfer(self) -> tuple[PhaseTransferDue, Milestone] | None:
         """This cycle's phase transfer, read back from its milestone."""
@@ -86,7 +93,7 @@ class ReviewWorkflow(CaseWorkflow):
         return PhaseTransferDue(kind=kind, transfer_year=m.due.year), m
 
     def _set_transfer(self, transfer: PhaseTransferDue) -> Milestone:
-        return set_transfer(self.case, transfer)
+        return set_transfer(self.case, transfer, legacy_day=self._legacy_transfer_day)
 
     # --- the run: one cycle, then the next -------------------------------------------------------
 
@@ -105,7 +112,7 @@ class ReviewWorkflow(CaseWorkflow):
             "meeting_on": None, "version": self.case.version, "origin": "next_cycle",
             "phase_transfer": None, "actor": None, "placement": self.case.placement,
             "resume": None, "amendments_sent_on": None, "transfer_done": done,
-            "imported_on": None,
+            "imported_on": None, "assigned_to": None,
         }))
 
     def _deadline_items(self):
