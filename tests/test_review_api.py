@@ -19,6 +19,7 @@ from api.reviews import ADVICE_ACTIONS
 from store import tables as t
 from store.db import engine_for
 from domain.case import ReviewAction, StartReview
+from domain.words import long_date
 from tests.conftest import settings_for
 from tests.test_api import new_request, ok, problem, serve_api, wait_for_record
 from tests.test_assessment_workflow import add_child
@@ -136,8 +137,9 @@ async def test_a_review_cycle_through_every_step_over_http(dev_env, db_url, exec
 
         # --- bad input: a 4xx that says what to fix, and nothing changes ---------------------
         await problem(await http.post(f"{base}/meeting-held", json={"held_on": day(280)}),
-                      409, "'hold_meeting' cannot be done while the review is at stage "
-                      "'awaiting_meeting'", "set_meeting")
+                      409, "“Record the review meeting held, and how each outcome is going” "
+                      "cannot be done while the review is at the stage “Awaiting meeting”",
+                      "Set the review meeting")
         await problem(await http.post(f"{base}/meeting", json={"meeting_on": "2026-02-30"}),
                       422, "meeting_on", "YYYY-MM-DD")
         await problem(await http.post(f"{base}/meeting", json={"meeting_on": day(-5)}),
@@ -219,9 +221,10 @@ async def test_a_review_cycle_through_every_step_over_http(dev_env, db_url, exec
         assert deadline(view, "amendment_comments_due")["due"] == day(305)
         # out of order: the family's 15 days (Reg 22(2)) have not run, and no comments yet
         await problem(await http.post(f"{base}/amended-plan", json={"on": day(291)}), 409,
-                      f"The family has until {day(305)} to comment")
+                      f"The family has until {long_date(D0 + timedelta(days=305))} to comment")
         await problem(await http.post(f"{base}/meeting", json={"meeting_on": day(299)}), 409,
-                      "'set_meeting' cannot be done", "amending")
+                      "“Set the review meeting, or move it (Reg 20)” cannot be done",
+                      "“Amending”")
         await ok(await http.post(f"{base}/amendment-comments", json={"on": day(295)}))
         view = await ok(await http.post(f"{base}/amended-plan", json={"on": day(298)}))
         assert view["case"]["stage"] == "amended" and view["allowed_actions"] == []
