@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import types
 import typing
+import uuid
 from datetime import date
 from enum import Enum
 from typing import Any, Literal
@@ -258,11 +259,20 @@ def _form(request: Request, reference: str, action: str, view, status: int = 200
         fields[0].name, "main-content") if fields else "main-content"})
     return page(request, "pages/action_form.html", status, nav="cases", reference=reference,
                 action=action, title=title, fields=fields, ids=ids, values=values or {},
+                form_token=form_token(values),
                 errors=errors, field_errors=field_errors, view=view,
                 outcomes="outcomes" in model.model_fields, outcome_rows=OUTCOME_ROWS,
                 progress=[(k, CHOICES[k]) for k in ("achieved", "on_track", "partly_achieved",
                                                     "not_achieved")],
                 today=today())
+
+
+def form_token(values: dict | None) -> str:
+    """The one-time token a form carries: Save pressed twice, or again after the back button,
+    sends the same token, and the step is taken once (``services.cases.act``'s ``key``). A form
+    drawn again with its problems keeps its token: nothing was taken."""
+    kept = (values or {}).get("form_token")
+    return kept if isinstance(kept, str) and kept else uuid.uuid4().hex
 
 
 def _has_form(action: str) -> bool:
@@ -318,7 +328,8 @@ async def action_submit(reference: str, action: str, request: Request,
     kind = Action if view.case.kind == "assessment" else ReviewAction
     try:
         await cases.act(session=session, client=get_client(request), reference=reference,
-                        action=kind(action), payload=payload, actor=current_actor())
+                        action=kind(action), payload=payload, actor=current_actor(),
+                        key=form.get("form_token") or None)
     except ServiceError as exc:  # the workflow's validator said no: nothing was changed
         if exc.code in ABOUT_THE_CASE:
             return await _refused(request, session, reference, exc)
@@ -344,6 +355,7 @@ def _advice_form(request: Request, session, reference: str, view, status: int = 
         s.value for s in REQUIRED_ADVICE}
     return page(request, "pages/advice_request_form.html", status, nav="cases",
                 reference=reference, sources=sources, checked=checked,
+                form_token=form_token(values),
                 values=values or {}, errors=errors, field_errors=field_errors,
                 today=today())
 
@@ -380,7 +392,8 @@ async def _advice_submit(request: Request, session, reference: str, view,
     try:
         await cases.request_advice(session=session, client=get_client(request),
                                    settings=request.app.state.settings, reference=reference,
-                                   body=body, actor=current_actor())
+                                   body=body, actor=current_actor(),
+                                   key=form.get("form_token") or None)
     except ServiceError as exc:
         if exc.code in ABOUT_THE_CASE:
             return await _refused(request, session, reference, exc)

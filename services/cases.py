@@ -9,6 +9,7 @@ step is a ``ServiceError`` whose sentence says what to do, and nothing changes.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime
 from typing import Any
 
@@ -436,11 +437,16 @@ ASSESSMENT_STEPS = {a.value for a in Action}
 
 async def act(*, session: Session, client: Client, reference: str,
               action: Action | ReviewAction, payload: BaseModel,
-              actor: str | None) -> CaseView:
+              actor: str | None, key: str | None = None) -> CaseView:
     """Run a caseworker's (or professional's) action as an update of the case's workflow: an
     assessment's, or the review workflow of the plan a review cycle belongs to. An earlier,
     finished review cycle is closed in the record, so it is refused here. ``actor``, when
-    given, is who took the step, whatever the payload says."""
+    given, is who took the step, whatever the payload says.
+
+    ``key`` (an API client's Idempotency-Key, a form's one-time token) makes a repeat of the
+    same step with the same body one update: Temporal answers an update whose id it has seen
+    with the first one's outcome. Without it, a repeat is still recognised by its content
+    (``domain.steps.repeat_of``) unless the step adds something new each time."""
     row = session.get(t.Case, reference)
     review = is_review_cycle(reference)
     check_kind(reference, action, review)
@@ -453,7 +459,8 @@ async def act(*, session: Session, client: Client, reference: str,
     if actor is not None and "actor" in type(payload).model_fields:
         payload = payload.model_copy(update={"actor": actor})
     try:
-        case = await handle.execute_update(action.value, payload, result_type=kind)
+        case = await handle.execute_update(action.value, payload, result_type=kind,
+                                           id=update_id(action, payload, key))
         return case.view(today())
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
@@ -468,6 +475,15 @@ async def act(*, session: Session, client: Client, reference: str,
             session.refresh(row)  # the workflow has finished since: the record has the case
             return settled(session, row, action, payload)
         raise
+
+
+def update_id(action: Action | ReviewAction, payload: BaseModel, key: str | None) -> str | None:
+    """The update's id for ``key``: the step and its body are part of it, so a key sent again
+    with another body (or for another step) is a new update, judged as usual."""
+    if not key:
+        return None
+    body = hashlib.sha256(payload.model_dump_json(exclude={"actor"}).encode()).hexdigest()
+    return f"{action.value}:{key}:{body[:24]}"
 
 
 def settled(session: Session, row: t.Case, action: Action | ReviewAction,
@@ -523,7 +539,8 @@ async def check_current_cycle(handle, reference: str) -> None:
 
 
 async def request_advice(*, session: Session, client: Client, settings: Settings,
-                         reference: str, body: RequestAdvice, actor: str | None) -> CaseView:
+                         reference: str, body: RequestAdvice, actor: str | None,
+                         key: str | None = None) -> CaseView:
     """Request advice: each request goes to the service and contact it names, or to the
     default service for its kind of advice (the directory), with the escalation ladder in
     force now."""
@@ -539,7 +556,7 @@ async def request_advice(*, session: Session, client: Client, settings: Settings
         raise ServiceError(500, str(exc), "configuration") from None
     return await act(session=session, client=client, reference=reference,
                      action=Action.REQUEST_ADVICE,
-                     payload=body.model_copy(update={"items": items}), actor=actor)
+                     payload=body.model_copy(update={"items": items}), actor=actor, key=key)
 
 
 def accepted_document(*, session: Session, reference: str, submission_id: str,

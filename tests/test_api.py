@@ -231,7 +231,9 @@ async def test_bad_input_gets_a_clear_4xx_and_changes_nothing(dev_env, db_url, e
                 break
             await asyncio.sleep(0.05)
         await problem(await http.post(f"{base}/decision-to-assess", json={
-            "decision": "assess", "decided_on": day(8)}), 409, "closed")
+            "decision": "assess", "decided_on": day(8)}), 409, "already recorded")
+        await problem(await http.post(f"{base}/draft", json={"served_on": day(8)}), 409,
+                      "This case is closed")
         after = await ok(await http.get(base))
         kinds = [e["kind"] for e in after["timeline"]]
         assert kinds.count("advice.received") == 1 and kinds[-1] == "case.closed"

@@ -61,6 +61,14 @@ async def test_the_same_step_twice_through_the_api_is_done_once(dev_env, db_url,
         r = await http.post(f"{base}/decision-to-assess", json={**decision, "decision": "refuse"})
         assert r.json()["code"] == "duplicate"
 
+        # With an Idempotency-Key, a retry of a step that adds something each time is one too.
+        exception = {"kind": "reg10_4_c", "reason": "A bereavement in the family",
+                     "starts_on": now.isoformat()}
+        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        first = await ok(await http.post(f"{base}/exceptions", json=exception, headers=headers))
+        again = await ok(await http.post(f"{base}/exceptions", json=exception, headers=headers))
+        assert again == first and events(db_url, ref, "exception.recorded") == 1
+
         request = {"items": [{"source": "health", "requested_on": now.isoformat()}]}
         await ok(await http.post(f"{base}/advice-requests", json=request))
         await ok(await http.post(f"{base}/advice-requests", json=request))
@@ -160,10 +168,20 @@ async def test_the_same_step_twice_through_the_pages_is_done_once(dev_env, sqlit
                 assert f'href="/cases/{ref}/act/record_advice"' in case
                 delay = await browser.get(f"/cases/{ref}/act/report_advice_delay")
                 assert delay.status_code == 200 and '<option value="health">' in delay.text
-                r = await browser.post(f"/cases/{ref}/act/report_advice_delay", data={
-                    "csrf_token": csrf, "key": "health", "reason": "The clinic is closed"})
-                assert r.status_code == 303, r.text
+                token = re.search(r'name="form_token" value="(\w+)"', delay.text).group(1)
+                told = {"csrf_token": csrf, "key": "health", "reason": "The clinic is closed",
+                        "form_token": token}
+                for _ in range(2):  # Save, back, Save: the form's one-time token
+                    r = await browser.post(f"/cases/{ref}/act/report_advice_delay", data=told)
+                    assert r.status_code == 303, r.text
                 assert events(sqlite_url, ref, "advice.delay_reported") == 1
+                # The form opened again is a new report.
+                token = re.search(r'name="form_token" value="(\w+)"', (await browser.get(
+                    f"/cases/{ref}/act/report_advice_delay")).text).group(1)
+                r = await browser.post(f"/cases/{ref}/act/report_advice_delay",
+                                       data={**told, "form_token": token})
+                assert r.status_code == 303, r.text
+                assert events(sqlite_url, ref, "advice.delay_reported") == 2
                 received = {"csrf_token": csrf, "key": "health",
                             **date_parts("received_on", now)}
                 for _ in range(2):

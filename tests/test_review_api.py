@@ -150,18 +150,19 @@ async def test_a_review_cycle_through_every_step_over_http(dev_env, db_url, exec
             "decision": "keep", "decided_on": day(280)}), 422, "decision")
         # an assessment's step on a review cycle, a review's step on an assessment
         await problem(await http.post(f"{base}/final-plan", json={"issued_on": day(280)}),
-                      422, f"{r1} is an annual review cycle, not an assessment", "issue_final")
+                      422, f"{r1} is an annual review, not an assessment",
+                      "“Record the final plan issued (Reg 13(2))”")
         await problem(await http.post(f"{base}/closure", json={
             "reason": "other", "closed_on": day(280)}), 422, "not an assessment")
         assessment = (await ok(await http.post("/api/assessments", json=new_request()),
                                201))["reference"]
         try:
             await problem(await http.post(f"/api/cases/{assessment}/meeting", json={
-                "meeting_on": day(280)}), 422, f"{assessment} is not an annual review cycle",
-                "set_meeting")
+                "meeting_on": day(280)}), 422, f"{assessment} is not an annual review",
+                "“Set the review meeting, or move it (Reg 20)”")
             # the plan's own reference is not a cycle's either
             await problem(await http.post(f"/api/cases/{ref}/meeting-held", json={
-                "held_on": day(280)}), 422, "not an annual review cycle", ".R1")
+                "held_on": day(280)}), 422, "not an annual review", ".R1")
         finally:
             await dev_env.client.get_workflow_handle(f"assessment-{assessment}").terminate()
         # a cycle that does not exist (yet), and a plan that does not exist

@@ -173,6 +173,7 @@ class AssessmentWorkflow(CaseWorkflow):
     async def decide_to_assess(self, cmd: DecideToAssess) -> CaseSnapshot:
         if self._already(Action.DECIDE_TO_ASSESS.value, cmd):
             return self.case
+
         def change() -> None:
             self._complete("decision_due", cmd.decided_on)
             if cmd.decision == "refuse":
@@ -249,6 +250,7 @@ class AssessmentWorkflow(CaseWorkflow):
     async def decide_plan(self, cmd: DecidePlan) -> CaseSnapshot:
         if self._already(Action.DECIDE_PLAN.value, cmd):
             return self.case
+
         def change() -> None:
             notice = self.case.milestone("no_plan_notice_due")
             assert notice is not None
@@ -301,6 +303,7 @@ class AssessmentWorkflow(CaseWorkflow):
     async def serve_draft(self, cmd: ServeDraft) -> CaseSnapshot:
         if self._already(Action.SERVE_DRAFT.value, cmd):
             return self.case
+
         def change() -> None:
             self._complete("draft_plan_target", cmd.served_on)
             comments = deadline("assessment.draft_comments_due", cmd.served_on)
@@ -329,6 +332,7 @@ class AssessmentWorkflow(CaseWorkflow):
     async def consult_setting(self, cmd: ConsultSetting) -> CaseSnapshot:
         if self._already(Action.CONSULT_SETTING.value, cmd):
             return self.case
+
         def change() -> None:
             d = deadline("assessment.setting_response_due", cmd.sent_on)
             self.case.settings_consulted.append(Milestone(
@@ -352,6 +356,7 @@ class AssessmentWorkflow(CaseWorkflow):
     async def record_setting_response(self, cmd: RecordSettingResponse) -> CaseSnapshot:
         if self._already(Action.RECORD_SETTING_RESPONSE.value, cmd):
             return self.case
+
         def change() -> None:
             s = next(s for s in self.case.settings_consulted if s.key == cmd.key)
             s.done_on = cmd.received_on
@@ -376,6 +381,7 @@ class AssessmentWorkflow(CaseWorkflow):
     async def record_family_comments(self, cmd: RecordFamilyComments) -> CaseSnapshot:
         if self._already(Action.RECORD_FAMILY_COMMENTS.value, cmd):
             return self.case
+
         def change() -> None:
             self._complete("draft_comments_due", cmd.received_on)
             self._event("draft.comments", cmd.received_on, cmd.actor,
@@ -397,6 +403,7 @@ class AssessmentWorkflow(CaseWorkflow):
     async def issue_final(self, cmd: IssueFinal) -> CaseSnapshot:
         if self._already(Action.ISSUE_FINAL.value, cmd):
             return self.case
+
         def change() -> None:
             self._complete("final_plan_due", cmd.issued_on)
             self._close(Stage.FINAL_ISSUED, cmd.issued_on)
@@ -424,6 +431,7 @@ class AssessmentWorkflow(CaseWorkflow):
     async def record_exception(self, cmd: RecordException) -> CaseSnapshot:
         if self._already(Action.RECORD_EXCEPTION.value, cmd):
             return self.case
+
         def change() -> None:
             exc = CaseException(
                 id=f"x{len(self.case.exceptions) + 1}", kind=cmd.kind, reason=cmd.reason,
@@ -466,6 +474,7 @@ class AssessmentWorkflow(CaseWorkflow):
     async def withdraw_exception(self, cmd: WithdrawException) -> CaseSnapshot:
         if self._already(Action.WITHDRAW_EXCEPTION.value, cmd):
             return self.case
+
         def change() -> None:
             exc = next(e for e in self.case.exceptions if e.id == cmd.exception_id)
             exc.withdrawn_on = cmd.withdrawn_on
@@ -491,6 +500,7 @@ class AssessmentWorkflow(CaseWorkflow):
     async def close_case(self, cmd: CloseCase) -> CaseSnapshot:
         if self._already(Action.CLOSE_CASE.value, cmd):
             return self.case
+
         def change() -> None:
             self._close(Stage.CLOSED, cmd.closed_on, cmd.reason)
             self._event("case.closed", cmd.closed_on, cmd.actor,

@@ -197,6 +197,7 @@ class ReviewWorkflow(CaseWorkflow):
     async def record_invitations_sent(self, cmd: RecordDate) -> ReviewSnapshot:
         if self._already(ReviewAction.RECORD_INVITATIONS.value, cmd):
             return self.case
+
         def change() -> None:
             self._complete("invitations_due", cmd.on)
             self._event("review.invitations_sent", cmd.on, cmd.actor,
@@ -216,6 +217,7 @@ class ReviewWorkflow(CaseWorkflow):
     async def record_advice_circulated(self, cmd: RecordDate) -> ReviewSnapshot:
         if self._already(ReviewAction.RECORD_CIRCULATED.value, cmd):
             return self.case
+
         def change() -> None:
             self._complete("advice_circulated_due", cmd.on)
             self._event("review.advice_circulated", cmd.on, cmd.actor,
@@ -241,6 +243,7 @@ class ReviewWorkflow(CaseWorkflow):
     async def hold_meeting(self, cmd: HoldMeeting) -> ReviewSnapshot:
         if self._already(ReviewAction.HOLD_MEETING.value, cmd):
             return self.case
+
         def change() -> None:
             self.case.meeting_held_on = cmd.held_on
             self.case.outcomes = list(cmd.outcomes)
@@ -270,6 +273,7 @@ class ReviewWorkflow(CaseWorkflow):
     async def record_review_report(self, cmd: RecordDate) -> ReviewSnapshot:
         if self._already(ReviewAction.RECORD_REPORT.value, cmd):
             return self.case
+
         def change() -> None:
             self._complete("report_due", cmd.on)
             self._event("review.report_received", cmd.on, cmd.actor,
@@ -354,6 +358,7 @@ class ReviewWorkflow(CaseWorkflow):
     async def consult_on_ceasing(self, cmd: RecordDate) -> ReviewSnapshot:
         if self._already(ReviewAction.CONSULT_ON_CEASING.value, cmd):
             return self.case
+
         def change() -> None:
             self.case.cease_consulted_on = cmd.on
             self._event("review.cease_consulted", cmd.on, cmd.actor,
@@ -376,6 +381,7 @@ class ReviewWorkflow(CaseWorkflow):
     async def decide_review(self, cmd: DecideReview) -> ReviewSnapshot:
         if self._already(ReviewAction.DECIDE.value, cmd):
             return self.case
+
         def change() -> None:
             self.case.decision = cmd.decision
             self.case.decided_on = cmd.decided_on
@@ -422,6 +428,7 @@ class ReviewWorkflow(CaseWorkflow):
     async def record_amendment_comments(self, cmd: RecordDate) -> ReviewSnapshot:
         if self._already(ReviewAction.RECORD_AMENDMENT_COMMENTS.value, cmd):
             return self.case
+
         def change() -> None:
             self._complete("amendment_comments_due", cmd.on)
             self._event("review.amendment_comments", cmd.on, cmd.actor,
@@ -446,6 +453,7 @@ class ReviewWorkflow(CaseWorkflow):
     async def issue_amended_plan(self, cmd: RecordDate) -> ReviewSnapshot:
         if self._already(ReviewAction.ISSUE_AMENDED_PLAN.value, cmd):
             return self.case
+
         def change() -> None:
             self.case.amended_plan_issued_on = cmd.on
             self._complete("final_amended_plan_due", cmd.on)
@@ -477,6 +485,7 @@ class ReviewWorkflow(CaseWorkflow):
     async def decide_not_to_amend(self, cmd: RecordDate) -> ReviewSnapshot:
         if self._already(ReviewAction.DECIDE_NOT_TO_AMEND.value, cmd):
             return self.case
+
         def change() -> None:
             self.case.not_amended_on = cmd.on
             self._complete("final_amended_plan_due", cmd.on)
@@ -498,6 +507,7 @@ class ReviewWorkflow(CaseWorkflow):
     async def cease_plan(self, cmd: RecordDate) -> ReviewSnapshot:
         if self._already(ReviewAction.CEASE_PLAN.value, cmd):
             return self.case
+
         def change() -> None:
             self.case.ceased_on = cmd.on
             self._end_cycle(ReviewStage.CEASED, cmd.on)
@@ -519,6 +529,7 @@ class ReviewWorkflow(CaseWorkflow):
     async def update_placement(self, cmd: UpdatePlacement) -> ReviewSnapshot:
         if self._already(ReviewAction.UPDATE_PLACEMENT.value, cmd):
             return self.case
+
         def change() -> None:
             self.case.placement = cmd.placement
             self._event("review.placement_updated", self._today(), cmd.actor,
@@ -542,6 +553,7 @@ class ReviewWorkflow(CaseWorkflow):
     async def set_phase_transfer(self, cmd: SetPhaseTransfer) -> ReviewSnapshot:
         if self._already(ReviewAction.SET_PHASE_TRANSFER.value, cmd):
             return self.case
+
         def change() -> None:
             m = self._set_transfer(cmd.transfer)
             self._event("review.phase_transfer", self._today(), cmd.actor,
@@ -565,6 +577,7 @@ class ReviewWorkflow(CaseWorkflow):
     async def set_post16_move(self, cmd: SetPost16Move) -> ReviewSnapshot:
         if self._already(ReviewAction.SET_POST16_MOVE.value, cmd):
             return self.case
+
         def change() -> None:
             d = deadline("review.post16_move_due", cmd.moves_on)
             m = self.case.milestone(d.key)
@@ -594,6 +607,7 @@ class ReviewWorkflow(CaseWorkflow):
     async def close_plan(self, cmd: ClosePlan) -> ReviewSnapshot:
         if self._already(ReviewAction.CLOSE_PLAN.value, cmd):
             return self.case
+
         def change() -> None:
             self.case.close_reason = cmd.reason
             self._end_cycle(ReviewStage.CLOSED, cmd.closed_on)
