@@ -4,10 +4,14 @@ Each form is drawn from the step's own input model (``domain.case``: ``DecideToA
 ``ServeDraft``, ``SetMeeting``, …), so it asks for exactly what the API asks for: a date is a
 GOV.UK date input, a choice is radios, a yes/no a checkbox, a piece of advice or an exception
 of this case a list to choose from. What is sent goes through the same model and the same
-``services.cases.act`` as the API, so the workflow's validators judge it: a step out of order, an
-impossible date or a duplicate comes back on the form with the workflow's own sentence, and
-nothing is changed. Requesting advice has a form of its own (several pieces at once, each to
-the directory's default service or one chosen).
+``services.cases.act`` as the API, so the workflow's validators judge it: an impossible date
+comes back on the form with the workflow's own sentence and what was typed; a step out of order,
+on a closed case or already recorded otherwise shows the case page with the reason; nothing is
+changed. Saved twice (a double-click, the back button) the step is taken once: the workflow
+knows a step already taken exactly so (``domain.steps.repeat_of``), and each form carries a
+one-time token that is the update's id. A form opens only for a step the case can take now (the
+steps the case page lists); otherwise the case page says why. Requesting advice has a form of
+its own (several pieces at once, each to the directory's default service or one chosen).
 """
 
 from __future__ import annotations

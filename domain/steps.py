@@ -310,14 +310,15 @@ _ASSESSMENT: dict[str, Callable[[Case, Any], Repeat | None]] = {
     Action.REQUEST_ADVICE.value: _request_advice,
     Action.RECORD_ADVICE.value: _record_advice,
     Action.DECIDE_PLAN.value: _decide_plan,
-    Action.SERVE_DRAFT.value: _milestone_step("draft_plan_target",
-                                              "The draft plan was already recorded as served", "served_on"),
+    Action.SERVE_DRAFT.value: _milestone_step(
+        "draft_plan_target", "The draft plan was already recorded as served", "served_on"),
     Action.CONSULT_SETTING.value: _consult_setting,
     Action.RECORD_SETTING_RESPONSE.value: _setting_response,
     Action.RECORD_FAMILY_COMMENTS.value: _milestone_step(
-        "draft_comments_due", "The family's comments on the draft were already recorded as received", "received_on"),
-    Action.ISSUE_FINAL.value: _milestone_step("final_plan_due", "The final plan was already recorded as issued",
-                                              "issued_on"),
+        "draft_comments_due", "The family's comments on the draft were already recorded as "
+        "received", "received_on"),
+    Action.ISSUE_FINAL.value: _milestone_step(
+        "final_plan_due", "The final plan was already recorded as issued", "issued_on"),
     Action.RECORD_EXCEPTION.value: _record_exception,
     Action.WITHDRAW_EXCEPTION.value: _withdraw_exception,
     Action.CLOSE_CASE.value: _close(Stage.CLOSED.value),
@@ -327,23 +328,26 @@ _REVIEW: dict[str, Callable[[Case, Any], Repeat | None]] = {
     ReviewAction.REQUEST_ADVICE.value: _request_advice,
     ReviewAction.RECORD_ADVICE.value: _record_advice,
     ReviewAction.RECORD_INVITATIONS.value: _milestone_step(
-        "invitations_due", "The invitations to the meeting were already recorded as sent", "on"),
+        "invitations_due", "The invitations to the meeting were already recorded as sent",
+        "on"),
     ReviewAction.RECORD_CIRCULATED.value: _milestone_step(
-        "advice_circulated_due", "The advice and reports were already recorded as circulated", "on"),
+        "advice_circulated_due", "The advice and reports were already recorded as "
+        "circulated", "on"),
     ReviewAction.HOLD_MEETING.value: _hold_meeting,
-    ReviewAction.RECORD_REPORT.value: _milestone_step("report_due", "The review report was already recorded as sent",
-                                                      "on"),
+    ReviewAction.RECORD_REPORT.value: _milestone_step(
+        "report_due", "The review report was already recorded as sent", "on"),
     ReviewAction.CONSULT_ON_CEASING.value: _field_step(
         "cease_consulted_on", "The consultation on ceasing the plan was already recorded"),
     ReviewAction.DECIDE.value: _decide_review,
     ReviewAction.RECORD_AMENDMENT_COMMENTS.value: _milestone_step(
-        "amendment_comments_due", "The family's comments on the proposed amendments were already recorded as received",
-        "on"),
+        "amendment_comments_due", "The family's comments on the proposed amendments were "
+        "already recorded as received", "on"),
     ReviewAction.ISSUE_AMENDED_PLAN.value: _field_step(
         "amended_plan_issued_on", "The final amended plan was already recorded as issued"),
     ReviewAction.DECIDE_NOT_TO_AMEND.value: _field_step(
         "not_amended_on", "The decision not to amend the plan was already recorded"),
-    ReviewAction.CEASE_PLAN.value: _field_step("ceased_on", "The plan was already recorded as ceased"),
+    ReviewAction.CEASE_PLAN.value: _field_step(
+        "ceased_on", "The plan was already recorded as ceased"),
     ReviewAction.CLOSE_PLAN.value: _close(ReviewStage.CLOSED.value),
     ReviewAction.UPDATE_PLACEMENT.value: _update_placement,
     ReviewAction.SET_PHASE_TRANSFER.value: _phase_transfer,
