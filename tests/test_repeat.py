@@ -192,3 +192,37 @@ async def test_the_same_step_twice_through_the_pages_is_done_once(dev_env, sqlit
                 r = await browser.get(f"/cases/{ref}/act/report_advice_delay")
                 page = await browser.get(r.headers["location"])
                 assert "All the advice requested has been received" in error_summary(page.text)
+
+
+async def test_the_decision_that_ends_a_review_sent_again_after_the_next_began(
+        dev_env, sqlite_url, executor):
+    """A review's decision to maintain ends its cycle and starts the next one: the decision sent
+    again is answered from the record of the cycle it ended, and the next cycle is untouched."""
+    from tests.test_review_api import review_system
+
+    async with review_system(dev_env, sqlite_url, executor) as (http, start):
+        ref = await start()
+        r1, base = f"{ref}.R1", f"/api/cases/{ref}.R1"
+        on = today().isoformat()
+        await ok(await http.post(f"{base}/meeting", json={"meeting_on": on}))
+        held = {"held_on": on}
+        first = await ok(await http.post(f"{base}/meeting-held", json=held))
+        assert await ok(await http.post(f"{base}/meeting-held", json=held)) == first
+        assert events(sqlite_url, r1, "review.meeting_held") == 1
+        decision = {"decision": "maintain", "decided_on": on}
+        first = await ok(await http.post(f"{base}/review-decision", json=decision))
+        await wait_for_record(sqlite_url, f"{ref}.R2")
+        again = await ok(await http.post(f"{base}/review-decision", json=decision))
+        assert again["case"]["stage"] == first["case"]["stage"] == "maintained"
+        assert (again["case"]["decision"], again["case"]["decided_on"]) == ("maintain", on)
+        assert events(sqlite_url, r1, "review.decided_maintain") == 1
+        detail = await problem(await http.post(f"{base}/review-decision", json={
+            **decision, "decision": "amend"}), 409,
+            f"The LA's decision was already recorded on {long_date(today())} (to maintain the "
+            "plan)")
+        assert not SNAKE_OR_ISO.search(detail), detail
+        detail = await problem(await http.post(f"{base}/invitations", json={"on": on}), 409,
+                               "This review is over")
+        assert not SNAKE_OR_ISO.search(detail), detail
+        r2 = await ok(await http.get(f"/api/cases/{ref}.R2"))
+        assert r2["view"]["case"]["stage"] == "awaiting_meeting"
