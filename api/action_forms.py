@@ -45,7 +45,7 @@ from domain.case import (
     RequestAdvice,
     ReviewAction,
 )
-from domain.steps import STEP_TITLES, not_now
+from domain.steps import STEP_TITLES
 
 router = APIRouter(include_in_schema=False)
 

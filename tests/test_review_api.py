@@ -257,7 +257,9 @@ async def test_a_review_cycle_through_every_step_over_http(dev_env, db_url, exec
             (D0 + timedelta(280), D0 + timedelta(290))
         # a step on the finished cycle is refused; the current one takes it
         await problem(await http.post(f"{base}/review-report", json={"on": day(299)}), 409,
-                      "closed")
+                      "already recorded as sent")
+        await problem(await http.post(f"{base}/meeting", json={"meeting_on": day(299)}), 409,
+                      "This review is over", "the plan's current review")
 
         detail = await ok(await http.get(f"/api/plans/{ref}"))
         assert (detail["current_cycle"], detail["current_cycle_reference"]) == (2, r2)
@@ -275,7 +277,7 @@ async def test_a_review_cycle_through_every_step_over_http(dev_env, db_url, exec
         await problem(await http.get("/api/plans/P-NOPE"), 404, "No plan has the reference")
         await problem(await http.get(f"/api/plans/{r1}"), 404, f"its plan is {ref}")
         await problem(await http.post(f"/api/cases/{r2}/meeting-held", json={
-            "held_on": day(299)}), 409, "awaiting_meeting")
+            "held_on": day(299)}), 409, "“Awaiting meeting”")
 
         listed = await ok(await http.get("/api/plans"))
         assert [p["reference"] for p in listed["items"]] == [ref]

@@ -236,3 +236,13 @@ def test_review_steps_sent_again():
 def test_a_delay_report_is_never_a_repeat_by_its_content():
     asked = case(Stage.ASSESSING, advice=[advice()])
     assert repeat_of(asked, Action.REPORT_ADVICE_DELAY.value, object()) is None
+
+
+def test_every_step_a_case_page_can_list_has_a_form():
+    """'Report advice delay' was listed with no form, so it was not a link and its page said it
+    was not allowed: every step now has its form (requesting advice has its own)."""
+    from api.action_forms import STEPS
+
+    for action in [*Action, *ReviewAction]:
+        assert action.value in STEPS or action.value == "request_advice", action
+        assert action.value in STEP_TITLES, action
