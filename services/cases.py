@@ -493,6 +493,9 @@ def settled(session: Session, row: t.Case, action: Action | ReviewAction,
     the back button, a retried request); else a 409 that says what was recorded, or that the
     case is closed."""
     case = read_snapshot(session, row)
+    if case.stage.is_open:  # the workflow has ended but its last record is still being written
+        raise ServiceError(409, "This case is being closed: open it again in a moment to see "
+                           "what was recorded", "case_closed")
     found = repeat_of(case, action.value, payload)
     if found is not None and found.same:
         return case.view(today())
