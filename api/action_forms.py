@@ -4,16 +4,21 @@ Each form is drawn from the step's own input model (``domain.case``: ``DecideToA
 ``ServeDraft``, ``SetMeeting``, …), so it asks for exactly what the API asks for: a date is a
 GOV.UK date input, a choice is radios, a yes/no a checkbox, a piece of advice or an exception
 of this case a list to choose from. What is sent goes through the same model and the same
-``services.cases.act`` as the API, so the workflow's validators judge it: a step out of order, an
-impossible date or a duplicate comes back on the form with the workflow's own sentence, and
-nothing is changed. Requesting advice has a form of its own (several pieces at once, each to
-the directory's default service or one chosen).
+``services.cases.act`` as the API, so the workflow's validators judge it: an impossible date
+comes back on the form with the workflow's own sentence and what was typed; a step out of order,
+on a closed case or already recorded otherwise shows the case page with the reason; nothing is
+changed. Saved twice (a double-click, the back button) the step is taken once: the workflow
+knows a step already taken exactly so (``domain.steps.repeat_of``), and each form carries a
+one-time token that is the update's id. A form opens only for a step the case can take now (the
+steps the case page lists); otherwise the case page says why. Requesting advice has a form of
+its own (several pieces at once, each to the directory's default service or one chosen).
 """
 
 from __future__ import annotations
 
 import types
 import typing
+import uuid
 from datetime import date
 from enum import Enum
 from typing import Any, Literal
@@ -28,9 +33,10 @@ from services.directory import active_services
 from services.clock import today
 from services.errors import ServiceError
 from api.page_kit import error_view, page, see_other
+from api.pages import case_page_response
 from domain.words import parse_date_input
 from domain.agencies import AGENCY_FOR_SOURCE
-from statutory.phase import NCYear, SettingType
+from statutory.phase import NC_YEAR_CHOICES, SETTING_TYPE_CHOICES
 from domain.case import (
     ADVICE_SOURCE_INFO,
     REQUIRED_ADVICE,
@@ -40,6 +46,7 @@ from domain.case import (
     RequestAdvice,
     ReviewAction,
 )
+from domain.steps import STEP_TITLES
 
 router = APIRouter(include_in_schema=False)
 
@@ -65,10 +72,6 @@ LABELS = {
     "setting_type": "Type of school or setting", "nc_year": "The child's year group on the "
     "day the plan was issued",
 }
-# Select lists in the vocabulary of the plans import (statutory.phase), in words.
-SETTING_TYPE_CHOICES = [(t.value, t.info.label[:1].upper() + t.info.label[1:])
-                        for t in SettingType]
-NC_YEAR_CHOICES = [(y.value, y.label) for y in NCYear if y is not NCYear.EY]
 CHOICES = {
     "assess": "Assess", "refuse": "Refuse to assess (a notice with appeal rights follows, "
     "Reg 5(3))", "issue": "Issue a plan", "no_plan": "Not issue a plan (a notice with appeal "
@@ -95,14 +98,19 @@ class Field_(BaseModel):
     hint: str | None = None
 
 
-# step -> (its input model, the form's title). The models are the API's own.
-STEPS: dict[str, tuple[type[BaseModel], str]] = {}
-
-
-def _review_models() -> tuple[dict[str, type[BaseModel]], dict[str, str]]:
+# step -> (its input model, the form's title). The models are the API's own; the titles are
+# the steps' names everywhere (domain.steps.STEP_TITLES). Requesting advice has a form of its own.
+def _collect() -> dict[str, tuple[type[BaseModel], str]]:
     import domain.case as s
 
-    models = {
+    models: dict[Action | ReviewAction, type[BaseModel]] = {
+        Action.DECIDE_TO_ASSESS: s.DecideToAssess, Action.RECORD_ADVICE: s.RecordAdvice,
+        Action.REPORT_ADVICE_DELAY: s.ReportAdviceDelay, Action.DECIDE_PLAN: s.DecidePlan,
+        Action.SERVE_DRAFT: s.ServeDraft, Action.CONSULT_SETTING: s.ConsultSetting,
+        Action.RECORD_SETTING_RESPONSE: s.RecordSettingResponse,
+        Action.RECORD_FAMILY_COMMENTS: s.RecordFamilyComments, Action.ISSUE_FINAL: s.IssueFinalIn,
+        Action.RECORD_EXCEPTION: s.RecordException,
+        Action.WITHDRAW_EXCEPTION: s.WithdrawException, Action.CLOSE_CASE: s.CloseCase,
         ReviewAction.SET_MEETING: s.SetMeeting, ReviewAction.RECORD_INVITATIONS: s.RecordDate,
         ReviewAction.RECORD_CIRCULATED: s.RecordDate, ReviewAction.HOLD_MEETING: s.HoldMeeting,
         ReviewAction.RECORD_REPORT: s.RecordDate, ReviewAction.CONSULT_ON_CEASING: s.RecordDate,
@@ -112,50 +120,10 @@ def _review_models() -> tuple[dict[str, type[BaseModel]], dict[str, str]]:
         ReviewAction.UPDATE_PLACEMENT: s.UpdatePlacement, ReviewAction.SET_PHASE_TRANSFER:
         s.SetPhaseTransfer, ReviewAction.SET_POST16_MOVE: s.SetPost16Move,
     }
-    titles = {
-        ReviewAction.SET_MEETING: "Set the review meeting, or move it (Reg 20)",
-        ReviewAction.RECORD_INVITATIONS: "Record the invitations sent, 2 weeks ahead (Reg 20(1)-(3))",
-        ReviewAction.RECORD_CIRCULATED: "Record the advice and reports circulated, 2 weeks ahead (Reg 20(4))",
-        ReviewAction.HOLD_MEETING: "Record the review meeting held, and how each outcome is going",
-        ReviewAction.RECORD_REPORT: "Record the review report sent, within 2 weeks of the meeting (Reg 20(7)-(8))",
-        ReviewAction.CONSULT_ON_CEASING: "Record the family and the setting consulted on ceasing (Reg 31)",
-        ReviewAction.DECIDE: "Record the LA's decision: maintain, amend or cease (Reg 20(10))",
-        ReviewAction.RECORD_AMENDMENT_COMMENTS: "Record the family's comments on the proposed amendments (Reg 22(2))",
-        ReviewAction.ISSUE_AMENDED_PLAN: "Record the final amended plan issued (Reg 22(3))",
-        ReviewAction.DECIDE_NOT_TO_AMEND: "Record the decision not to amend after all (Reg 22(4))",
-        ReviewAction.CEASE_PLAN: "Record the plan ceased (Reg 30)",
-        ReviewAction.CLOSE_PLAN: "Close the plan",
-        ReviewAction.UPDATE_PLACEMENT: "Record where the child is: year group and setting",
-        ReviewAction.SET_PHASE_TRANSFER: "Bring a phase-transfer review forward (Reg 18(1))",
-        ReviewAction.SET_POST16_MOVE: "Record a post-16 move at another time (Reg 18(2))",
-    }
-    return {k.value: v for k, v in models.items()}, {k.value: v for k, v in titles.items()}
+    return {a.value: (model, STEP_TITLES[a.value]) for a, model in models.items()}
 
 
-def _collect() -> None:
-    import domain.case as s
-
-    titles = {
-        Action.DECIDE_TO_ASSESS: (s.DecideToAssess, "Record the decision whether to assess (Reg 5)"),
-        Action.RECORD_ADVICE: (s.RecordAdvice, "Record advice received"),
-        Action.DECIDE_PLAN: (s.DecidePlan, "Record the decision whether to issue a plan (Reg 10)"),
-        Action.SERVE_DRAFT: (s.ServeDraft, "Record the draft plan served (Reg 13(1))"),
-        Action.CONSULT_SETTING: (s.ConsultSetting, "Record a school or college consulted (CFA 2014 s.39)"),
-        Action.RECORD_SETTING_RESPONSE: (s.RecordSettingResponse, "Record a school or college's response"),
-        Action.RECORD_FAMILY_COMMENTS: (s.RecordFamilyComments, "Record the family's comments on the draft"),
-        Action.ISSUE_FINAL: (s.IssueFinalIn, "Record the final plan issued (Reg 13(2))"),
-        Action.RECORD_EXCEPTION: (s.RecordException, "Record an exception to a time limit (Reg 8(2), Reg 10(4))"),
-        Action.WITHDRAW_EXCEPTION: (s.WithdrawException, "Withdraw an exception"),
-        Action.CLOSE_CASE: (s.CloseCase, "Close the case"),
-    }
-    for action, value in titles.items():
-        STEPS[action.value] = value
-    models, review_titles = _review_models()
-    for action, model in models.items():
-        STEPS.setdefault(action, (model, review_titles[action]))
-
-
-_collect()
+STEPS: dict[str, tuple[type[BaseModel], str]] = _collect()
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -304,6 +272,7 @@ def _form(request: Request, reference: str, action: str, view, status: int = 200
         fields[0].name, "main-content") if fields else "main-content"})
     return page(request, "pages/action_form.html", status, nav="cases", reference=reference,
                 action=action, title=title, fields=fields, ids=ids, values=values or {},
+                form_token=form_token(values),
                 errors=errors, field_errors=field_errors, view=view,
                 outcomes="outcomes" in model.model_fields, outcome_rows=OUTCOME_ROWS,
                 progress=[(k, CHOICES[k]) for k in ("achieved", "on_track", "partly_achieved",
@@ -311,26 +280,42 @@ def _form(request: Request, reference: str, action: str, view, status: int = 200
                 today=today())
 
 
-def _allowed(view, action: str) -> None:
-    if action not in view.allowed_actions or (action not in STEPS and action !=
-                                              Action.REQUEST_ADVICE.value):
-        raise ServiceError(409, f"'{action.replace('_', ' ')}' cannot be done at this stage. "
-                       "Allowed now: " + ", ".join(a.replace("_", " ")
-                                                   for a in view.allowed_actions),
-                       "out_of_order")
+def form_token(values: dict | None) -> str:
+    """The one-time token a form carries: Save pressed twice, or again after the back button,
+    sends the same token, and the step is taken once (``services.cases.act``'s ``key``). A form
+    drawn again with its problems keeps its token: nothing was taken."""
+    kept = (values or {}).get("form_token")
+    return kept if isinstance(kept, str) and kept else uuid.uuid4().hex
+
+
+def _has_form(action: str) -> bool:
+    return action in STEPS or action == Action.REQUEST_ADVICE.value
+
+
+# A refusal that is about the case, not about what was typed: the case page shows it, with what
+# the case can do now; anything else comes back on the form, with what was typed kept.
+ABOUT_THE_CASE = {"outoforder", "caseclosed", "case_closed", "duplicate"}
 
 
 @router.get("/cases/{reference}/act/{action}", response_class=HTMLResponse)
 async def action_page(reference: str, action: str, request: Request,
                       session: SessionDep) -> Response:
+    """A step's form, when the case can take the step now (``view.allowed_actions``, the list
+    the case page links); otherwise the case page, saying why not."""
     view = await _view(request, session, reference)
-    try:
-        _allowed(view, action)
-    except ServiceError as exc:
-        return page(request, "pages/forbidden.html", exc.status, message=exc.message)
+    if not _has_form(action):
+        return see_other(f"/cases/{reference}")
+    if action not in view.allowed_actions:
+        return see_other(f"/cases/{reference}?cannot={action}#actions")
     if action == Action.REQUEST_ADVICE.value:
         return _advice_form(request, session, reference, view)
     return _form(request, reference, action, view)
+
+
+async def _refused(request: Request, session, reference: str, exc: ServiceError) -> Response:
+    """The case page with the refusal in its error summary (409: nothing was changed)."""
+    return await case_page_response(request, session, reference, status=exc.status,
+                                    problem=exc.message)
 
 
 @router.post("/cases/{reference}/act/{action}", response_class=HTMLResponse)
@@ -341,7 +326,7 @@ async def action_submit(reference: str, action: str, request: Request,
     if action == Action.REQUEST_ADVICE.value:
         return await _advice_submit(request, session, reference, view, form)
     if action not in STEPS:
-        return page(request, "pages/forbidden.html", 404, message="There is no such step")
+        return see_other(f"/cases/{reference}")
     model, _ = STEPS[action]
     problems: dict[str, str] = {}
     body = _values_to_body(fields_of(model, view), form, problems, model)
@@ -356,8 +341,11 @@ async def action_submit(reference: str, action: str, request: Request,
     kind = Action if view.case.kind == "assessment" else ReviewAction
     try:
         await cases.act(session=session, client=get_client(request), reference=reference,
-                        action=kind(action), payload=payload, actor=current_actor())
+                        action=kind(action), payload=payload, actor=current_actor(),
+                        key=form.get("form_token") or None)
     except ServiceError as exc:  # the workflow's validator said no: nothing was changed
+        if exc.code in ABOUT_THE_CASE:
+            return await _refused(request, session, reference, exc)
         return _form(request, reference, action, view, exc.status, form, {"form": exc.message})
     return see_other(f"/cases/{reference}?done={action}")
 
@@ -380,6 +368,7 @@ def _advice_form(request: Request, session, reference: str, view, status: int = 
         s.value for s in REQUIRED_ADVICE}
     return page(request, "pages/advice_request_form.html", status, nav="cases",
                 reference=reference, sources=sources, checked=checked,
+                form_token=form_token(values),
                 values=values or {}, errors=errors, field_errors=field_errors,
                 today=today())
 
@@ -416,8 +405,11 @@ async def _advice_submit(request: Request, session, reference: str, view,
     try:
         await cases.request_advice(session=session, client=get_client(request),
                                    settings=request.app.state.settings, reference=reference,
-                                   body=body, actor=current_actor())
+                                   body=body, actor=current_actor(),
+                                   key=form.get("form_token") or None)
     except ServiceError as exc:
+        if exc.code in ABOUT_THE_CASE:
+            return await _refused(request, session, reference, exc)
         return _advice_form(request, session, reference, view, exc.status, values,
                             {"form": exc.message})
     return see_other(f"/cases/{reference}?done=request_advice")

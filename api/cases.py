@@ -11,7 +11,14 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from api.advice_portal import attachment_headers
-from api.deps import ActorDep, ClientDep, SessionDep, SettingsDep, StaffDep
+from api.deps import (
+    ActorDep,
+    ClientDep,
+    IdempotencyKeyDep,
+    SessionDep,
+    SettingsDep,
+    StaffDep,
+)
 from domain.case import (
     Action,
     CaseView,
@@ -82,9 +89,10 @@ def step_route(router: APIRouter, path: str, action: Action | ReviewAction,
     model, run by ``services.cases.act``."""
 
     async def endpoint(reference: str, body: model, session: SessionDep,  # type: ignore[valid-type]
-                       client: ClientDep, actor: ActorDep) -> CaseView:
+                       client: ClientDep, actor: ActorDep,
+                       key: IdempotencyKeyDep) -> CaseView:
         return await cases.act(session=session, client=client, reference=reference,
-                               action=action, payload=body, actor=actor)
+                               action=action, payload=body, actor=actor, key=key)
 
     endpoint.__name__ = action.value
     endpoint.__annotations__["body"] = model  # resolved now: it is a variable, not a name
@@ -102,9 +110,10 @@ step_route(router, "decision-to-assess", Action.DECIDE_TO_ASSESS, DecideToAssess
              "default service for that kind of advice (the directory), and is chased by the "
              "escalation ladder in force now (config/escalation.toml or the service's own).")
 async def request_advice(reference: str, body: RequestAdvice, session: SessionDep,
-                         client: ClientDep, settings: SettingsDep, actor: ActorDep) -> CaseView:
+                         client: ClientDep, settings: SettingsDep, actor: ActorDep,
+                         key: IdempotencyKeyDep) -> CaseView:
     return await cases.request_advice(session=session, client=client, settings=settings,
-                                      reference=reference, body=body, actor=actor)
+                                      reference=reference, body=body, actor=actor, key=key)
 
 
 step_route(router, "plan-decision", Action.DECIDE_PLAN, DecidePlan,
@@ -127,31 +136,35 @@ step_route(router, "closure", Action.CLOSE_CASE, CloseCase,
 @router.post("/cases/{reference}/advice/{key}/received", response_model=CaseView,
              summary="Record advice received")
 async def record_advice(reference: str, key: str, body: ReceivedBody, session: SessionDep,
-                        client: ClientDep, actor: ActorDep) -> CaseView:
+                        client: ClientDep, actor: ActorDep,
+                        idempotency: IdempotencyKeyDep) -> CaseView:
     cmd = RecordAdvice(key=key, received_on=body.received_on, actor=body.actor)
     return await cases.act(session=session, client=client, reference=reference,
-                           action=Action.RECORD_ADVICE, payload=cmd, actor=actor)
+                           action=Action.RECORD_ADVICE, payload=cmd, actor=actor,
+                           key=idempotency)
 
 
 @router.post("/cases/{reference}/setting-consultations/{key}/response", response_model=CaseView,
              summary="Record a school or college's response to consultation")
 async def record_setting_response(reference: str, key: str, body: ReceivedBody,
-                                  session: SessionDep, client: ClientDep,
-                                  actor: ActorDep) -> CaseView:
+                                  session: SessionDep, client: ClientDep, actor: ActorDep,
+                                  idempotency: IdempotencyKeyDep) -> CaseView:
     cmd = RecordSettingResponse(key=key, received_on=body.received_on, actor=body.actor)
     return await cases.act(session=session, client=client, reference=reference,
-                           action=Action.RECORD_SETTING_RESPONSE, payload=cmd, actor=actor)
+                           action=Action.RECORD_SETTING_RESPONSE, payload=cmd, actor=actor,
+                           key=idempotency)
 
 
 @router.post("/cases/{reference}/exceptions/{exception_id}/withdrawal", response_model=CaseView,
              summary="Withdraw an exception recorded in error or no longer relied on")
 async def withdraw_exception(reference: str, exception_id: str, body: WithdrawBody,
-                             session: SessionDep, client: ClientDep,
-                             actor: ActorDep) -> CaseView:
+                             session: SessionDep, client: ClientDep, actor: ActorDep,
+                             idempotency: IdempotencyKeyDep) -> CaseView:
     cmd = WithdrawException(exception_id=exception_id, withdrawn_on=body.withdrawn_on,
                             reason=body.reason, actor=body.actor)
     return await cases.act(session=session, client=client, reference=reference,
-                           action=Action.WITHDRAW_EXCEPTION, payload=cmd, actor=actor)
+                           action=Action.WITHDRAW_EXCEPTION, payload=cmd, actor=actor,
+                           key=idempotency)
 
 
 @router.get("/cases/{reference}/submissions/{submission_id}/documents/{document_id}",

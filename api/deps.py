@@ -7,7 +7,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from sqlmodel import Session
 from temporalio.client import Client
 
@@ -63,6 +63,13 @@ async def acting_actor() -> str | None:
     return current_actor()
 
 
+async def idempotency_key(idempotency_key: Annotated[str | None, Header(
+        alias="Idempotency-Key", max_length=200,
+        description="optional: the same key with the same body, sent again (a retry), gets "
+        "the first answer and changes nothing more")] = None) -> str | None:
+    return idempotency_key or None
+
+
 async def form_fields(request: Request) -> dict[str, str]:
     form = await request.form()
     return {k: v for k, v in form.items() if isinstance(v, str)}
@@ -74,3 +81,4 @@ SessionDep = Annotated[Session, Depends(get_session)]
 StaffDep = Annotated[Staff | None, Depends(acting_staff)]
 ActorDep = Annotated[str | None, Depends(acting_actor)]
 FormDep = Annotated[dict[str, str], Depends(form_fields)]
+IdempotencyKeyDep = Annotated[str | None, Depends(idempotency_key)]

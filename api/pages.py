@@ -16,7 +16,8 @@ from api.deps import SessionDep
 from api.page_kit import error_view, page
 from domain.words import parse_date_input
 from api.reviews import ACTION_PATHS
-from api.action_forms import NC_YEAR_CHOICES, SETTING_TYPE_CHOICES
+from statutory.phase import NC_YEAR_CHOICES, SETTING_TYPE_CHOICES
+from domain.steps import STEP_TITLES, not_now
 from services import cases, reviews
 from services.clock import today
 from services.errors import ServiceError
@@ -31,6 +32,15 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/cases/{reference}", response_class=HTMLResponse)
 async def case_page(reference: str, request: Request, session: SessionDep) -> HTMLResponse:
+    return await case_page_response(request, session, reference)
+
+
+async def case_page_response(request: Request, session, reference: str, status: int = 200,
+                             problem: str | None = None) -> HTMLResponse:
+    """A case's page: its deadlines, the steps it can take now (each a link to its form), its
+    emails and timeline. After a step, ``?done=<step>`` says it was saved; a step's form that
+    cannot be opened now sends here with ``?cannot=<step>``, and a step refused when saved is
+    drawn here with the refusal as ``problem``: either way the error summary says why."""
     try:
         facts = await cases.read_case_page(session=session, client=request.app.state.temporal,
                                            reference=reference)
@@ -40,21 +50,24 @@ async def case_page(reference: str, request: Request, session: SessionDep) -> HT
         return page(request, "pages/not_found.html", 404, nav="cases",
                     heading="Case not found", message=exc.message,
                     back=("/cases", "See every case"))
-    from api.action_forms import STEPS  # the forms import this module
-
     case = facts.case
     review = case.view.case.kind == "review"
-    steps = {a: STEPS[a][1] for a in case.view.allowed_actions if a in STEPS}
-    if "request_advice" in case.view.allowed_actions:
-        steps = {"request_advice": "Request advice (Regs 6, 8)", **steps}
+    steps = {a: STEP_TITLES[a] for a in case.view.allowed_actions if a in STEP_TITLES}
     done = request.query_params.get("done")
+    cannot = request.query_params.get("cannot")
+    if problem is None and cannot in STEP_TITLES:
+        problem = not_now(case.view.case, cannot) or None
     notice = "The case has started: its deadlines are below" if \
         request.query_params.get("started") else (
-            f"Saved: {STEPS[done][1][0].lower()}{STEPS[done][1][1:]}" if done in STEPS else
-            "Saved: advice requested" if done == "request_advice" else None)
-    return page(request, "pages/case.html", nav="plans" if review else "cases", c=case,
+            None if problem is not None else "Saved: advice requested"
+            if done == "request_advice" else
+            f"Saved: {STEP_TITLES[done][0].lower()}{STEP_TITLES[done][1:]}"
+            if done in STEP_TITLES else None)
+    errors = [{"text": problem, "href": "#actions"}] if problem else []
+    return page(request, "pages/case.html", status, nav="plans" if review else "cases", c=case,
                 owed_by=facts.owed_by, action_paths=ACTION_PATHS if review else {},
-                steps=steps, notice=notice, holder=facts.caseworker, school=facts.school,
+                steps=steps, notice=notice, errors=errors, holder=facts.caseworker,
+                school=facts.school,
                 email_groups=facts.email_groups)
 
 

@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
+from domain.words import long_date
+
 from domain.ladder import Ladder
 from statutory import ExceptionKind, Status, days_overdue, excusing_exceptions, status_on
 from statutory.phase import (
@@ -348,9 +350,7 @@ class CaseView(BaseModel):
         return cls(
             case=case, today=today, deadlines=out,
             overdue=[d.key for d in out if d.status is Status.OVERDUE],
-            allowed_actions=[a.value for a in (
-                allowed_actions(case.stage) if isinstance(case, CaseSnapshot)
-                else review_actions(case.stage))],
+            allowed_actions=available_actions(case),
         )
 
 
@@ -781,6 +781,77 @@ class ClosePlan(_ActionInput):
     reason: Literal["moved_out_of_area", "over_25", "left_education_19_plus", "other"]
     closed_on: date
     note: str | None = Field(None, max_length=2000)
+
+
+# --- what a case can take now --------------------------------------------------------------------
+# The stage's steps (ALLOWED_ACTIONS, REVIEW_ALLOWED) whose preconditions hold: the case page
+# lists these and their forms open only for these (domain.steps names them and says why not).
+
+
+def _milestone_open(case: CaseSnapshot | ReviewSnapshot, key: str) -> bool:
+    m = case.milestone(key)
+    return m is not None and m.done_on is None and m.applicable
+
+
+def _join(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def unmet_need(case: CaseSnapshot | ReviewSnapshot, action: str) -> str | None:
+    """Why a step its stage allows cannot be taken on this case now; None: it can."""
+    if action in (Action.RECORD_ADVICE.value, Action.REPORT_ADVICE_DELAY.value):
+        if not case.advice:
+            return "No advice has been requested yet: request advice first."
+        if not any(a.is_open for a in case.advice):
+            return "All the advice requested has been received."
+    elif action == Action.WITHDRAW_EXCEPTION.value:
+        if not any(e.withdrawn_on is None for e in case.exceptions):
+            return "There is no exception on this case to withdraw."
+    elif action == Action.RECORD_SETTING_RESPONSE.value:
+        if not case.settings_consulted:
+            return "No school or college has been consulted yet: record a consultation first."
+        if not any(s.done_on is None for s in case.settings_consulted):
+            return "Every school or college consulted has already responded."
+    elif action == Action.RECORD_FAMILY_COMMENTS.value and not isinstance(case, ReviewSnapshot):
+        if not _milestone_open(case, "draft_comments_due"):
+            return "The family's comments on the draft have already been recorded."
+    elif action == Action.DECIDE_PLAN.value and not isinstance(case, ReviewSnapshot):
+        asked = {a.source for a in case.advice}
+        missing = [s.label for s in REQUIRED_ADVICE if s not in asked]
+        if missing:
+            return ("Advice has not been asked for yet from every source the law requires "
+                    f"(Reg 6(1)(a)-(e)): request {_join(missing)}, or record existing advice as "
+                    "reused (Reg 6(4)), first.")
+    elif isinstance(case, ReviewSnapshot):
+        once = {ReviewAction.RECORD_INVITATIONS.value: ("invitations_due", "The invitations"),
+                ReviewAction.RECORD_CIRCULATED.value: ("advice_circulated_due",
+                                                       "The circulation of the advice"),
+                ReviewAction.RECORD_REPORT.value: ("report_due", "The review report"),
+                ReviewAction.RECORD_AMENDMENT_COMMENTS.value: (
+                    "amendment_comments_due", "The family's comments on the amendments")}
+        if action in once:
+            key, what = once[action]
+            m = case.milestone(key)
+            if m is not None and m.done_on is not None:
+                return f"{what} {'were' if what.endswith('s') else 'was'} already recorded " \
+                       f"on {long_date(m.done_on)}."
+        if action == ReviewAction.CONSULT_ON_CEASING.value and case.cease_consulted_on:
+            return ("The consultation on ceasing was already recorded on "
+                    f"{long_date(case.cease_consulted_on)}.")
+    return None
+
+
+def stage_actions(case: CaseSnapshot | ReviewSnapshot) -> list[str]:
+    if isinstance(case, ReviewSnapshot):
+        return [a.value for a in review_actions(case.stage)]
+    return [a.value for a in allowed_actions(case.stage)]
+
+
+def available_actions(case: CaseSnapshot | ReviewSnapshot) -> list[str]:
+    """The steps ``case`` can take now, in the order the case page lists them: those its stage
+    allows whose preconditions hold (advice waiting to be received, an exception to withdraw, a
+    consultation awaiting its response, …)."""
+    return [a for a in stage_actions(case) if unmet_need(case, a) is None]
 
 
 CaseView.model_rebuild()

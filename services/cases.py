@@ -9,6 +9,7 @@ step is a ``ServiceError`` whose sentence says what to do, and nothing changes.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime
 from typing import Any
 
@@ -41,6 +42,7 @@ from domain.identifiers import (
     workflow_id_for,
 )
 from domain.ladder import step_label
+from domain.steps import closed_message, repeat_of, title
 from services.allocation import holder
 from services.children import ChildFacts, find_or_add_child
 from services.clock import today
@@ -481,25 +483,30 @@ ASSESSMENT_STEPS = {a.value for a in Action}
 
 async def act(*, session: Session, client: Client, reference: str,
               action: Action | ReviewAction, payload: BaseModel,
-              actor: str | None) -> CaseView:
+              actor: str | None, key: str | None = None) -> CaseView:
     """Run a caseworker's (or professional's) action as an update of the case's workflow: an
     assessment's, or the review workflow of the plan a review cycle belongs to. An earlier,
     finished review cycle is closed in the record, so it is refused here. ``actor``, when
-    given, is who took the step, whatever the payload says."""
+    given, is who took the step, whatever the payload says.
+
+    ``key`` (an API client's Idempotency-Key, a form's one-time token) makes a repeat of the
+    same step with the same body one update: Temporal answers an update whose id it has seen
+    with the first one's outcome. Without it, a repeat is still recognised by its content
+    (``domain.steps.repeat_of``) unless the step adds something new each time."""
     row = session.get(t.Case, reference)
-    if row is not None and not row.is_open:
-        raise ServiceError(409, f"Case {reference} is closed ({row.stage}); no further actions "
-                           "can be taken", "case_closed")
     review = is_review_cycle(reference)
     check_kind(reference, action, review)
+    if row is not None and not row.is_open:
+        return settled(session, row, action, payload)
     handle = client.get_workflow_handle(workflow_id_for(reference))
-    if review and (row is None or row.is_open):
+    if review:
         await check_current_cycle(handle, reference)
     kind = ReviewSnapshot if review else CaseSnapshot
     if actor is not None and "actor" in type(payload).model_fields:
         payload = payload.model_copy(update={"actor": actor})
     try:
-        case = await handle.execute_update(action.value, payload, result_type=kind)
+        case = await handle.execute_update(action.value, payload, result_type=kind,
+                                           id=update_id(action, payload, key))
         return case.view(today())
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
@@ -511,9 +518,36 @@ async def act(*, session: Session, client: Client, reference: str,
         if exc.status == RPCStatusCode.NOT_FOUND:
             if row is None:
                 raise unknown_case(reference) from None
-            raise ServiceError(409, f"Case {reference} is closed; no further actions can be "
-                               "taken", "case_closed") from None
+            session.refresh(row)  # the workflow has finished since: the record has the case
+            return settled(session, row, action, payload)
         raise
+
+
+def update_id(action: Action | ReviewAction, payload: BaseModel, key: str | None) -> str | None:
+    """The update's id for ``key``: the step and its body are part of it, so a key sent again
+    with another body (or for another step) is a new update, judged as usual."""
+    if not key:
+        return None
+    body = hashlib.sha256(payload.model_dump_json(exclude={"actor"}).encode()).hexdigest()
+    return f"{action.value}:{key}:{body[:24]}"
+
+
+def settled(session: Session, row: t.Case, action: Action | ReviewAction,
+            payload: BaseModel) -> CaseView:
+    """A step sent to a case that is closed (or a review cycle that is over): the same answer
+    as the first time when it is the step that closed it, sent again exactly (a double-click,
+    the back button, a retried request); else a 409 that says what was recorded, or that the
+    case is closed."""
+    case = read_snapshot(session, row)
+    if case.stage.is_open:  # the workflow has ended but its last record is still being written
+        raise ServiceError(409, "This case is being closed: open it again in a moment to see "
+                           "what was recorded", "case_closed")
+    found = repeat_of(case, action.value, payload)
+    if found is not None and found.same:
+        return case.view(today())
+    if found is not None:
+        raise ServiceError(409, found.message, "duplicate")
+    raise ServiceError(409, closed_message(case), "case_closed")
 
 
 def check_kind(reference: str, action: Action | ReviewAction, review: bool) -> None:
@@ -521,16 +555,16 @@ def check_kind(reference: str, action: Action | ReviewAction, review: bool) -> N
     with a 422 that says so, before it reaches a workflow that has no such update. (Advice
     steps have the same names in both.)"""
     if review and action.value not in REVIEW_STEPS:
-        raise ServiceError(422, f"{reference} is an annual review cycle, not an assessment, so "
-                           f"'{action.value}' (a step of an assessment) cannot be taken on it. "
-                           f"The review's steps allowed now are its allowed_actions (GET "
-                           f"/api/cases/{reference})", "not_an_assessment")
+        raise ServiceError(422, f"{reference} is an annual review, not an assessment, so "
+                           f"“{title(action.value)}” (a step of an assessment) cannot be taken "
+                           "on it. The review's page lists the steps it can take now (and GET "
+                           f"/api/cases/{reference} in the API)", "not_an_assessment")
     if not review and action.value not in ASSESSMENT_STEPS:
-        raise ServiceError(422, f"{reference} is not an annual review cycle, so "
-                           f"'{action.value}' (a step of an annual review) cannot be taken on "
-                           "it. A review cycle's reference is its plan's followed by .R and the "
-                           "cycle's number, e.g. EHC-7QK2-M4TD.R1 (GET /api/plans/<plan "
-                           "reference> lists them)", "not_a_review")
+        raise ServiceError(422, f"{reference} is not an annual review, so "
+                           f"“{title(action.value)}” (a step of an annual review) cannot be "
+                           "taken on it. A review's reference is its plan's followed by .R and "
+                           "the review's number, for example EHC-7QK2-M4TD.R1 (the plan's page "
+                           "lists them)", "not_a_review")
 
 
 async def check_current_cycle(handle, reference: str) -> None:
@@ -546,14 +580,16 @@ async def check_current_cycle(handle, reference: str) -> None:
         return
     _, cycle = split_cycle(reference)  # type: ignore[misc]
     if cycle < live.cycle:
-        raise ServiceError(409, f"Review {reference} is over; the plan's current review is "
-                           f"{live.reference}: take the step there", "case_closed")
-    raise ServiceError(404, f"Plan {live.plan_reference} has no review {reference} yet; its "
-                       f"current review is {live.reference}", "unknown_case")
+        raise ServiceError(409, f"Review {reference} is over: the plan's current review is "
+                           f"{live.reference}. Take the step there", "case_closed")
+    raise ServiceError(404, f"Plan {live.plan_reference} has no review {reference} yet: its "
+                       f"current review is {live.reference}. Take the step there",
+                       "unknown_case")
 
 
 async def request_advice(*, session: Session, client: Client, settings: Settings,
-                         reference: str, body: RequestAdvice, actor: str | None) -> CaseView:
+                         reference: str, body: RequestAdvice, actor: str | None,
+                         key: str | None = None) -> CaseView:
     """Request advice: each request goes to the service and contact it names, or to the
     default service for its kind of advice (the directory), with the escalation ladder in
     force now."""
@@ -569,7 +605,7 @@ async def request_advice(*, session: Session, client: Client, settings: Settings
         raise ServiceError(500, str(exc), "configuration") from None
     return await act(session=session, client=client, reference=reference,
                      action=Action.REQUEST_ADVICE,
-                     payload=body.model_copy(update={"items": items}), actor=actor)
+                     payload=body.model_copy(update={"items": items}), actor=actor, key=key)
 
 
 def accepted_document(*, session: Session, reference: str, submission_id: str,

@@ -586,3 +586,10 @@ def post16_move_deadline(move_date: date) -> Deadline:
     a phase transfer: at least 5 months before the move (Reg 18(2)). Months that lack the day
     clamp to the month's end, the safe side (31 July -> 28 or 29 February)."""
     return deadline("review.post16_move_due", move_date)
+
+
+# Select lists in the vocabulary of the plans import, in words (the final-plan step's form, the
+# placement form, the plan page): (value, label).
+SETTING_TYPE_CHOICES: list[tuple[str, str]] = [
+    (t.value, t.info.label[:1].upper() + t.info.label[1:]) for t in SettingType]
+NC_YEAR_CHOICES: list[tuple[str, str]] = [(y.value, y.label) for y in NCYear if y is not NCYear.EY]

@@ -259,6 +259,27 @@ async def review_cycle_maintained(plan) -> None:
     await plan.go_to(341)
 
 
+async def steps_sent_twice_closed(case: Case) -> None:
+    """(k) Each step sent twice, exactly as taken (the patch ``repeat-is-done``): the second
+    is answered with the case as it is, with no event; then closed."""
+    await case.go_to(10)
+    for _ in range(2):
+        await case.do("decide_to_assess", DecideToAssess(decision="assess",
+                                                         decided_on=case.day(10)))
+    await case.go_to(11)
+    for _ in range(2):
+        await case.do("request_advice", RequestAdvice(items=[
+            AdviceRequest(source="health", requested_on=case.day(11))]))
+    await case.go_to(20)
+    exception = RecordException(kind=ExceptionKind.PERSONAL_CIRCUMSTANCES,
+                                reason="A bereavement in the family", starts_on=case.day(15))
+    for _ in range(2):
+        await case.do("record_advice", RecordAdvice(key="health", received_on=case.day(20)))
+        await case.do("record_exception", exception)
+    await case.do("close_case", CloseCase(reason="request_withdrawn", closed_on=case.day(20)))
+
+
+
 async def _phase_transfer_past_its_day(plan) -> None:
     """A review brought forward for a school phase transfer (set_phase_transfer), its clock run
     past the transfer's due-soon and overdue alerts: the alerts' timers depend on the day the
@@ -297,7 +318,8 @@ CASES: dict[str, Callable[[Case], Awaitable[None]]] = {
     f.__name__: f
     for f in (on_time_final_plan, late_advice_closed, refused, no_plan,
               exception_withdrawn_final_late, open_advice_outstanding, open_awaiting_decision,
-              open_draft_served, open_advice_chased, chased_advice_case_closed)
+              open_draft_served, open_advice_chased, chased_advice_case_closed,
+              steps_sent_twice_closed)
 }
 OPEN = {"open_advice_outstanding", "open_awaiting_decision", "open_draft_served",
         "open_advice_chased"}

@@ -107,6 +107,8 @@ OTHER_STATES: list[tuple[Callable[[Site], str], str | None, int]] = [
     (lambda s: "/plans?status=all&overdue=yes&with_child=yes", "admin", 200),
     (lambda s: "/plans?due_before-day=31&due_before-month=2&due_before-year=2027", "admin", 422),
     (lambda s: "/adqa/digest?week_ending=last-week", "admin", 422),
+    # a step's form that cannot be opened now: the case page, its error summary saying why
+    (lambda s: f"/cases/{s.cases['awaiting']}?cannot=withdraw_exception", "admin", 200),
     (lambda s: "/admin/users", "caseworker", 403),
     (lambda s: "/plans/NO-SUCH-PLAN", "admin", 404),
     (lambda s: "/directory/services/no-such-service", "admin", 404),

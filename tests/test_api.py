@@ -294,13 +294,13 @@ async def test_bad_input_gets_a_clear_4xx_and_changes_nothing(dev_env, db_url, e
         base = f"/api/cases/{ref}"
         await problem(await http.post(f"{base}/final-plan", json={"issued_on": day(10),
                                                                   **PLACEMENT}),
-                      409, "issue_final", "awaiting_decision")
+                      409, "Record the final plan issued", "“Awaiting decision”")
         await problem(await http.post(f"{base}/decision-to-assess", json={
             "decision": "assess", "decided_on": day(-1)}), 422, "before the request")
         await problem(await http.post(f"{base}/decision-to-assess", json={
             "decision": "maybe", "decided_on": day(3)}), 422, "decision")
         await problem(await http.post(f"{base}/advice/health/received",
-                                      json={"received_on": day(3)}), 409, "awaiting_decision")
+                                      json={"received_on": day(3)}), 409, "Awaiting decision")
         before = await ok(await http.get(base))
         assert [e["kind"] for e in before["timeline"]][0] == "request_received"
 
@@ -310,7 +310,7 @@ async def test_bad_input_gets_a_clear_4xx_and_changes_nothing(dev_env, db_url, e
             {"source": "health", "requested_on": day(4)}]}))
         await problem(await http.post(f"{base}/advice/social_care/received",
                                       json={"received_on": day(5)}), 422,
-                      "No advice was requested as 'social_care'")
+                      "That advice has not been requested on this case")
         await ok(await http.post(f"{base}/advice/health/received", json={"received_on": day(5)}))
         await problem(await http.post(f"{base}/advice/health/received",
                                       json={"received_on": day(6)}), 409, "already recorded")
@@ -324,7 +324,9 @@ async def test_bad_input_gets_a_clear_4xx_and_changes_nothing(dev_env, db_url, e
                 break
             await asyncio.sleep(0.05)
         await problem(await http.post(f"{base}/decision-to-assess", json={
-            "decision": "assess", "decided_on": day(8)}), 409, "closed")
+            "decision": "assess", "decided_on": day(8)}), 409, "already recorded")
+        await problem(await http.post(f"{base}/draft", json={"served_on": day(8)}), 409,
+                      "This case is closed")
         after = await ok(await http.get(base))
         kinds = [e["kind"] for e in after["timeline"]]
         assert kinds.count("advice.received") == 1 and kinds[-1] == "case.closed"

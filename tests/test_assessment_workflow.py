@@ -32,6 +32,7 @@ from domain.case import (
     StartAssessment,
     WithdrawException,
 )
+from domain.words import long_date
 from statutory import ExceptionKind, Status, london_date, london_midnight
 from tests.conftest import settings_for
 from worker.main import build_worker
@@ -301,9 +302,10 @@ async def test_out_of_order_and_impossible_actions_are_rejected_and_change_nothi
 
         msg = await rejected(case, "record_advice", RecordAdvice(key="health",
                                                                   received_on=case.day(5)))
-        assert msg.startswith("OutOfOrder") and "awaiting_decision" in msg
+        assert msg.startswith("OutOfOrder") and "“Awaiting decision”" in msg
         msg = await rejected(case, "issue_final", IssueFinal(issued_on=case.day(5)))
-        assert "issue_final" in msg and "Allowed now: decide_to_assess" in msg
+        assert "“Record the final plan issued (Reg 13(2))” cannot be done" in msg
+        assert "Steps you can take now: Record the decision whether to assess (Reg 5)" in msg
         msg = await rejected(case, "decide_to_assess", DecideToAssess(
             decision="assess", decided_on=case.day(-3)))
         assert msg.startswith("InvalidDate") and "before the request was received" in msg
@@ -313,43 +315,51 @@ async def test_out_of_order_and_impossible_actions_are_rejected_and_change_nothi
         assert (await case.view()).case == before  # nothing changed
         assert [e.kind for e in db_events(sqlite_url, before.reference)] == ["request_received"]
 
-        await case.do("decide_to_assess", DecideToAssess(decision="assess", decided_on=case.day(5)))
+        decided = await case.do("decide_to_assess", DecideToAssess(decision="assess",
+                                                                   decided_on=case.day(5)))
+        # The same decision again (a double-click, a retry): the same answer, nothing added.
+        again = await case.do("decide_to_assess", DecideToAssess(decision="assess",
+                                                                 decided_on=case.day(5)))
+        assert again == decided
         msg = await rejected(case, "decide_to_assess", DecideToAssess(
-            decision="assess", decided_on=case.day(5)))
-        assert msg.startswith("OutOfOrder")
+            decision="refuse", decided_on=case.day(5)))
+        assert msg.startswith("Duplicate: The decision whether to assess was already recorded "
+                              f"on {long_date(case.day(5))} (to assess)")
         await case.do("request_advice", RequestAdvice(items=[
             AdviceRequest(source="health", requested_on=case.day(5)),
             AdviceRequest(source="education", requested_on=case.day(5), reuse_existing=True)]))
         msg = await rejected(case, "record_advice", RecordAdvice(key="social_care",
                                                                   received_on=case.day(5)))
-        assert msg.startswith("NotFound") and "Requested: health, education" in msg
+        assert msg.startswith("NotFound") and "medical advice; educational advice" in msg
         msg = await rejected(case, "request_advice", RequestAdvice(items=[
-            AdviceRequest(source="health", requested_on=case.day(5))]))
-        assert msg.startswith("Duplicate") and "already requested" in msg
+            AdviceRequest(source="health", requested_on=case.day(4))]))
+        assert msg.startswith("Duplicate: Medical advice was already requested on")
+        kinds = [e.kind for e in db_events(sqlite_url, before.reference)]
+        assert kinds.count("decision.assess") == 1 and kinds.count("advice.requested") == 1
         msg = await rejected(case, "record_advice", RecordAdvice(key="education",
                                                                   received_on=case.day(5)))
         assert msg.startswith("Duplicate")  # reused advice counts as received
         msg = await rejected(case, "decide_plan", DecidePlan(decision="issue",
                                                               decided_on=case.day(5)))
-        assert "family, educational_psychologist, social_care" in msg
+        assert "the family's views; psychological advice; social care advice" in msg
         await case.do("request_advice", RequestAdvice(items=[
             AdviceRequest(source=s, requested_on=case.day(5))
             for s in ("family", "educational_psychologist", "social_care")]))
         msg = await rejected(case, "decide_plan", DecidePlan(decision="issue",
                                                               decided_on=case.day(5)))
-        assert "still outstanding" in msg and "proceed_with_outstanding_advice" in msg
+        assert "has not been received yet" in msg and "Go ahead although advice" in msg
         await case.do("decide_plan", DecidePlan(decision="issue", decided_on=case.day(5),
                                                 proceed_with_outstanding_advice=True))
         msg = await rejected(case, "issue_final", IssueFinal(issued_on=case.day(5)))
-        assert "serve_draft" in msg  # a final plan before a draft
+        assert "“Drafting”" in msg and "Record the draft plan served" in msg  # before a draft
         await case.do("serve_draft", ServeDraft(served_on=case.day(5)))
         await case.go_to(10)
         msg = await rejected(case, "issue_final", IssueFinal(issued_on=case.day(10)))
-        assert f"until {case.day(20)}" in msg and "Reg 13(1)" in msg
+        assert f"until {long_date(case.day(20))}" in msg and "Reg 13(1)" in msg
         msg = await rejected(case, "record_exception", RecordException(
             kind=ExceptionKind.ADVICE_MISSED_APPOINTMENT, reason="Missed clinic",
             starts_on=case.day(6)))
-        assert "give advice_key" in msg
+        assert "choose the advice it concerns" in msg
         msg = await rejected(case, "record_exception", RecordException(
             kind=ExceptionKind.PERSONAL_CIRCUMSTANCES, reason="Bereavement",
             starts_on=case.day(6), advice_key="health"))

@@ -663,7 +663,8 @@ async def test_the_api_and_the_page(ts_env, sqlite_url, executor, capsys, monkey
             assert out["ok"] is False and out["counts"] == {"rejected": 1}
             [item] = out["items"]
             assert (item["plan_reference"], item["outcome"]) == (amending.ref, "rejected")
-            assert "cannot be done while the review is at stage 'amending'" in item["message"]
+            assert "cannot be done while the review is at the stage “Amending”" in \
+                item["message"]
             r = await http.post("/api/phase-transfers/bring-forward",
                                 json={"year": year, "dry_run": True})
             assert [i["outcome"] for i in r.json()["items"]] == ["would_bring_forward"]

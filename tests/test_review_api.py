@@ -19,6 +19,7 @@ from api.reviews import ADVICE_ACTIONS
 from store import tables as t
 from store.db import engine_for
 from domain.case import ReviewAction, StartReview
+from domain.words import long_date
 from tests.conftest import settings_for
 from tests.test_api import new_request, ok, problem, serve_api, wait_for_record
 from tests.test_assessment_workflow import add_child
@@ -136,8 +137,9 @@ async def test_a_review_cycle_through_every_step_over_http(dev_env, db_url, exec
 
         # --- bad input: a 4xx that says what to fix, and nothing changes ---------------------
         await problem(await http.post(f"{base}/meeting-held", json={"held_on": day(280)}),
-                      409, "'hold_meeting' cannot be done while the review is at stage "
-                      "'awaiting_meeting'", "set_meeting")
+                      409, "“Record the review meeting held, and how each outcome is going” "
+                      "cannot be done while the review is at the stage “Awaiting meeting”",
+                      "Set the review meeting")
         await problem(await http.post(f"{base}/meeting", json={"meeting_on": "2026-02-30"}),
                       422, "meeting_on", "YYYY-MM-DD")
         await problem(await http.post(f"{base}/meeting", json={"meeting_on": day(-5)}),
@@ -150,18 +152,19 @@ async def test_a_review_cycle_through_every_step_over_http(dev_env, db_url, exec
         await problem(await http.post(f"{base}/final-plan", json={
             "issued_on": day(280), "setting_name": "Oak", "setting_type": "primary",
             "nc_year": "4"}),
-                      422, f"{r1} is an annual review cycle, not an assessment", "issue_final")
+                      422, f"{r1} is an annual review, not an assessment",
+                      "“Record the final plan issued (Reg 13(2))”")
         await problem(await http.post(f"{base}/closure", json={
             "reason": "other", "closed_on": day(280)}), 422, "not an assessment")
         assessment = (await ok(await http.post("/api/assessments", json=new_request()),
                                201))["reference"]
         try:
             await problem(await http.post(f"/api/cases/{assessment}/meeting", json={
-                "meeting_on": day(280)}), 422, f"{assessment} is not an annual review cycle",
-                "set_meeting")
+                "meeting_on": day(280)}), 422, f"{assessment} is not an annual review",
+                "“Set the review meeting, or move it (Reg 20)”")
             # the plan's own reference is not a cycle's either
             await problem(await http.post(f"/api/cases/{ref}/meeting-held", json={
-                "held_on": day(280)}), 422, "not an annual review cycle", ".R1")
+                "held_on": day(280)}), 422, "not an annual review", ".R1")
         finally:
             await dev_env.client.get_workflow_handle(f"assessment-{assessment}").terminate()
         # a cycle that does not exist (yet), and a plan that does not exist
@@ -184,9 +187,10 @@ async def test_a_review_cycle_through_every_step_over_http(dev_env, db_url, exec
         pt = deadline(view, "phase_transfer_due")
         # "before 15 February" (Reg 18(1)(b)): the last day on time is 14 February.
         assert (pt["due"], pt["citation"]) == (f"{transfer_year}-02-14", "Reg 18(1)(b)")
-        await problem(await http.post(f"{base}/phase-transfer", json={
-            "transfer": {"kind": "school", "transfer_year": transfer_year}}), 409,
-            "already has that phase transfer")
+        # the same transfer again (a retry): the same answer, nothing added
+        again = await ok(await http.post(f"{base}/phase-transfer", json={
+            "transfer": {"kind": "school", "transfer_year": transfer_year}}))
+        assert again["case"]["version"] == view["case"]["version"]
 
         view = await ok(await http.post(f"{base}/meeting", json={"meeting_on": day(280)}))
         assert view["case"]["stage"] == "meeting_set"
@@ -222,9 +226,10 @@ async def test_a_review_cycle_through_every_step_over_http(dev_env, db_url, exec
         assert deadline(view, "amendment_comments_due")["due"] == day(305)
         # out of order: the family's 15 days (Reg 22(2)) have not run, and no comments yet
         await problem(await http.post(f"{base}/amended-plan", json={"on": day(291)}), 409,
-                      f"The family has until {day(305)} to comment")
+                      f"The family has until {long_date(D0 + timedelta(days=305))} to comment")
         await problem(await http.post(f"{base}/meeting", json={"meeting_on": day(299)}), 409,
-                      "'set_meeting' cannot be done", "amending")
+                      "“Set the review meeting, or move it (Reg 20)” cannot be done",
+                      "“Amending”")
         await ok(await http.post(f"{base}/amendment-comments", json={"on": day(295)}))
         view = await ok(await http.post(f"{base}/amended-plan", json={"on": day(298)}))
         assert view["case"]["stage"] == "amended" and view["allowed_actions"] == []
@@ -255,7 +260,9 @@ async def test_a_review_cycle_through_every_step_over_http(dev_env, db_url, exec
             (D0 + timedelta(280), D0 + timedelta(290))
         # a step on the finished cycle is refused; the current one takes it
         await problem(await http.post(f"{base}/review-report", json={"on": day(299)}), 409,
-                      "closed")
+                      "already recorded as sent")
+        await problem(await http.post(f"{base}/meeting", json={"meeting_on": day(299)}), 409,
+                      "This review is over", "the plan's current review")
 
         detail = await ok(await http.get(f"/api/plans/{ref}"))
         assert (detail["current_cycle"], detail["current_cycle_reference"]) == (2, r2)
@@ -273,7 +280,7 @@ async def test_a_review_cycle_through_every_step_over_http(dev_env, db_url, exec
         await problem(await http.get("/api/plans/P-NOPE"), 404, "No plan has the reference")
         await problem(await http.get(f"/api/plans/{r1}"), 404, f"its plan is {ref}")
         await problem(await http.post(f"/api/cases/{r2}/meeting-held", json={
-            "held_on": day(299)}), 409, "awaiting_meeting")
+            "held_on": day(299)}), 409, "“Awaiting meeting”")
 
         listed = await ok(await http.get("/api/plans"))
         assert [p["reference"] for p in listed["items"]] == [ref]

@@ -41,6 +41,8 @@ with workflow.unsafe.imports_passed_through():
         allowed_actions,
         slug,
     )
+    from domain.steps import closed_message, not_now
+    from domain.words import long_date
     from statutory import RULES, assessment_timescales, excusing_exceptions
     from statutory.rules import NOTICES
     from statutory.clock import deadline
@@ -51,7 +53,6 @@ from workflows.casework import (  # noqa: F401 - ALERT_LADDER re-exported
     CaseWorkflow,
     Rejected,
 )
-
 START_PLAN_REVIEW = "start_plan_review"
 
 
@@ -131,23 +132,26 @@ class AssessmentWorkflow(CaseWorkflow):
     # --- validation helpers ------------------------------------------------------------------
 
     def _require(self, action: Action) -> None:
+        """The case is open and at a stage that takes ``action`` (domain.steps: the case page
+        offers the same steps, in the same words). What else a step needs, its validator
+        checks, saying exactly what is missing."""
         if not self.case.stage.is_open:
-            raise Rejected(f"Case {self.case.reference} is closed ({self.case.stage.value}); "
-                           "no further actions can be taken", "CaseClosed")
+            raise Rejected(closed_message(self.case), "CaseClosed")
         if action not in allowed_actions(self.case.stage):
-            allowed = ", ".join(a.value for a in allowed_actions(self.case.stage))
-            raise Rejected(f"'{action.value}' cannot be done while the case is at stage "
-                           f"'{self.case.stage.value}'. Allowed now: {allowed}")
+            raise Rejected(not_now(self.case, action.value) or "", "OutOfOrder")
 
     def _check_date(self, value: date, what: str, after: tuple[date, str] | None = None) -> None:
         today = self._today()
         if value > today:
-            raise Rejected(f"{what} {value} is in the future (today is {today})", "InvalidDate")
+            raise Rejected(f"{what}, {long_date(value)}, is in the future: today is "
+                           f"{long_date(today)}. Enter the date it happened", "InvalidDate")
         if value < self.case.request_date:
-            raise Rejected(f"{what} {value} is before the request was received "
-                           f"({self.case.request_date})", "InvalidDate")
+            raise Rejected(f"{what}, {long_date(value)}, is before the request was received "
+                           f"on {long_date(self.case.request_date)}. Enter the date it "
+                           "happened", "InvalidDate")
         if after is not None and value < after[0]:
-            raise Rejected(f"{what} {value} is before {after[1]} ({after[0]})", "InvalidDate")
+            raise Rejected(f"{what}, {long_date(value)}, is before {after[1]} on "
+                           f"{long_date(after[0])}. Enter the date it happened", "InvalidDate")
 
     def _done(self, key: str) -> date:
         m = self.case.milestone(key)
@@ -168,6 +172,9 @@ class AssessmentWorkflow(CaseWorkflow):
 
     @workflow.update(name=Action.DECIDE_TO_ASSESS.value)
     async def decide_to_assess(self, cmd: DecideToAssess) -> CaseSnapshot:
+        if self._already(Action.DECIDE_TO_ASSESS.value, cmd):
+            return self.case
+
         def change() -> None:
             self._complete("decision_due", cmd.decided_on)
             if cmd.decision == "refuse":
@@ -189,49 +196,62 @@ class AssessmentWorkflow(CaseWorkflow):
 
     @decide_to_assess.validator
     def _v_decide_to_assess(self, cmd: DecideToAssess) -> None:
+        if self._repeat(Action.DECIDE_TO_ASSESS.value, cmd):
+            return
         self._require(Action.DECIDE_TO_ASSESS)
         self._check_date(cmd.decided_on, "The decision date")
 
     @workflow.update(name=Action.REQUEST_ADVICE.value)
     async def request_advice(self, cmd: RequestAdvice) -> CaseSnapshot:
+        if self._already(Action.REQUEST_ADVICE.value, cmd):
+            return self.case
         return await self._apply(lambda: self._add_advice(
             cmd, "assessment.advice_due",
             lambda req: deadline("assessment.advice_due", req.requested_on).due))
 
     @request_advice.validator
     def _v_request_advice(self, cmd: RequestAdvice) -> None:
+        if self._repeat(Action.REQUEST_ADVICE.value, cmd):
+            return
         self._require(Action.REQUEST_ADVICE)
         for req in cmd.items:
-            self._check_date(req.requested_on, f"The request date for {req.key}",
+            self._check_date(req.requested_on,
+                             f"The date {req.label or req.source.label} was requested",
                              after=(self._done("decision_due"), "the decision to assess"))
-            existing = self.case.advice_item(req.key)
-            if existing is not None:
-                raise Rejected(f"Advice '{req.key}' was already requested on "
-                               f"{existing.requested_on}; give another label to ask a second "
-                               "advisor from the same source", "Duplicate")
 
     @workflow.update(name=Action.RECORD_ADVICE.value)
     async def record_advice(self, cmd: RecordAdvice) -> CaseSnapshot:
+        if self._already(Action.RECORD_ADVICE.value, cmd):
+            return self.case
         return await self._apply(lambda: self._receive_advice(cmd))
 
     @record_advice.validator
     def _v_record_advice(self, cmd: RecordAdvice) -> None:
+        if self._repeat(Action.RECORD_ADVICE.value, cmd):
+            return
         self._require(Action.RECORD_ADVICE)
         item = self._open_advice(cmd.key)
         self._check_date(cmd.received_on, "The date received",
-                         after=(item.requested_on, "the date it was requested"))
+                         after=(item.requested_on, "it was requested"))
 
     @workflow.update(name=Action.REPORT_ADVICE_DELAY.value)
     async def report_advice_delay(self, cmd: ReportAdviceDelay) -> CaseSnapshot:
+        if self._already(Action.REPORT_ADVICE_DELAY.value, cmd):
+            return self.case
         return await self._apply(lambda: self._report_delay(cmd))
 
     @report_advice_delay.validator
     def _v_report_advice_delay(self, cmd: ReportAdviceDelay) -> None:
+        if self._repeat(Action.REPORT_ADVICE_DELAY.value, cmd):
+            return
         self._require(Action.REPORT_ADVICE_DELAY)
         self._check_delay(cmd)
 
     @workflow.update(name=Action.DECIDE_PLAN.value)
     async def decide_plan(self, cmd: DecidePlan) -> CaseSnapshot:
+        if self._already(Action.DECIDE_PLAN.value, cmd):
+            return self.case
+
         def change() -> None:
             notice = self.case.milestone("no_plan_notice_due")
             assert notice is not None
@@ -257,27 +277,34 @@ class AssessmentWorkflow(CaseWorkflow):
 
     @decide_plan.validator
     def _v_decide_plan(self, cmd: DecidePlan) -> None:
+        if self._repeat(Action.DECIDE_PLAN.value, cmd):
+            return
         self._require(Action.DECIDE_PLAN)
         self._check_date(cmd.decided_on, "The decision date",
                          after=(self._done("decision_due"), "the decision to assess"))
         asked = {a.source for a in self.case.advice}
-        missing = [s.value for s in REQUIRED_ADVICE if s not in asked]
+        missing = [s.label for s in REQUIRED_ADVICE if s not in asked]
         if missing:
-            raise Rejected("Advice has not been sought from: " + ", ".join(missing) +
+            raise Rejected("Advice has not been asked for yet: " + "; ".join(missing) +
                            " (Reg 6(1)(a)-(e)). Request it, or record existing advice as reused "
                            "(Reg 6(4)), before deciding")
-        outstanding = [a.key for a in self.case.advice if a.is_open]
+        outstanding = [a.label or a.source.label for a in self.case.advice if a.is_open]
         if outstanding and not cmd.proceed_with_outstanding_advice:
-            raise Rejected("Advice is still outstanding from: " + ", ".join(outstanding) +
-                           ". Record it as received, or set proceed_with_outstanding_advice to "
-                           "decide without it")
+            raise Rejected("This advice has not been received yet: " + "; ".join(outstanding) +
+                           ". Record it as received, or tick “Go ahead although advice is still "
+                           "outstanding” (proceed_with_outstanding_advice in the API) to decide "
+                           "without it")
         latest = max(a.requested_on for a in self.case.advice)
         if cmd.decided_on < latest:
-            raise Rejected(f"The decision date {cmd.decided_on} is before advice was requested "
-                           f"({latest})", "InvalidDate")
+            raise Rejected(f"The decision date, {long_date(cmd.decided_on)}, is before advice "
+                           f"was requested on {long_date(latest)}. Enter the date the decision "
+                           "was made", "InvalidDate")
 
     @workflow.update(name=Action.SERVE_DRAFT.value)
     async def serve_draft(self, cmd: ServeDraft) -> CaseSnapshot:
+        if self._already(Action.SERVE_DRAFT.value, cmd):
+            return self.case
+
         def change() -> None:
             self._complete("draft_plan_target", cmd.served_on)
             comments = deadline("assessment.draft_comments_due", cmd.served_on)
@@ -293,6 +320,8 @@ class AssessmentWorkflow(CaseWorkflow):
 
     @serve_draft.validator
     def _v_serve_draft(self, cmd: ServeDraft) -> None:
+        if self._repeat(Action.SERVE_DRAFT.value, cmd):
+            return
         self._require(Action.SERVE_DRAFT)
         self._check_date(cmd.served_on, "The date the draft was served",
                          after=(self._plan_decided_on(), "the decision to issue a plan"))
@@ -302,6 +331,9 @@ class AssessmentWorkflow(CaseWorkflow):
 
     @workflow.update(name=Action.CONSULT_SETTING.value)
     async def consult_setting(self, cmd: ConsultSetting) -> CaseSnapshot:
+        if self._already(Action.CONSULT_SETTING.value, cmd):
+            return self.case
+
         def change() -> None:
             d = deadline("assessment.setting_response_due", cmd.sent_on)
             self.case.settings_consulted.append(Milestone(
@@ -315,15 +347,17 @@ class AssessmentWorkflow(CaseWorkflow):
 
     @consult_setting.validator
     def _v_consult_setting(self, cmd: ConsultSetting) -> None:
+        if self._repeat(Action.CONSULT_SETTING.value, cmd):
+            return
         self._require(Action.CONSULT_SETTING)
         self._check_date(cmd.sent_on, "The consultation date",
                          after=(self._plan_decided_on(), "the decision to issue a plan"))
-        key = f"setting:{slug(cmd.setting)}"
-        if any(s.key == key for s in self.case.settings_consulted):
-            raise Rejected(f"{cmd.setting} has already been consulted on this case", "Duplicate")
 
     @workflow.update(name=Action.RECORD_SETTING_RESPONSE.value)
     async def record_setting_response(self, cmd: RecordSettingResponse) -> CaseSnapshot:
+        if self._already(Action.RECORD_SETTING_RESPONSE.value, cmd):
+            return self.case
+
         def change() -> None:
             s = next(s for s in self.case.settings_consulted if s.key == cmd.key)
             s.done_on = cmd.received_on
@@ -334,20 +368,21 @@ class AssessmentWorkflow(CaseWorkflow):
 
     @record_setting_response.validator
     def _v_record_setting_response(self, cmd: RecordSettingResponse) -> None:
+        if self._repeat(Action.RECORD_SETTING_RESPONSE.value, cmd):
+            return
         self._require(Action.RECORD_SETTING_RESPONSE)
         s = next((s for s in self.case.settings_consulted if s.key == cmd.key), None)
         if s is None:
-            asked = ", ".join(s.key for s in self.case.settings_consulted) or "none"
-            raise Rejected(f"No setting was consulted as '{cmd.key}'. Consulted: {asked}",
-                           "NotFound")
-        if s.done_on is not None:
-            raise Rejected(f"The response from '{cmd.key}' was already recorded on {s.done_on}",
-                           "Duplicate")
+            raise Rejected("That school or college has not been consulted on this case: choose "
+                           "one that was, or record the consultation first", "NotFound")
         self._check_date(cmd.received_on, "The date received",
                          after=(s.started_on, "the consultation"))
 
     @workflow.update(name=Action.RECORD_FAMILY_COMMENTS.value)
     async def record_family_comments(self, cmd: RecordFamilyComments) -> CaseSnapshot:
+        if self._already(Action.RECORD_FAMILY_COMMENTS.value, cmd):
+            return self.case
+
         def change() -> None:
             self._complete("draft_comments_due", cmd.received_on)
             self._event("draft.comments", cmd.received_on, cmd.actor,
@@ -357,17 +392,19 @@ class AssessmentWorkflow(CaseWorkflow):
 
     @record_family_comments.validator
     def _v_record_family_comments(self, cmd: RecordFamilyComments) -> None:
+        if self._repeat(Action.RECORD_FAMILY_COMMENTS.value, cmd):
+            return
         self._require(Action.RECORD_FAMILY_COMMENTS)
         m = self.case.milestone("draft_comments_due")
         assert m is not None
-        if m.done_on is not None:
-            raise Rejected(f"The family's comments were already recorded on {m.done_on}",
-                           "Duplicate")
         self._check_date(cmd.received_on, "The date received",
                          after=(m.started_on, "the draft was served"))
 
     @workflow.update(name=Action.ISSUE_FINAL.value)
     async def issue_final(self, cmd: IssueFinal) -> CaseSnapshot:
+        if self._already(Action.ISSUE_FINAL.value, cmd):
+            return self.case
+
         def change() -> None:
             self._complete("final_plan_due", cmd.issued_on)
             # The setting the plan names and the year group: where its reviews start from.
@@ -382,18 +419,23 @@ class AssessmentWorkflow(CaseWorkflow):
 
     @issue_final.validator
     def _v_issue_final(self, cmd: IssueFinal) -> None:
+        if self._repeat(Action.ISSUE_FINAL.value, cmd):
+            return
         self._require(Action.ISSUE_FINAL)
         comments = self.case.milestone("draft_comments_due")
         assert comments is not None
         self._check_date(cmd.issued_on, "The issue date",
                          after=(comments.started_on, "the draft was served"))
         if comments.done_on is None and cmd.issued_on < comments.due:
-            raise Rejected(f"The family has until {comments.due} to comment on the draft "
-                           f"({comments.citation}): record their comments, or issue the final "
-                           "plan on or after that date")
+            raise Rejected(f"The family has until {long_date(comments.due)} to comment on the "
+                           f"draft ({comments.citation}): record their comments, or issue the "
+                           "final plan on or after that date")
 
     @workflow.update(name=Action.RECORD_EXCEPTION.value)
     async def record_exception(self, cmd: RecordException) -> CaseSnapshot:
+        if self._already(Action.RECORD_EXCEPTION.value, cmd):
+            return self.case
+
         def change() -> None:
             exc = CaseException(
                 id=f"x{len(self.case.exceptions) + 1}", kind=cmd.kind, reason=cmd.reason,
@@ -409,26 +451,34 @@ class AssessmentWorkflow(CaseWorkflow):
 
     @record_exception.validator
     def _v_record_exception(self, cmd: RecordException) -> None:
+        if self._repeat(Action.RECORD_EXCEPTION.value, cmd):
+            return
         self._require(Action.RECORD_EXCEPTION)
         today = self._today()
         if cmd.starts_on > today:
-            raise Rejected(f"The exception's start {cmd.starts_on} is in the future "
-                           f"(today is {today})", "InvalidDate")
+            raise Rejected(f"The exception's start, {long_date(cmd.starts_on)}, is in the "
+                           f"future: today is {long_date(today)}. Record it once it has "
+                           "started", "InvalidDate")
         if cmd.ends_on is not None and cmd.ends_on < cmd.starts_on:
-            raise Rejected(f"The exception ends ({cmd.ends_on}) before it starts "
-                           f"({cmd.starts_on})", "InvalidDate")
+            raise Rejected(f"The exception ends on {long_date(cmd.ends_on)}, before it starts "
+                           f"on {long_date(cmd.starts_on)}: check the dates", "InvalidDate")
         if cmd.kind.applies_to_advice:
             if cmd.advice_key is None:
                 raise Rejected(f"A {cmd.kind.citation} exception excuses one piece of advice: "
-                               "give advice_key")
+                               "choose the advice it concerns (advice_key in the API)")
             if self.case.advice_item(cmd.advice_key) is None:
-                raise Rejected(f"No advice was requested as '{cmd.advice_key}'", "NotFound")
+                raise Rejected("The advice chosen has not been requested on this case: choose "
+                               "advice that was", "NotFound")
         elif cmd.advice_key is not None:
             raise Rejected(f"A {cmd.kind.citation} exception applies to the whole case: leave "
-                           "advice_key out (Reg 8(2) exceptions excuse one piece of advice)")
+                           "the advice it concerns empty (only Reg 8(2) exceptions excuse one "
+                           "piece of advice)")
 
     @workflow.update(name=Action.WITHDRAW_EXCEPTION.value)
     async def withdraw_exception(self, cmd: WithdrawException) -> CaseSnapshot:
+        if self._already(Action.WITHDRAW_EXCEPTION.value, cmd):
+            return self.case
+
         def change() -> None:
             exc = next(e for e in self.case.exceptions if e.id == cmd.exception_id)
             exc.withdrawn_on = cmd.withdrawn_on
@@ -440,20 +490,21 @@ class AssessmentWorkflow(CaseWorkflow):
 
     @withdraw_exception.validator
     def _v_withdraw_exception(self, cmd: WithdrawException) -> None:
+        if self._repeat(Action.WITHDRAW_EXCEPTION.value, cmd):
+            return
         self._require(Action.WITHDRAW_EXCEPTION)
         exc = next((e for e in self.case.exceptions if e.id == cmd.exception_id), None)
         if exc is None:
-            known = ", ".join(e.id for e in self.case.exceptions) or "none"
-            raise Rejected(f"No exception '{cmd.exception_id}' on this case. Recorded: {known}",
-                           "NotFound")
-        if exc.withdrawn_on is not None:
-            raise Rejected(f"Exception {exc.id} was already withdrawn on {exc.withdrawn_on}",
-                           "Duplicate")
+            raise Rejected("That exception is not recorded on this case: choose one of the "
+                           "case's exceptions", "NotFound")
         self._check_date(cmd.withdrawn_on, "The withdrawal date",
                          after=(exc.recorded_on, "the exception was recorded"))
 
     @workflow.update(name=Action.CLOSE_CASE.value)
     async def close_case(self, cmd: CloseCase) -> CaseSnapshot:
+        if self._already(Action.CLOSE_CASE.value, cmd):
+            return self.case
+
         def change() -> None:
             self._close(Stage.CLOSED, cmd.closed_on, cmd.reason)
             self._event("case.closed", cmd.closed_on, cmd.actor,
@@ -463,5 +514,7 @@ class AssessmentWorkflow(CaseWorkflow):
 
     @close_case.validator
     def _v_close_case(self, cmd: CloseCase) -> None:
+        if self._repeat(Action.CLOSE_CASE.value, cmd):
+            return
         self._require(Action.CLOSE_CASE)
         self._check_date(cmd.closed_on, "The closing date")

@@ -38,6 +38,8 @@ with workflow.unsafe.imports_passed_through():
         RequestAdvice,
     )
     from domain.alerts import ALERT_LADDER, alert_day, fire, ladder, next_event  # noqa: F401
+    from domain.steps import repeat_of
+    from domain.words import long_date
     from statutory import RULES, london_date
 
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
@@ -58,6 +60,12 @@ class Rejected(ApplicationError):
         super().__init__(message, type=kind, non_retryable=True)
 
 
+# A step sent again exactly as it was taken (a double-click, the back button, a retried
+# request) is answered with the case as it is, without a second event (domain.steps.repeat_of).
+# Before this patch such a repeat of a step that had no duplicate check was applied again.
+REPEAT_IS_DONE = "repeat-is-done"
+
+
 class CaseWorkflow:
     """The machinery of a case workflow; see the module's docstring."""
 
@@ -75,6 +83,24 @@ class CaseWorkflow:
     def _deadline_items(self) -> list[tuple[Milestone | AdviceItem, str | None]]:
         """Open deadlines that still alert, each with its advice key (None: a milestone)."""
         raise NotImplementedError
+
+    # --- a step taken twice ------------------------------------------------------------------
+
+    def _repeat(self, action: str, cmd: Any) -> bool:
+        """For a validator: True when ``cmd`` asks for a step already taken exactly so (it is
+        accepted, and its handler changes nothing); a Duplicate refusal, saying what was
+        recorded, when the step was taken with other dates or values; False otherwise."""
+        found = repeat_of(self.case, action, cmd)
+        if found is None:
+            return False
+        if not found.same:
+            raise Rejected(found.message, "Duplicate")
+        return True
+
+    def _already(self, action: str, cmd: Any) -> bool:
+        """For a handler: the step is already taken exactly as asked, so nothing happens."""
+        found = repeat_of(self.case, action, cmd)
+        return found is not None and found.same and workflow.patched(REPEAT_IS_DONE)
 
     # --- advice: asked for, received, late --------------------------------------------------
 
@@ -129,19 +155,24 @@ class CaseWorkflow:
     def _open_advice(self, key: str) -> AdviceItem:
         item = self.case.advice_item(key)
         if item is None:
-            asked = ", ".join(a.key for a in self.case.advice) or "none yet"
-            raise Rejected(f"No advice was requested as '{key}'. Requested: {asked}",
-                           "NotFound")
+            asked = "; ".join(a.label or a.source.label for a in self.case.advice)
+            raise Rejected("That advice has not been requested on this "
+                           f"{'review' if self.case.kind == 'review' else 'case'}: "
+                           + (f"choose one of the advice requested ({asked})" if asked
+                              else "request it first"), "NotFound")
         if item.received_on is not None:
-            raise Rejected(f"Advice '{key}' was already recorded as received on "
-                           f"{item.received_on}", "Duplicate")
+            what = item.label or item.source.label
+            raise Rejected(f"{what[:1].upper() + what[1:]} was already recorded as received on "
+                           f"{long_date(item.received_on)}: there is nothing more to record",
+                           "Duplicate")
         return item
 
     def _check_delay(self, cmd: ReportAdviceDelay) -> None:
         self._open_advice(cmd.key)
         if cmd.expected_on is not None and cmd.expected_on < self._today():
-            raise Rejected(f"The expected date {cmd.expected_on} has passed (today is "
-                           f"{self._today()}): give a date from today on", "InvalidDate")
+            raise Rejected(f"The expected date, {long_date(cmd.expected_on)}, has passed (today "
+                           f"is {long_date(self._today())}): give a date from today on",
+                           "InvalidDate")
 
     # --- the one clock ------------------------------------------------------------------------
 

@@ -44,6 +44,8 @@ with workflow.unsafe.imports_passed_through():
         StartReview,
         review_actions,
     )
+    from domain.steps import closed_message, not_now
+    from domain.words import long_date
     from domain.review_cycle import (
         REG18_LAST_DAY_PATCH,
         add_milestone,
@@ -129,24 +131,23 @@ class ReviewWorkflow(CaseWorkflow):
 
     def _require(self, action: ReviewAction) -> None:
         if not self.case.stage.is_open:
-            raise Rejected(f"Review {self.case.reference} is over ({self.case.stage.value}); "
-                           "no further actions can be taken", "CaseClosed")
-        allowed = review_actions(self.case.stage)
-        if action not in allowed:
-            raise Rejected(f"'{action.value}' cannot be done while the review is at stage "
-                           f"'{self.case.stage.value}'. Allowed now: "
-                           + ", ".join(a.value for a in allowed))
+            raise Rejected(closed_message(self.case), "CaseClosed")
+        if action not in review_actions(self.case.stage):
+            raise Rejected(not_now(self.case, action.value) or "", "OutOfOrder")
 
     def _check_date(self, value: date, what: str, after: tuple[date, str] | None = None,
                     future_ok: bool = False) -> None:
         today = self._today()
         if value > today and not future_ok:
-            raise Rejected(f"{what} {value} is in the future (today is {today})", "InvalidDate")
+            raise Rejected(f"{what}, {long_date(value)}, is in the future: today is "
+                           f"{long_date(today)}. Enter the date it happened", "InvalidDate")
         if value < self.case.anchor_on:
-            raise Rejected(f"{what} {value} is before this review's year began "
-                           f"({self.case.anchor_on})", "InvalidDate")
+            raise Rejected(f"{what}, {long_date(value)}, is before this review's year began on "
+                           f"{long_date(self.case.anchor_on)}. Enter a date in this review's "
+                           "year", "InvalidDate")
         if after is not None and value < after[0]:
-            raise Rejected(f"{what} {value} is before {after[1]} ({after[0]})", "InvalidDate")
+            raise Rejected(f"{what}, {long_date(value)}, is before {after[1]} on "
+                           f"{long_date(after[0])}. Enter the date it happened", "InvalidDate")
 
     def _milestone(self, key: str, rule_id: str, trigger: date) -> Milestone:
         return add_milestone(self.case, key, rule_id, trigger)
@@ -185,17 +186,25 @@ class ReviewWorkflow(CaseWorkflow):
 
     @workflow.update(name=ReviewAction.SET_MEETING.value)
     async def set_meeting(self, cmd: SetMeeting) -> ReviewSnapshot:
+        if self._already(ReviewAction.SET_MEETING.value, cmd):
+            return self.case
         return await self._apply(lambda: self._set_meeting(cmd.meeting_on, cmd.actor))
 
     @set_meeting.validator
     def _v_set_meeting(self, cmd: SetMeeting) -> None:
+        if self._repeat(ReviewAction.SET_MEETING.value, cmd):
+            return
         self._require(ReviewAction.SET_MEETING)
         self._check_date(cmd.meeting_on, "The meeting date", future_ok=True)
         if cmd.meeting_on == self.case.meeting_on:
-            raise Rejected(f"The meeting is already set for {cmd.meeting_on}", "Duplicate")
+            raise Rejected(f"The meeting is already set for {long_date(cmd.meeting_on)}: "
+                           "there is nothing to change", "Duplicate")
 
     @workflow.update(name=ReviewAction.RECORD_INVITATIONS.value)
     async def record_invitations_sent(self, cmd: RecordDate) -> ReviewSnapshot:
+        if self._already(ReviewAction.RECORD_INVITATIONS.value, cmd):
+            return self.case
+
         def change() -> None:
             self._complete("invitations_due", cmd.on)
             self._event("review.invitations_sent", cmd.on, cmd.actor,
@@ -205,12 +214,17 @@ class ReviewWorkflow(CaseWorkflow):
 
     @record_invitations_sent.validator
     def _v_record_invitations_sent(self, cmd: RecordDate) -> None:
+        if self._repeat(ReviewAction.RECORD_INVITATIONS.value, cmd):
+            return
         self._require(ReviewAction.RECORD_INVITATIONS)
         self._once("invitations_due", "The invitations")
         self._check_date(cmd.on, "The date the invitations went")
 
     @workflow.update(name=ReviewAction.RECORD_CIRCULATED.value)
     async def record_advice_circulated(self, cmd: RecordDate) -> ReviewSnapshot:
+        if self._already(ReviewAction.RECORD_CIRCULATED.value, cmd):
+            return self.case
+
         def change() -> None:
             self._complete("advice_circulated_due", cmd.on)
             self._event("review.advice_circulated", cmd.on, cmd.actor,
@@ -220,6 +234,8 @@ class ReviewWorkflow(CaseWorkflow):
 
     @record_advice_circulated.validator
     def _v_record_advice_circulated(self, cmd: RecordDate) -> None:
+        if self._repeat(ReviewAction.RECORD_CIRCULATED.value, cmd):
+            return
         self._require(ReviewAction.RECORD_CIRCULATED)
         self._once("advice_circulated_due", "The advice")
         self._check_date(cmd.on, "The date the advice was circulated")
@@ -227,10 +243,14 @@ class ReviewWorkflow(CaseWorkflow):
     def _once(self, key: str, what: str) -> None:
         m = self.case.milestone(key)
         if m is not None and m.done_on is not None:
-            raise Rejected(f"{what} were already recorded on {m.done_on}", "Duplicate")
+            raise Rejected(f"{what} were already recorded on {long_date(m.done_on)}: there is "
+                           "nothing more to record", "Duplicate")
 
     @workflow.update(name=ReviewAction.HOLD_MEETING.value)
     async def hold_meeting(self, cmd: HoldMeeting) -> ReviewSnapshot:
+        if self._already(ReviewAction.HOLD_MEETING.value, cmd):
+            return self.case
+
         def change() -> None:
             self.case.meeting_held_on = cmd.held_on
             self.case.outcomes = list(cmd.outcomes)
@@ -251,11 +271,16 @@ class ReviewWorkflow(CaseWorkflow):
 
     @hold_meeting.validator
     def _v_hold_meeting(self, cmd: HoldMeeting) -> None:
+        if self._repeat(ReviewAction.HOLD_MEETING.value, cmd):
+            return
         self._require(ReviewAction.HOLD_MEETING)
         self._check_date(cmd.held_on, "The meeting date")
 
     @workflow.update(name=ReviewAction.RECORD_REPORT.value)
     async def record_review_report(self, cmd: RecordDate) -> ReviewSnapshot:
+        if self._already(ReviewAction.RECORD_REPORT.value, cmd):
+            return self.case
+
         def change() -> None:
             self._complete("report_due", cmd.on)
             self._event("review.report_received", cmd.on, cmd.actor,
@@ -265,6 +290,8 @@ class ReviewWorkflow(CaseWorkflow):
 
     @record_review_report.validator
     def _v_record_review_report(self, cmd: RecordDate) -> None:
+        if self._repeat(ReviewAction.RECORD_REPORT.value, cmd):
+            return
         self._require(ReviewAction.RECORD_REPORT)
         self._once("report_due", "The review report")
         self._check_date(cmd.on, "The report's date",
@@ -278,24 +305,26 @@ class ReviewWorkflow(CaseWorkflow):
 
     @workflow.update(name=ReviewAction.REQUEST_ADVICE.value)
     async def request_advice(self, cmd: RequestAdvice) -> ReviewSnapshot:
+        if self._already(ReviewAction.REQUEST_ADVICE.value, cmd):
+            return self.case
         due = self._circulate_by()
         return await self._apply(lambda: self._add_advice(
             cmd, "review.advice_circulated_due", lambda _req: due))
 
     @request_advice.validator
     def _v_request_advice(self, cmd: RequestAdvice) -> None:
+        if self._repeat(ReviewAction.REQUEST_ADVICE.value, cmd):
+            return
         self._require(ReviewAction.REQUEST_ADVICE)
         due = self._circulate_by()
         for req in cmd.items:
-            self._check_date(req.requested_on, f"The request date for {req.key}")
+            self._check_date(req.requested_on,
+                             f"The date {req.label or req.source.label} was requested")
             if req.requested_on > due:
-                raise Rejected(f"Advice for the meeting on {self.case.meeting_on} must be "
-                               f"circulated by {due} (Reg 20(4)), before it was requested "
-                               f"({req.requested_on}): set a later meeting first",
-                               "InvalidDate")
-            if self.case.advice_item(req.key) is not None:
-                raise Rejected(f"Advice '{req.key}' was already requested for this review; "
-                               "give another label to ask a second advisor", "Duplicate")
+                raise Rejected(f"Advice for the meeting on {long_date(self.case.meeting_on)} "
+                               f"must be circulated by {long_date(due)} (Reg 20(4)), before it "
+                               f"was requested on {long_date(req.requested_on)}: set a later "
+                               "meeting first", "InvalidDate")
 
     def _circulate_by(self) -> date:
         m = self.case.milestone("advice_circulated_due")
@@ -304,21 +333,29 @@ class ReviewWorkflow(CaseWorkflow):
 
     @workflow.update(name=ReviewAction.RECORD_ADVICE.value)
     async def record_advice(self, cmd: RecordAdvice) -> ReviewSnapshot:
+        if self._already(ReviewAction.RECORD_ADVICE.value, cmd):
+            return self.case
         return await self._apply(lambda: self._receive_advice(cmd))
 
     @record_advice.validator
     def _v_record_advice(self, cmd: RecordAdvice) -> None:
+        if self._repeat(ReviewAction.RECORD_ADVICE.value, cmd):
+            return
         self._require(ReviewAction.RECORD_ADVICE)
         item = self._open_advice(cmd.key)
         self._check_date(cmd.received_on, "The date received",
-                         after=(item.requested_on, "the date it was requested"))
+                         after=(item.requested_on, "it was requested"))
 
     @workflow.update(name=ReviewAction.REPORT_ADVICE_DELAY.value)
     async def report_advice_delay(self, cmd: ReportAdviceDelay) -> ReviewSnapshot:
+        if self._already(ReviewAction.REPORT_ADVICE_DELAY.value, cmd):
+            return self.case
         return await self._apply(lambda: self._report_delay(cmd))
 
     @report_advice_delay.validator
     def _v_report_advice_delay(self, cmd: ReportAdviceDelay) -> None:
+        if self._repeat(ReviewAction.REPORT_ADVICE_DELAY.value, cmd):
+            return
         self._require(ReviewAction.REPORT_ADVICE_DELAY)
         self._check_delay(cmd)
 
@@ -326,6 +363,9 @@ class ReviewWorkflow(CaseWorkflow):
 
     @workflow.update(name=ReviewAction.CONSULT_ON_CEASING.value)
     async def consult_on_ceasing(self, cmd: RecordDate) -> ReviewSnapshot:
+        if self._already(ReviewAction.CONSULT_ON_CEASING.value, cmd):
+            return self.case
+
         def change() -> None:
             self.case.cease_consulted_on = cmd.on
             self._event("review.cease_consulted", cmd.on, cmd.actor,
@@ -335,14 +375,20 @@ class ReviewWorkflow(CaseWorkflow):
 
     @consult_on_ceasing.validator
     def _v_consult_on_ceasing(self, cmd: RecordDate) -> None:
+        if self._repeat(ReviewAction.CONSULT_ON_CEASING.value, cmd):
+            return
         self._require(ReviewAction.CONSULT_ON_CEASING)
         if self.case.cease_consulted_on is not None:
             raise Rejected(f"The consultation was already recorded on "
-                           f"{self.case.cease_consulted_on}", "Duplicate")
+                           f"{long_date(self.case.cease_consulted_on)}: there is nothing more "
+                           "to record", "Duplicate")
         self._check_date(cmd.on, "The consultation date", after=(self._held(), "the meeting"))
 
     @workflow.update(name=ReviewAction.DECIDE.value)
     async def decide_review(self, cmd: DecideReview) -> ReviewSnapshot:
+        if self._already(ReviewAction.DECIDE.value, cmd):
+            return self.case
+
         def change() -> None:
             self.case.decision = cmd.decision
             self.case.decided_on = cmd.decided_on
@@ -372,6 +418,8 @@ class ReviewWorkflow(CaseWorkflow):
 
     @decide_review.validator
     def _v_decide_review(self, cmd: DecideReview) -> None:
+        if self._repeat(ReviewAction.DECIDE.value, cmd):
+            return
         self._require(ReviewAction.DECIDE)
         self._check_date(cmd.decided_on, "The decision date", after=(self._held(), "the meeting"))
         if cmd.decision == "cease" and self.case.cease_consulted_on is None:
@@ -379,11 +427,15 @@ class ReviewWorkflow(CaseWorkflow):
                            "plan (Reg 31): record the consultation first")
         if cmd.decision == "cease" and cmd.decided_on < (self.case.cease_consulted_on
                                                           or cmd.decided_on):
-            raise Rejected(f"The decision {cmd.decided_on} is before the consultation "
-                           f"({self.case.cease_consulted_on})", "InvalidDate")
+            raise Rejected(f"The decision, {long_date(cmd.decided_on)}, is before the "
+                           f"consultation on {long_date(self.case.cease_consulted_on)}. Enter "
+                           "the date the decision was sent", "InvalidDate")
 
     @workflow.update(name=ReviewAction.RECORD_AMENDMENT_COMMENTS.value)
     async def record_amendment_comments(self, cmd: RecordDate) -> ReviewSnapshot:
+        if self._already(ReviewAction.RECORD_AMENDMENT_COMMENTS.value, cmd):
+            return self.case
+
         def change() -> None:
             self._complete("amendment_comments_due", cmd.on)
             self._event("review.amendment_comments", cmd.on, cmd.actor,
@@ -393,6 +445,8 @@ class ReviewWorkflow(CaseWorkflow):
 
     @record_amendment_comments.validator
     def _v_record_amendment_comments(self, cmd: RecordDate) -> None:
+        if self._repeat(ReviewAction.RECORD_AMENDMENT_COMMENTS.value, cmd):
+            return
         self._require(ReviewAction.RECORD_AMENDMENT_COMMENTS)
         self._once("amendment_comments_due", "The family's comments")
         self._check_date(cmd.on, "The date received",
@@ -404,6 +458,9 @@ class ReviewWorkflow(CaseWorkflow):
 
     @workflow.update(name=ReviewAction.ISSUE_AMENDED_PLAN.value)
     async def issue_amended_plan(self, cmd: RecordDate) -> ReviewSnapshot:
+        if self._already(ReviewAction.ISSUE_AMENDED_PLAN.value, cmd):
+            return self.case
+
         def change() -> None:
             self.case.amended_plan_issued_on = cmd.on
             self._complete("final_amended_plan_due", cmd.on)
@@ -415,6 +472,8 @@ class ReviewWorkflow(CaseWorkflow):
 
     @issue_amended_plan.validator
     def _v_issue_amended_plan(self, cmd: RecordDate) -> None:
+        if self._repeat(ReviewAction.ISSUE_AMENDED_PLAN.value, cmd):
+            return
         self._require(ReviewAction.ISSUE_AMENDED_PLAN)
         self._check_after_comments(cmd.on, "The amended plan")
 
@@ -424,12 +483,16 @@ class ReviewWorkflow(CaseWorkflow):
         comments = self.case.milestone("amendment_comments_due")
         assert comments is not None
         if comments.done_on is None and on < comments.due:
-            raise Rejected(f"The family has until {comments.due} to comment on the proposed "
+            raise Rejected(f"The family has until {long_date(comments.due)} to comment on the "
+                           "proposed "
                            "amendments (Reg 22(2)): record their comments, or act on or after "
                            "that date")
 
     @workflow.update(name=ReviewAction.DECIDE_NOT_TO_AMEND.value)
     async def decide_not_to_amend(self, cmd: RecordDate) -> ReviewSnapshot:
+        if self._already(ReviewAction.DECIDE_NOT_TO_AMEND.value, cmd):
+            return self.case
+
         def change() -> None:
             self.case.not_amended_on = cmd.on
             self._complete("final_amended_plan_due", cmd.on)
@@ -442,11 +505,16 @@ class ReviewWorkflow(CaseWorkflow):
 
     @decide_not_to_amend.validator
     def _v_decide_not_to_amend(self, cmd: RecordDate) -> None:
+        if self._repeat(ReviewAction.DECIDE_NOT_TO_AMEND.value, cmd):
+            return
         self._require(ReviewAction.DECIDE_NOT_TO_AMEND)
         self._check_after_comments(cmd.on, "The decision")
 
     @workflow.update(name=ReviewAction.CEASE_PLAN.value)
     async def cease_plan(self, cmd: RecordDate) -> ReviewSnapshot:
+        if self._already(ReviewAction.CEASE_PLAN.value, cmd):
+            return self.case
+
         def change() -> None:
             self.case.ceased_on = cmd.on
             self._end_cycle(ReviewStage.CEASED, cmd.on)
@@ -457,6 +525,8 @@ class ReviewWorkflow(CaseWorkflow):
 
     @cease_plan.validator
     def _v_cease_plan(self, cmd: RecordDate) -> None:
+        if self._repeat(ReviewAction.CEASE_PLAN.value, cmd):
+            return
         self._require(ReviewAction.CEASE_PLAN)
         assert self.case.decided_on is not None
         self._check_date(cmd.on, "The date the plan ceased",
@@ -464,6 +534,9 @@ class ReviewWorkflow(CaseWorkflow):
 
     @workflow.update(name=ReviewAction.UPDATE_PLACEMENT.value)
     async def update_placement(self, cmd: UpdatePlacement) -> ReviewSnapshot:
+        if self._already(ReviewAction.UPDATE_PLACEMENT.value, cmd):
+            return self.case
+
         def change() -> None:
             self.case.placement = cmd.placement
             self._event("review.placement_updated", self._today(), cmd.actor,
@@ -474,6 +547,8 @@ class ReviewWorkflow(CaseWorkflow):
 
     @update_placement.validator
     def _v_update_placement(self, cmd: UpdatePlacement) -> None:
+        if self._repeat(ReviewAction.UPDATE_PLACEMENT.value, cmd):
+            return
         self._require(ReviewAction.UPDATE_PLACEMENT)
         try:
             parse_nc_year(cmd.placement.nc_year)
@@ -483,6 +558,9 @@ class ReviewWorkflow(CaseWorkflow):
 
     @workflow.update(name=ReviewAction.SET_PHASE_TRANSFER.value)
     async def set_phase_transfer(self, cmd: SetPhaseTransfer) -> ReviewSnapshot:
+        if self._already(ReviewAction.SET_PHASE_TRANSFER.value, cmd):
+            return self.case
+
         def change() -> None:
             m = self._set_transfer(cmd.transfer)
             self._event("review.phase_transfer", self._today(), cmd.actor,
@@ -494,18 +572,19 @@ class ReviewWorkflow(CaseWorkflow):
 
     @set_phase_transfer.validator
     def _v_set_phase_transfer(self, cmd: SetPhaseTransfer) -> None:
+        if self._repeat(ReviewAction.SET_PHASE_TRANSFER.value, cmd):
+            return
         self._require(ReviewAction.SET_PHASE_TRANSFER)
         if cmd.transfer.transfer_year < self.case.anchor_on.year:
             raise Rejected(f"A transfer in {cmd.transfer.transfer_year} is before this review's "
-                           f"year began ({self.case.anchor_on})", "InvalidDate")
-        m = self.case.milestone("phase_transfer_due")
-        if m is not None and m.rule_id.endswith(cmd.transfer.kind) and \
-                m.due.year == cmd.transfer.transfer_year:
-            raise Rejected(f"This review already has that phase transfer (due {m.due})",
-                           "Duplicate")
+                           f"year began on {long_date(self.case.anchor_on)}: enter the year of "
+                           "the transfer still to come", "InvalidDate")
 
     @workflow.update(name=ReviewAction.SET_POST16_MOVE.value)
     async def set_post16_move(self, cmd: SetPost16Move) -> ReviewSnapshot:
+        if self._already(ReviewAction.SET_POST16_MOVE.value, cmd):
+            return self.case
+
         def change() -> None:
             d = deadline("review.post16_move_due", cmd.moves_on)
             m = self.case.milestone(d.key)
@@ -523,17 +602,19 @@ class ReviewWorkflow(CaseWorkflow):
 
     @set_post16_move.validator
     def _v_set_post16_move(self, cmd: SetPost16Move) -> None:
+        if self._repeat(ReviewAction.SET_POST16_MOVE.value, cmd):
+            return
         self._require(ReviewAction.SET_POST16_MOVE)
         if cmd.moves_on <= self.case.anchor_on:
-            raise Rejected(f"The move on {cmd.moves_on} is not after this review's year began "
-                           f"({self.case.anchor_on})", "InvalidDate")
-        m = self.case.milestone("post16_move_due")
-        if m is not None and m.due == deadline("review.post16_move_due", cmd.moves_on).due:
-            raise Rejected(f"This review already has that move (review due {m.due})",
-                           "Duplicate")
+            raise Rejected(f"The move, {long_date(cmd.moves_on)}, is not after this review's "
+                           f"year began on {long_date(self.case.anchor_on)}: enter the day the "
+                           "young person starts at the new institution", "InvalidDate")
 
     @workflow.update(name=ReviewAction.CLOSE_PLAN.value)
     async def close_plan(self, cmd: ClosePlan) -> ReviewSnapshot:
+        if self._already(ReviewAction.CLOSE_PLAN.value, cmd):
+            return self.case
+
         def change() -> None:
             self.case.close_reason = cmd.reason
             self._end_cycle(ReviewStage.CLOSED, cmd.closed_on)
@@ -544,6 +625,8 @@ class ReviewWorkflow(CaseWorkflow):
 
     @close_plan.validator
     def _v_close_plan(self, cmd: ClosePlan) -> None:
+        if self._repeat(ReviewAction.CLOSE_PLAN.value, cmd):
+            return
         self._require(ReviewAction.CLOSE_PLAN)
         self._check_date(cmd.closed_on, "The closing date")
 
