@@ -24,6 +24,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from email import policy as email_policy
 from email.message import EmailMessage as MimeMessage
 from email.utils import format_datetime, parseaddr
 from typing import NoReturn
@@ -38,6 +39,13 @@ from store.db import engine_for
 from config.settings import Settings
 
 log = logging.getLogger("ehc.mail")
+
+# How messages are written. The standard library's default folds header lines at 78 columns,
+# and a subject that does not fit after "Subject: " is moved whole to the next line, leaving
+# the first blank ("Subject:\n Still overdue: ..."), which some mail clients show as no
+# subject. RFC 5322 (2.1.1) allows lines of up to 998 characters: our subjects (at most 300)
+# and addresses then stay on one line.
+MAIL_POLICY = email_policy.default.clone(max_line_length=998)
 
 # Another attempt holding a claim younger than this may still be sending.
 CLAIM_LEASE = timedelta(seconds=30)
@@ -143,7 +151,7 @@ class Outbox:
     # --- sending ------------------------------------------------------------------------------
 
     def _mime(self, out: Outgoing, message_id: str) -> MimeMessage:
-        msg = MimeMessage()
+        msg = MimeMessage(policy=MAIL_POLICY)
         msg["From"] = self.settings.mail_from
         msg["To"] = f"{out.to_name} <{out.to_address}>" if out.to_name else out.to_address
         msg["Subject"] = out.subject
