@@ -541,3 +541,29 @@ async def test_a_worker_killed_while_sending_never_sends_twice(when, dev_env, sq
     finally:
         worker.kill()
         worker.wait()
+
+
+async def test_a_long_subject_stays_on_the_subject_line(sqlite_url, smtp_server):
+    """The standard library's folding (78 columns) moved a subject that did not fit whole onto
+    the next line, leaving 'Subject:' blank ('Subject: \\n Still overdue ...'). The raw message
+    the server receives has the subject on the Subject line, whole."""
+    from services.mail import Outbox, Outgoing
+
+    settings = settings_for(sqlite_url, "x", smtp_host=smtp_server.host,
+                            smtp_port=smtp_server.port)
+    subjects = [
+        "Still overdue: advice for EHC needs assessment EHC-2026-000123 (45 days)",
+        "ADQA escalation: advice for annual review EHC-2026-000123.R12 is 155 days overdue, "
+        "after an overdue notice, a repeat reminder and an escalation to the service lead",
+    ]
+    for i, subject in enumerate(subjects):
+        await Outbox(settings).send_once(Outgoing(
+            key=f"fold-test:{i}", to_address=PRO, to_name="Dr Rhys Owen", subject=subject,
+            text="Body", html=None, template="advice_repeat", recipient_role="professional"))
+    got = smtp_server.messages(PRO)
+    assert [m.subject for m in got] == subjects
+    for m, subject in zip(got, subjects):
+        lines = m.header_lines()
+        line = next(x for x in lines if x.lower().startswith("subject:"))
+        assert line == f"Subject: {subject}"  # one line, never blank then folded
+        assert not any(x.startswith((" ", "\t")) for x in lines), lines
