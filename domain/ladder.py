@@ -212,6 +212,9 @@ STEP_LABELS: dict[str, tuple[str, str]] = {
     "escalate_lead": ("escalation to the service lead", "Escalated to the service lead"),
     "escalate_adqa": ("escalation to the ADQA group", "Escalated to the ADQA group"),
     "repeat": ("repeat reminder", "Repeat reminder"),
+    # Not ladder steps: the ADQA group's messages, as the case's email list names them.
+    "adqa_daily": ("ADQA daily message", "ADQA daily message"),
+    "adqa_digest": ("ADQA weekly digest", "ADQA weekly digest"),
 }
 
 
