@@ -32,7 +32,7 @@ from domain.ladder import RECIPIENT_LABELS, AdviceNotice, step_label
 from domain.words import long_date
 from services.mail import Outbox, Outgoing
 from services.rendering import render
-from statutory import days_overdue, london_date
+from statutory import days_overdue, london_date, london_midnight
 from store import tables as t
 from store.db import engine_for
 from workflows.digest import DailySummary
@@ -61,7 +61,9 @@ def queue_escalation(settings: Settings, n: AdviceNotice,
                      now: datetime | None = None) -> tuple[date, int]:
     """Queue the escalation of ``n`` for the group's daily message, once: returns the day of
     the message it is in, and how many active members the group has now."""
-    now = now or datetime.now(timezone.utc)
+    # The step's own day if it is still to come by the clock (a worker that ran ahead, or the
+    # tests' skipped time), else now.
+    now = max(now or datetime.now(timezone.utc), london_midnight(n.on))
     key = escalation_key(n.reference, n.advice_key, n.step)
     engine = engine_for(settings.db_url)
     with Session(engine) as s:
@@ -97,9 +99,12 @@ def sent_before(session: Session, reference: str, advice_key: str,
         if r.step == before_step or r.sent_at is None:
             continue
         at = r.sent_at if r.sent_at.tzinfo else r.sent_at.replace(tzinfo=timezone.utc)
+        # The day it went: never before the step's own day (a clock that runs ahead of the
+        # wall clock, as in tests, sends a step "early" by the wall clock).
+        day = max(london_date(at), r.step_on or london_date(at))
         item = {"step": step_label(r.step or ""),
                 "to": RECIPIENT_LABELS.get(r.recipient_role, r.recipient_role),
-                "on": long_date(london_date(at)), "day": london_date(at)}
+                "on": long_date(day), "day": day}
         if not out or (out[-1]["step"], out[-1]["to"], out[-1]["on"]) != \
                 (item["step"], item["to"], item["on"]):
             out.append(item)  # one line for the same step to several members of a role

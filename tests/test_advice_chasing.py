@@ -27,6 +27,7 @@ from domain.case import (
     ReportAdviceDelay,
     RequestAdvice,
 )
+from domain.words import long_date
 from statutory import ExceptionKind
 from tests.conftest import settings_for
 from tests.test_assessment_workflow import Case
@@ -121,6 +122,21 @@ async def settle(predicate, timeout: float = 20.0):
     raise AssertionError("condition not met in time")
 
 
+def queued(db_url: str, ref: str) -> list[t.AdqaEscalation]:
+    with Session(engine_for(db_url)) as s:
+        return list(s.exec(select(t.AdqaEscalation).where(
+            t.AdqaEscalation.case_reference == ref).order_by(t.AdqaEscalation.id)))
+
+
+async def daily_message(env, settings, day: date):
+    """The ADQA group's daily message for ``day``, as its schedule starts it: the daily
+    workflow, on the worker."""
+    from workflows.digest import AdqaDailyWorkflow
+    return await env.client.execute_workflow(
+        AdqaDailyWorkflow.run, day, id=f"adqa-daily-{uuid.uuid4().hex[:8]}",
+        task_queue=settings.task_queue)
+
+
 def received(smtp, ref: str) -> list[tuple[str, str]]:
     """(recipient, step) of each email the server received for case ``ref``, in order."""
     out = []
@@ -137,8 +153,7 @@ EXPECTED = [
     (62, PRO, "due-tomorrow notice"),
     (64, PRO, "overdue notice"),
     (68, LEAD, "escalation to the service lead"),
-    (73, ADQA[0], "escalation to the ADQA group"),
-    (73, ADQA[1], "escalation to the ADQA group"),
+    # day 73: the escalation to the ADQA group is queued for their daily message, not emailed
     (80, PRO, "repeat reminder 1"),
     (80, LEAD, "repeat reminder 1"),
     (87, PRO, "repeat reminder 2"),
@@ -153,7 +168,7 @@ async def test_the_whole_ladder_then_stop_on_receipt(ts_env, sqlite_url, executo
         ref = case.handle.id.removeprefix("assessment-")
         await request_health_advice(case, settings, ids)
         seen = 0
-        for day in sorted({d for d, _, _ in EXPECTED}):
+        for day in sorted({d for d, _, _ in EXPECTED} | {73}):
             # The day before a step: nothing new has gone.
             await case.go_to(day - 1)
             assert len(received(smtp_server, ref)) == seen, f"early email before day {day}"
@@ -163,6 +178,14 @@ async def test_the_whole_ladder_then_stop_on_receipt(ts_env, sqlite_url, executo
                                and len(r) >= seen + len(todays) and r)
             assert sorted(got[seen:]) == sorted(todays), f"day {day}"
             seen += len(todays)
+            if day == 73:  # the ADQA group: one daily message each, that afternoon
+                await settle(lambda: queued(sqlite_url, ref))
+                summary = await daily_message(ts_env, settings, case.day(73))
+                assert (summary.items, summary.sent) == (1, 2)
+                for member in ADQA:
+                    (msg,) = smtp_server.messages(member)
+                    assert ref in msg.text and "Medical advice" in msg.text
+                    assert "10 days overdue" in msg.text
 
         # The advice arrives on day 90: no step fires after that, ever.
         await case.go_to(90)
@@ -176,7 +199,14 @@ async def test_the_whole_ladder_then_stop_on_receipt(ts_env, sqlite_url, executo
     assert [(r.recipient_address, r.status, (r.step_on - case.day0).days) for r in rows] == \
         [(to, "sent", day) for day, to, _ in EXPECTED]
     assert all(r.sent_at and r.message_id and r.smtp_response for r in rows)
-    assert {m.message_id for m in smtp_server.messages()} == {r.message_id for r in rows}
+    assert {m.message_id for m in smtp_server.messages() if ref in m.subject} == \
+        {r.message_id for r in rows}
+    # The case's email list shows the ADQA group's daily messages that listed it.
+    from services.adqa_daily import daily_messages_for
+    with Session(engine_for(sqlite_url)) as s:
+        daily = daily_messages_for(s, ref)
+    assert sorted(r.recipient_address for r in daily) == sorted(ADQA)
+    assert all(r.status == "sent" and r.step_on == case.day(73) for r in daily)
     # The case's timeline shows each step of the ladder on its day.
     with Session(engine_for(sqlite_url)) as s:
         events = s.exec(select(t.CaseEvent).where(t.CaseEvent.case_reference == ref,
@@ -186,6 +216,11 @@ async def test_the_whole_ladder_then_stop_on_receipt(ts_env, sqlite_url, executo
         ("chase.request", 21), ("chase.reminder", 53), ("chase.due_tomorrow", 62),
         ("chase.overdue", 64), ("chase.escalate_lead", 68), ("chase.escalate_adqa", 73),
         ("chase.repeat", 80), ("chase.repeat", 87)]
+    adqa = events[5].summary
+    assert adqa == (f"Medical advice, due {long_date(case.day(63))}: escalated to the ADQA "
+                    f"group; in their daily message of {long_date(case.day(73))}")
+    assert events[0].summary == (f"Medical advice, due {long_date(case.day(63))}: request "
+                                 "emailed to the professional asked for the advice")
 
 
 async def test_emails_carry_the_case_the_ask_and_a_link_but_not_the_child(
@@ -236,11 +271,13 @@ async def test_an_exception_or_closing_the_case_stops_the_ladder(
         assert await fired(excused) == ["request", "reminder"]
 
 
-async def test_late_entry_sends_each_person_only_their_latest_step(
+async def test_late_entry_is_chased_from_the_day_it_is_entered(
         ts_env, sqlite_url, executor, smtp_server):
-    """Advice recorded as requested 50 days ago (due 8 days ago): the professional gets the
-    overdue notice (not a reminder and a due-tomorrow notice after it) and the service lead
-    the escalation; the ADQA step (10 days overdue) has not come yet."""
+    """Advice recorded on day 58 as requested on day 8 (due day 50), its request sent another
+    way: nothing goes at once. The reminder and due-tomorrow notice, whose days had gone, are
+    not sent and the timeline says so once; the overdue steps are planned from the day of
+    entry (overdue notice 59, service lead 63, ADQA group 68), and the lead is told only what
+    was actually sent."""
     ids = add_directory(sqlite_url)
     async with chasing_worker(ts_env, sqlite_url, executor, smtp_server) as settings:
         case = await start_case(ts_env, settings, sqlite_url)
@@ -254,19 +291,37 @@ async def test_late_entry_sends_each_person_only_their_latest_step(
         with Session(engine_for(settings.db_url)) as s:
             req = resolve_request(s, load_escalation(settings), req)
         await case.do("request_advice", RequestAdvice(items=[req]))
-        await settle(lambda: len(received(smtp_server, ref)) >= 2)
-        await asyncio.sleep(0.3)
-        assert received(smtp_server, ref) == [(PRO, "overdue notice"),
-                                              (LEAD, "escalation to the service lead")]
-        assert await fired(case) == ["request", "reminder", "due_tomorrow", "overdue",
-                                     "escalate_lead"]
-    # The timeline records the catch-up on the day it happened, and says so.
+        await asyncio.sleep(0.5)
+        assert received(smtp_server, ref) == []
+        assert await fired(case) == ["request", "reminder", "due_tomorrow"]
+        await case.go_to(59)
+        await settle(lambda: received(smtp_server, ref))
+        await case.go_to(62)
+        assert received(smtp_server, ref) == [(PRO, "overdue notice")]
+        await case.go_to(63)
+        await settle(lambda: len(received(smtp_server, ref)) == 2)
+        await case.go_to(68)
+        await settle(lambda: queued(sqlite_url, ref))
+    assert received(smtp_server, ref) == [(PRO, "overdue notice"),
+                                          (LEAD, "escalation to the service lead")]
+    lead = smtp_server.messages(LEAD)[0].text.replace("\r\n", "\n")
+    history = lead.split("What we have sent about this advice before this email:\n")[1]
+    assert history.split("\n\n")[0] == \
+        f"- {long_date(case.day(59))}: overdue notice to the professional asked for the advice"
+    assert "after reminders" not in lead
+    assert [(q.step, q.for_day) for q in queued(sqlite_url, ref)] == \
+        [("escalate_adqa", case.day(68))]
     with Session(engine_for(sqlite_url)) as s:
         chase = s.exec(select(t.CaseEvent).where(t.CaseEvent.case_reference == ref,
-                                                 t.CaseEvent.kind == "chase.escalate_lead")).one()
-    assert chase.on == case.day(58)
-    assert f"its day ({case.day(55).isoformat()}) had passed" in chase.summary
-    assert chase.data["caught_up"] == "overdue"
+                                                 t.CaseEvent.kind.startswith("chase."))
+                       .order_by(t.CaseEvent.seq)).all()
+    assert [(e.kind, (e.on - case.day0).days) for e in chase] == [
+        ("chase.not_sent", 58), ("chase.overdue", 59), ("chase.escalate_lead", 63),
+        ("chase.escalate_adqa", 68)]
+    assert chase[0].summary == (
+        f"Medical advice: reminder ({long_date(case.day(40))}) and due-tomorrow notice "
+        f"({long_date(case.day(49))}) were not sent: this advice was entered on "
+        f"{long_date(case.day(58))}, after their days")
 
 
 async def test_a_service_ladder_overrides_the_default(ts_env, sqlite_url, executor, smtp_server):
@@ -356,7 +411,7 @@ async def test_a_retried_send_activity_sends_nothing_again(
         ref = case.handle.id.removeprefix("assessment-")
         await request_health_advice(case, settings, ids)
         await case.go_to(73)
-        await settle(lambda: len(received(smtp_server, ref)) == 7)
+        await settle(lambda: len(received(smtp_server, ref)) == 5 and queued(sqlite_url, ref))
     before = len(smtp_server.messages())
     notice = AdviceNotice(reference=ref, advice_key="health", what="medical advice",
                           source="health", service_id=ids["service"], contact_id=ids["pro"],
@@ -365,8 +420,10 @@ async def test_a_retried_send_activity_sends_nothing_again(
                           on=case.day(73))
     result = await ActivityEnvironment().run(NotifyActivities(Notifier(settings)).send_advice_notice,
                                             notice)
-    assert (result.sent, result.already_sent) == (0, 2)
+    # The ADQA group's escalation is queued once, for the day's message; nobody is emailed.
+    assert (result.sent, result.already_sent, result.queued_for) == (0, 0, case.day(73))
     assert len(smtp_server.messages()) == before
+    assert len(queued(sqlite_url, ref)) == 1
 
 
 async def test_a_new_worker_replays_the_case_and_sends_only_new_steps(
@@ -505,8 +562,7 @@ async def test_a_worker_killed_while_sending_never_sends_twice(when, dev_env, sq
 
     smtp_server.on_message = kill
     try:
-        # Advice requested 50 days ago and due 8 days ago: the overdue notice to the
-        # professional and the escalation to the service lead are both due at once.
+        # A ladder whose first day emails the professional and then the service lead.
         d0 = today() - timedelta(days=60)
         ref = f"K-{uuid.uuid4().hex[:8].upper()}"
         settings = settings_for(sqlite_url, queue, link_secret="test-link-secret")
@@ -516,10 +572,15 @@ async def test_a_worker_killed_while_sending_never_sends_twice(when, dev_env, sq
             id=f"assessment-{ref}", task_queue=queue)
         await handle.execute_update("decide_to_assess", DecideToAssess(
             decision="assess", decided_on=d0 + timedelta(days=5)))
-        req = AdviceRequest(source=AdviceSource.HEALTH, requested_on=d0 + timedelta(days=10),
-                            contact_id=ids["pro"], send_request_email=False)
+        req = AdviceRequest(source=AdviceSource.HEALTH, requested_on=today(),
+                            contact_id=ids["pro"])
         with Session(engine_for(sqlite_url)) as s:
             req = resolve_request(s, load_escalation(settings), req)
+        req = req.model_copy(update={"ladder": Ladder.model_validate({"steps": [
+            {"name": "request", "anchor": "requested", "days": 0, "to": ["professional"],
+             "template": "advice_request"},
+            {"name": "tell_lead", "anchor": "requested", "days": 0, "to": ["service_lead"],
+             "template": "advice_escalation_lead"}]})})
         await handle.execute_update("request_advice", RequestAdvice(items=[req]))
 
         await settle(killed.is_set, timeout=30)
