@@ -628,3 +628,139 @@ async def test_a_long_subject_stays_on_the_subject_line(sqlite_url, smtp_server)
         line = next(x for x in lines if x.lower().startswith("subject:"))
         assert line == f"Subject: {subject}"  # one line, never blank then folded
         assert not any(x.startswith((" ", "\t")) for x in lines), lines
+
+
+AGENCY_OF = {AdviceSource.EDUCATION: "education", AdviceSource.HEALTH: "health",
+             AdviceSource.SOCIAL_CARE: "social_care",
+             AdviceSource.EDUCATIONAL_PSYCHOLOGIST: "educational_psychology"}
+MEMBERS = ["ad.one@council.example", "ad.two@council.example", "ad.three@council.example"]
+
+
+def add_four_agencies(db_url: str) -> dict[AdviceSource, tuple[str, str, str]]:
+    """A default service for each of four agencies, with a professional and a lead; an ADQA
+    group of three. Returns source -> (contact id, professional's address, lead's address)."""
+    out = {}
+    with Session(engine_for(db_url)) as s:
+        for source, agency in AGENCY_OF.items():
+            svc = t.Service(name=f"{agency.replace('_', ' ').title()} service", agency=agency,
+                            is_default=True)
+            s.add(svc)
+            s.flush()
+            pro = t.Contact(service_id=svc.id, name=f"Pro {agency}",
+                            email=f"pro.{agency}@agency.example")
+            s.add(pro)
+            s.add(t.Contact(service_id=svc.id, name=f"Lead {agency}",
+                            email=f"lead.{agency}@agency.example", is_lead=True))
+            s.flush()
+            out[source] = (pro.id, pro.email, f"lead.{agency}@agency.example")
+        for i, addr in enumerate(MEMBERS):
+            s.add(t.AdqaMember(name=f"Member {i + 1}", email=addr))
+        s.commit()
+    return out
+
+
+async def test_a_case_entered_months_late_is_chased_truthfully(
+        ts_env, sqlite_url, executor, smtp_server):
+    """What was seen: a case entered on 7 December with advice asked for on 6 October sent
+    twenty emails at once, false escalations among them. Now, entered today (E) with its
+    history (request 97 days ago, decision 63 days ago, advice from four agencies 62 days
+    ago, due 20 days ago): the first emails are the four requests, saying when they were asked
+    for and how late they are; the overdue notices follow the next day; the leads on E+5 are
+    told only what was sent; on E+10 each of the three ADQA members gets one daily message
+    listing all four, not twelve emails. The decision, recorded as made on time the same day,
+    is never called overdue."""
+    from domain.case import StartAssessment
+    from tests.test_assessment_workflow import Case, add_child
+    from statutory import london_date
+
+    who = add_four_agencies(sqlite_url)
+    async with chasing_worker(ts_env, sqlite_url, executor, smtp_server) as settings:
+        e = london_date(await ts_env.get_current_time())
+        ref = f"T-{uuid.uuid4().hex[:8].upper()}"
+        handle = await ts_env.client.start_workflow(
+            AssessmentWorkflow.run, StartAssessment(
+                reference=ref, child_id=add_child(sqlite_url),
+                request_date=e - timedelta(days=97)),
+            id=f"assessment-{ref}", task_queue=settings.task_queue)
+        _started.append(handle)
+        case = Case(ts_env, handle, e)
+        await case.do("decide_to_assess", DecideToAssess(decision="assess",
+                                                         decided_on=case.day(-63)))
+        asked = case.day(-62)
+        due = asked + timedelta(days=42)
+        with Session(engine_for(settings.db_url)) as s:
+            reqs = [resolve_request(s, load_escalation(settings), AdviceRequest(
+                source=src, requested_on=asked, contact_id=who[src][0])) for src in AGENCY_OF]
+        await case.do("request_advice", RequestAdvice(items=reqs))
+        pros = sorted(p for _, p, _ in who.values())
+        leads = sorted(lead for _, _, lead in who.values())
+
+        # Entry day: the four requests, and nothing else.
+        await settle(lambda: len(smtp_server.messages()) >= 4)
+        await asyncio.sleep(0.5)
+        first = smtp_server.messages()
+        assert sorted(m.to for m in first) == pros
+        for m in first:
+            assert m.subject.startswith("Advice requested for EHC needs assessment")
+            assert f"on {long_date(asked)}; this is the first email we have sent you" in \
+                " ".join(m.text.split())
+            assert f"It was due on {long_date(due)} and is 20 days late" in \
+                " ".join(m.text.split())
+        # Next day: the overdue notices, to the professionals only.
+        await case.go_to(1)
+        await settle(lambda: len(smtp_server.messages()) >= 8)
+        await case.go_to(4)
+        assert sorted((m.to, m.subject.split(":")[0]) for m in smtp_server.messages()[4:]) == \
+            [(p, "Overdue") for p in pros]
+        # E+5: each lead, told what was actually sent, with dates.
+        await case.go_to(5)
+        await settle(lambda: len(smtp_server.messages()) >= 12)
+        await case.go_to(9)
+        to_leads = smtp_server.messages()[8:]
+        assert sorted(m.to for m in to_leads) == leads
+        for m in to_leads:
+            text = m.text.replace("\r\n", "\n")
+            assert "after reminders" not in text
+            history = text.split("What we have sent about this advice before this email:\n")[1]
+            assert history.split("\n\n")[0] == (
+                f"- {long_date(e)}: request to the professional asked for the advice\n"
+                f"- {long_date(case.day(1))}: overdue notice to the professional asked for "
+                "the advice")
+        # E+10: queued for the ADQA group, not emailed; their daily message lists all four.
+        await case.go_to(10)
+        await settle(lambda: len(queued(sqlite_url, ref)) == 4)
+        assert len(smtp_server.messages()) == 12
+        summary = await daily_message(ts_env, settings, case.day(10))
+        assert (summary.items, summary.recipients, summary.sent) == (4, 3, 3)
+        again = await daily_message(ts_env, settings, case.day(10))  # a second run: nothing
+        assert (again.sent, again.already_sent) == (0, 3)
+        for member in MEMBERS:
+            (msg,) = smtp_server.messages(member)
+            text = " ".join(msg.text.split())
+            assert msg.subject == (f"ADQA: 4 pieces of advice newly escalated to you, "
+                                   f"{long_date(case.day(10))}")
+            assert text.count(ref) == 8  # each item: its reference and its link
+            for label in ("Educational advice", "Medical advice", "Social care advice",
+                          "Psychological advice"):
+                assert label in text, label
+            assert "30 days overdue" in text
+            assert (f"{long_date(e)}: request to the professional asked for the advice; "
+                    f"{long_date(case.day(1))}: overdue notice") in text
+            assert f"https://ehc.council.example/cases/{ref}" in text
+        assert len(smtp_server.messages()) == 15
+
+    with Session(engine_for(sqlite_url)) as s:
+        events = s.exec(select(t.CaseEvent).where(t.CaseEvent.case_reference == ref)
+                        .order_by(t.CaseEvent.seq)).all()
+    kinds = [e_.kind for e_ in events]
+    # The decision, recorded as made on time on the day its history was entered, was never
+    # called overdue (its alert waited to the end of that day).
+    assert not [e_ for e_ in events if e_.data.get("deadline") == "decision_due"]
+    assert kinds.count("chase.not_sent") == 4
+    adqa = [e_ for e_ in events if e_.kind == "chase.escalate_adqa"]
+    assert len(adqa) == 4 and all(
+        e_.summary.endswith(f"escalated to the ADQA group; in their daily message of "
+                            f"{long_date(case.day(10))}") for e_ in adqa)
+    import re
+    assert not [e_.summary for e_ in events if e_.kind.startswith("chase.")
+                and re.search(r"\d{4}-\d\d-\d\d", e_.summary)]  # dates in words
