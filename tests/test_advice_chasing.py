@@ -764,3 +764,64 @@ async def test_a_case_entered_months_late_is_chased_truthfully(
     import re
     assert not [e_.summary for e_ in events if e_.kind.startswith("chase.")
                 and re.search(r"\d{4}-\d\d-\d\d", e_.summary)]  # dates in words
+
+
+async def test_an_import_of_late_reviews_claims_no_earlier_chasing(
+        ts_env, sqlite_url, executor, smtp_server):
+    """The plans import brings in a review overdue since September: importing emails nobody.
+    Advice then asked for its meeting, entered as requested three weeks ago, gets a request
+    first (saying when it was asked for), and the service lead is told only of what was
+    actually sent, with dates."""
+    from domain.case import SetMeeting
+    from services.plan_import import import_plans
+    from statutory import london_date
+    from tests.test_import import EXAMPLE, TODAY, prefixed, snapshot
+    from workflows.review import ReviewWorkflow  # noqa: F401 - the worker runs it
+
+    ids = add_directory(sqlite_url)
+    async with chasing_worker(ts_env, sqlite_url, executor, smtp_server) as settings:
+        e = london_date(await ts_env.get_current_time())
+        text, prefix = prefixed(EXAMPLE)
+        result = await import_plans(text, settings=settings, client=ts_env.client,
+                                    today=TODAY)
+        assert result.ok and result.summary.imported == 13
+        ref = f"{prefix}-001938"  # its review overdue since 16 September
+        review = await snapshot(ts_env.client, ref)
+        handle = ts_env.client.get_workflow_handle(f"review-{ref}")
+        _started.extend(ts_env.client.get_workflow_handle(f"review-{prefix}-{n}")
+                        for n in ("004127", "003981", "002866", "001702", "001455", "004390",
+                                  "002204", "001938", "003317", "001276", "000812", "002731",
+                                  "003055"))
+        await asyncio.sleep(0.5)
+        assert smtp_server.messages() == []  # importing chases nobody
+        case = Case(ts_env, handle, e)
+        await handle.execute_update("set_meeting", SetMeeting(meeting_on=case.day(20)))
+        asked = case.day(-21)
+        req = AdviceRequest(source=AdviceSource.HEALTH, requested_on=asked,
+                            contact_id=ids["pro"])
+        with Session(engine_for(settings.db_url)) as s:
+            req = resolve_request(s, load_escalation(settings), req)
+        await handle.execute_update("request_advice", RequestAdvice(items=[req]))
+        due = case.day(6)  # circulated two weeks before the meeting (Reg 20(4))
+        creq = review.reference
+        await settle(lambda: smtp_server.messages(PRO))
+        first = smtp_server.messages()
+        assert [m.to for m in first] == [PRO]
+        assert first[0].subject.startswith("Advice requested for annual review")
+        assert f"on {long_date(asked)}; this is the first email we have sent you" in \
+            " ".join(first[0].text.split())
+        await case.go_to(11)  # due day 6: due-tomorrow 5, overdue 7, the lead 11
+        await settle(lambda: smtp_server.messages(LEAD))
+        await asyncio.sleep(0.3)
+    got = [(m.to, m.subject.split(":")[0]) for m in smtp_server.messages()]
+    assert got == [(PRO, f"Advice requested for annual review {creq}"),
+                   (PRO, f"Advice for annual review {creq} is due tomorrow ("
+                         f"{long_date(due)})"),
+                   (PRO, "Overdue"), (LEAD, "Escalation")]
+    lead = smtp_server.messages(LEAD)[0].text.replace("\r\n", "\n")
+    assert "after reminders" not in lead
+    assert lead.split("before this email:\n")[1].split("\n\n")[0] == (
+        f"- {long_date(e)}: request to the professional asked for the advice\n"
+        f"- {long_date(case.day(5))}: due-tomorrow notice to the professional asked for the "
+        "advice\n"
+        f"- {long_date(case.day(7))}: overdue notice to the professional asked for the advice")
