@@ -92,7 +92,6 @@ class ReviewWorkflow(CaseWorkflow):
 
     @workflow.run
     async def run(self, start: StartReview) -> ReviewSnapshot:
-        self._stamp_entered(set())  # the cycle's deadlines, entered today
         await self._save()  # the cycle's first events (none to save when imported)
         await self._run_clock(lambda: self.case.stage.is_open)
         await self._wind_down()
