@@ -9,6 +9,12 @@ A milestone's alerts (and those of advice requested without an escalation ladder
 ``ALERT_LADDER``: due soon (``policy.due_soon_days`` before the due date) and overdue (the day
 after), each at London midnight. Advice with a ladder is chased by its ladder instead
 (``domain.ladder``), on the same clock.
+
+**Entering history is not alerting.** An item that knows the day it was entered
+(``entered_on``) and whose alert's day had come by then (a caseworker entering a case's
+history step by step) does not alert at once: the alert waits to the end of the day of entry
+(the next London midnight), so a step recorded later that day as done on time is never called
+overdue. When it does fire it says when it was due and that it was noted late.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from domain.case import AdviceItem, Event, Milestone
+from domain.words import long_date
 from statutory import RULES, london_date, london_midnight
 
 # (name, days from the due date); None: policy.due_soon_days before it.
@@ -31,15 +38,27 @@ def next_event(case: Any, kind: str, on: date, at: datetime, actor: str | None, 
                  data=data)
 
 
-def ladder(item: Milestone | AdviceItem, due_soon_days: int) -> list[tuple[str, datetime]]:
-    """The alerts of ``item`` not fired yet, each with its moment."""
+def _alerts(item: Milestone | AdviceItem, due_soon_days: int
+            ) -> list[tuple[str, date, datetime]]:
+    """The alerts of ``item`` not fired yet: (name, the day it is for, the moment it fires).
+    An alert whose day had come by the day the item was entered fires at the end of that
+    day instead (see the module's docstring)."""
     steps = []
     for name, offset in ALERT_LADDER:
         if name in item.alerts_fired:
             continue
         days = -due_soon_days if offset is None else offset
-        steps.append((name, london_midnight(item.due + timedelta(days=days))))
+        day = item.due + timedelta(days=days)
+        entered = getattr(item, "entered_on", None)
+        moment = london_midnight(day if entered is None or day > entered
+                                 else entered + timedelta(days=1))
+        steps.append((name, day, moment))
     return steps
+
+
+def ladder(item: Milestone | AdviceItem, due_soon_days: int) -> list[tuple[str, datetime]]:
+    """The alerts of ``item`` not fired yet, each with its moment."""
+    return [(name, moment) for name, _, moment in _alerts(item, due_soon_days)]
 
 
 def alert_day(at: datetime, now: datetime) -> tuple[date, str]:
@@ -50,7 +69,7 @@ def alert_day(at: datetime, now: datetime) -> tuple[date, str]:
     day, today = london_date(at), london_date(now)
     if day >= today:
         return day, ""
-    return today, f"; noted {today.isoformat()}, its day ({day.isoformat()}) had passed"
+    return today, f"; noted on {long_date(today)}, after its day ({long_date(day)})"
 
 
 def fire(case: Any, item: Milestone | AdviceItem, advice_key: str | None, now: datetime,
@@ -59,21 +78,25 @@ def fire(case: Any, item: Milestone | AdviceItem, advice_key: str | None, now: d
     the event of the latest (steps overtaken by a later one, as for a backdated item, are
     marked, not announced). ``at`` stamps the event (default ``now``). Not for advice with an
     escalation ladder (``CaseWorkflow._climb``)."""
-    passed = [(name, moment) for name, moment in ladder(item, case.policy.due_soon_days)
-              if moment <= now]
+    passed = [(name, day, moment) for name, day, moment in
+              _alerts(item, case.policy.due_soon_days) if moment <= now]
     if not passed:
         return None
-    for name, _ in passed:
+    for name, _, _ in passed:
         item.alerts_fired.append(name)
-    name, moment = passed[-1]
+    name, day, moment = passed[-1]
     what = (f"Advice ({item.label or item.source.label})" if isinstance(item, AdviceItem)
             else RULES[item.rule_id].title)
     on, late = alert_day(moment, now)
+    if not late and london_date(moment) > day:  # held back: entered after its day
+        entered = item.entered_on
+        late = (f"; noted on {long_date(on)}, as it was entered on {long_date(entered)}, "
+                f"after its day ({long_date(day)})")
     data = {"deadline": item.key, "due": item.due.isoformat(),
             **({"advice": advice_key} if advice_key else {})}
+    state = ("is due soon: due on " if name == "due_soon" else "is overdue: it was due on ")
     return next_event(case, f"deadline.{name}", on, now if at is None else at, None,
-                      f"{what} {'is due soon' if name == 'due_soon' else 'is overdue'} "
-                      f"(due {item.due.isoformat()}){late}", data)
+                      f"{what} {state}{long_date(item.due)}{late}", data)
 
 
 def fire_as_of(case: Any, items: list[tuple[Milestone | AdviceItem, str | None]], day: date,

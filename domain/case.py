@@ -173,6 +173,10 @@ class Milestone(BaseModel):
     done_on: date | None = None
     applicable: bool = True
     alerts_fired: list[str] = []
+    # The (London) day the system came to know of it: a milestone entered after its day
+    # had passed waits to the end of that day before it is called overdue (domain.alerts).
+    # None on milestones made before this was kept: they alert as they always did.
+    entered_on: date | None = None
 
     @property
     def title(self) -> str:
@@ -202,6 +206,10 @@ class AdviceItem(BaseModel):
     ladder: Ladder | None = None
     submission_id: str | None = None  # advice sent through the professional's secure page
     expected_on: date | None = None  # when the professional said late advice will come
+    # The (London) day the system came to know of it. Advice entered after its request day is
+    # chased from that day (domain.ladder: steps whose day had gone are not sent, the overdue
+    # steps are planned afresh). None on advice requested before this was kept.
+    entered_on: date | None = None
 
     @property
     def is_open(self) -> bool:

@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from domain.words import long_date
 from statutory import london_time
 
 Recipient = Literal["professional", "service_lead", "adqa"]
@@ -54,6 +55,11 @@ class LadderStep(BaseModel):
             raise ValueError(f"unknown email template {v!r}; use one of {', '.join(TEMPLATES)}")
         return v
 
+    @property
+    def is_request(self) -> bool:
+        """The request itself: the step on the day the advice is asked for."""
+        return self.anchor == "requested" and self.days == 0
+
     def on(self, requested_on: date, due: date) -> date:
         return (requested_on if self.anchor == "requested" else due) + timedelta(days=self.days)
 
@@ -86,16 +92,63 @@ class Ladder(BaseModel):
     def at(self, day: date) -> datetime:
         return london_time(day, self.send_hour)
 
-    def _fixed(self, requested_on: date, due: date, fired: list[str]):
-        return [(s.name, self.at(s.on(requested_on, due)), s) for s in self.steps
-                if s.name not in fired]
+    def days(self, requested_on: date, due: date,
+             entered_on: date | None = None) -> list[tuple[LadderStep, date | None]]:
+        """Each step with the day it is for; None: not sent.
 
-    def _repeats(self, requested_on: date, due: date, fired: list[str]):
+        Advice entered on its request day (or ``entered_on`` None: advice requested before
+        the day of entry was kept) follows the ladder as written. Advice entered later, its
+        request day before ``entered_on``, is chased from the day it was entered:
+
+        - the request (the step anchored on the request day, 0 days) goes on ``entered_on``;
+        - another step whose day is before ``entered_on`` and not after the due date (a
+          reminder, a due-tomorrow notice) is not sent: its day has gone (``missed``);
+        - if any step after the due date had its day before ``entered_on``, every step after
+          the due date is planned as if the advice fell due on ``entered_on``: the overdue
+          notice the next day, the escalations after the professional's usual time, in
+          order (with the default ladder ``entered_on`` + 1, + 5, + 10);
+        - steps on ``entered_on`` or later keep their days otherwise.
+        """
+        planned = [(s, s.on(requested_on, due)) for s in self.steps]
+        if entered_on is None or requested_on >= entered_on:
+            return [(s, d) for s, d in planned]
+        shift = any(due < d < entered_on for _, d in planned)
+        out: list[tuple[LadderStep, date | None]] = []
+        for s, d in planned:
+            if d > due and shift:
+                out.append((s, entered_on + (d - due)))
+            elif d >= entered_on:
+                out.append((s, d))
+            elif s.is_request:
+                out.append((s, entered_on))
+            else:
+                out.append((s, None))
+        return out
+
+    def missed(self, requested_on: date, due: date, fired: list[str],
+               entered_on: date | None) -> list[tuple[str, date]]:
+        """The steps not sent because their day had gone before the advice was entered, each
+        with the day it was for (see ``days``)."""
+        return [(s.name, s.on(requested_on, due))
+                for s, d in self.days(requested_on, due, entered_on)
+                if d is None and s.name not in fired]
+
+    def _fixed(self, requested_on: date, due: date, fired: list[str],
+               entered_on: date | None = None):
+        return [(s.name, self.at(d), s) for s, d in self.days(requested_on, due, entered_on)
+                if d is not None and s.name not in fired]
+
+    def _repeats(self, requested_on: date, due: date, fired: list[str],
+                 entered_on: date | None = None):
         """Repeats after the last step, ``repeat-1``, ``repeat-2``, ... from the first not yet
-        fired, without end (callers stop taking them)."""
+        fired, without end (callers stop taking them). For advice entered late they follow
+        the last step as planned, and never fall before the day of entry."""
         if not self.repeat_every_days or not self.steps:
             return
-        last = max(s.on(requested_on, due) for s in self.steps)
+        days = self.days(requested_on, due, entered_on)
+        last = max(d if d is not None else s.on(requested_on, due) for s, d in days)
+        if entered_on is not None and requested_on < entered_on:
+            last = max(last, entered_on)
         step = LadderStep(name="repeat", days=0, to=self.repeat_to,
                           template=self.repeat_template)
         k = sum(1 for f in fired if f.startswith("repeat-"))
@@ -103,17 +156,20 @@ class Ladder(BaseModel):
             k += 1
             yield f"repeat-{k}", self.at(last + timedelta(days=k * self.repeat_every_days)), step
 
-    def next_at(self, requested_on: date, due: date, fired: list[str]) -> datetime | None:
+    def next_at(self, requested_on: date, due: date, fired: list[str],
+                entered_on: date | None = None) -> datetime | None:
         """When the next step not yet fired is due, if any."""
-        moments = [at for _, at, _ in self._fixed(requested_on, due, fired)]
-        moments += [at for _, at, _ in _first(self._repeats(requested_on, due, fired))]
+        moments = [at for _, at, _ in self._fixed(requested_on, due, fired, entered_on)]
+        moments += [at for _, at, _ in
+                    _first(self._repeats(requested_on, due, fired, entered_on))]
         return min(moments) if moments else None
 
     def passed(self, requested_on: date, due: date, fired: list[str],
-               now: datetime) -> list[tuple[str, datetime, LadderStep]]:
+               now: datetime, entered_on: date | None = None
+               ) -> list[tuple[str, datetime, LadderStep]]:
         """The steps not yet fired whose moment has come, in time order."""
-        out = [x for x in self._fixed(requested_on, due, fired) if x[1] <= now]
-        for x in self._repeats(requested_on, due, fired):
+        out = [x for x in self._fixed(requested_on, due, fired, entered_on) if x[1] <= now]
+        for x in self._repeats(requested_on, due, fired, entered_on):
             if x[1] > now:
                 break
             out.append(x)
@@ -156,6 +212,9 @@ STEP_LABELS: dict[str, tuple[str, str]] = {
     "escalate_lead": ("escalation to the service lead", "Escalated to the service lead"),
     "escalate_adqa": ("escalation to the ADQA group", "Escalated to the ADQA group"),
     "repeat": ("repeat reminder", "Repeat reminder"),
+    # Not ladder steps: the ADQA group's messages, as the case's email list names them.
+    "adqa_daily": ("ADQA daily message", "ADQA daily message"),
+    "adqa_digest": ("ADQA weekly digest", "ADQA weekly digest"),
 }
 
 
@@ -166,6 +225,37 @@ def step_label(name: str, done: bool = False) -> str:
     words = base.replace("_", " ")
     label = STEP_LABELS.get(base, (words, words[:1].upper() + words[1:]))[1 if done else 0]
     return f"{label} {n}" if n else label
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _listing(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def not_sent_summary(what: str, missed: list[tuple[str, date]], entered_on: date) -> str:
+    """The timeline's one entry for the steps of a ladder not sent because the advice was
+    entered after their days: 'Medical advice: reminder (7 November 2026) and due-tomorrow
+    notice (16 November 2026) were not sent: this advice was entered on 7 December 2026,
+    after their days'."""
+    steps = _listing([f"{step_label(n)} ({long_date(d)})" for n, d in missed])
+    verb, their = ("was", "its day") if len(missed) == 1 else ("were", "their days")
+    return (f"{_sentence(what)}: {steps} {verb} not sent: this advice was entered on "
+            f"{long_date(entered_on)}, after {their}")
+
+
+def chase_summary(what: str, due: date, step: str, to: list[str], requested_on: date,
+                  entered_on: date | None, request: bool = False, late: str = "") -> str:
+    """The timeline's entry for a step of the ladder: what was emailed, to whom, with dates
+    in words. A request sent on the day late advice was entered says when it was asked for."""
+    who = _listing([RECIPIENT_LABELS[r] for r in to])
+    text = f"{_sentence(what)}, due {long_date(due)}: {step_label(step)} emailed to {who}"
+    if request and entered_on is not None and requested_on < entered_on:
+        text += (f" (asked for on {long_date(requested_on)}; entered on "
+                 f"{long_date(entered_on)})")
+    return text + late
 
 
 class AdviceNotice(BaseModel):
@@ -189,6 +279,9 @@ class AdviceNotice(BaseModel):
 
 class NoticeResult(BaseModel):
     sent: int = 0
+    # An escalation to the ADQA group is queued for their daily message, not emailed: the
+    # day of the message it goes in (services.adqa_daily).
+    queued_for: date | None = None
     already_sent: int = 0
     rejected: int = 0
     nobody: list[str] = []  # roles with no one in the directory to send to

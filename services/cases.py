@@ -43,6 +43,7 @@ from domain.identifiers import (
 )
 from domain.ladder import step_label
 from domain.steps import closed_message, repeat_of, title
+from services.adqa_daily import daily_messages_for
 from services.allocation import holder
 from services.children import ChildFacts, find_or_add_child
 from services.clock import today
@@ -256,6 +257,9 @@ async def read_case(*, session: Session, client: Client | None, reference: str) 
     letters = session.exec(select(t.Letter).where(t.Letter.case_reference == reference)).all()
     emails = session.exec(select(t.EmailMessage).where(t.EmailMessage.case_reference == reference)
                           .order_by(t.EmailMessage.created_at, t.EmailMessage.id)).all()
+    # The ADQA group's daily messages that listed this case's escalations, with its own.
+    emails = sorted([*emails, *daily_messages_for(session, reference)],
+                    key=lambda e: (e.created_at.replace(tzinfo=None), e.id or 0))
     return CaseOut(
         reference=reference,
         child=ChildOut.model_validate(child, from_attributes=True) if child else None,

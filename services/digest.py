@@ -52,6 +52,9 @@ from domain.case import AdviceSource
 from config.settings import Settings
 from statutory import RULES, ExceptionKind, days_overdue, excusing_exceptions
 from workflows.digest import (
+    DAILY_RUN_TIMEOUT,
+    DAILY_SCHEDULE_ID,
+    DAILY_WORKFLOW_NAME,
     DIGEST_RUN_TIMEOUT,
     MONDAY,
     SCHEDULE_ID,
@@ -382,6 +385,8 @@ class DigestScheduleSettings(BaseSettings):
 
     weekday: int = Field(MONDAY, ge=0, le=6, description="0 = Monday ... 6 = Sunday")
     hour: int = Field(8, ge=0, le=23, description="hour of the day, London time")
+    daily_hour: int = Field(17, ge=0, le=23, description="hour of the ADQA group's daily "
+                            "message of new escalations, London time (EHC_DIGEST_DAILY_HOUR)")
 
     @field_validator("weekday", mode="before")
     @classmethod
@@ -397,6 +402,9 @@ class DigestScheduleSettings(BaseSettings):
     def describe(self) -> str:
         return f"every {WEEKDAY_NAMES[self.weekday].capitalize()} at {self.hour:02d}:00 " \
                f"({TIME_ZONE})"
+
+    def describe_daily(self) -> str:
+        return f"every day at {self.daily_hour:02d}:00 ({TIME_ZONE})"
 
 
 def current_week_ending(today: date, cfg: DigestScheduleSettings | None = None) -> date:
@@ -426,6 +434,29 @@ def digest_schedule(settings: Settings, cfg: DigestScheduleSettings) -> Schedule
     )
 
 
+def daily_schedule(settings: Settings, cfg: DigestScheduleSettings) -> Schedule:
+    """The ADQA group's daily message (``services.adqa_daily``): every day at
+    ``cfg.daily_hour``, London time."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            DAILY_WORKFLOW_NAME, id=DAILY_SCHEDULE_ID, task_queue=settings.task_queue,
+            execution_timeout=DAILY_RUN_TIMEOUT,
+        ),
+        spec=ScheduleSpec(
+            calendars=[ScheduleCalendarSpec(
+                second=[ScheduleRange(0)], minute=[ScheduleRange(0)],
+                hour=[ScheduleRange(cfg.daily_hour)],
+                day_of_week=[ScheduleRange(0, 6)],
+                comment="ADQA daily message",
+            )],
+            time_zone_name=TIME_ZONE,
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP,
+                              catchup_window=CATCHUP_WINDOW),
+        state=ScheduleState(note=f"ADQA daily message, {cfg.describe_daily()}"),
+    )
+
+
 def _calendar_shape(spec: ScheduleSpec) -> list[tuple]:
     return [(tuple(c.second), tuple(c.minute), tuple(c.hour), tuple(c.day_of_month),
              tuple(c.month), tuple(c.year), tuple(c.day_of_week)) for c in spec.calendars]
@@ -437,7 +468,8 @@ async def _same(client: Client, have: Schedule, want: Schedule) -> bool:
             and isinstance(b, ScheduleActionStartWorkflow)):
         return False
     try:
-        args = await client.data_converter.decode(list(a.args), [DigestRequest])  # type: ignore[arg-type]
+        args = await client.data_converter.decode(
+            list(a.args), [DigestRequest] * len(a.args))  # type: ignore[arg-type]
     except Exception:  # written with another key or shape: rewrite it
         return False
     return (a.workflow == b.workflow and a.task_queue == b.task_queue and a.id == b.id
@@ -452,24 +484,33 @@ async def _same(client: Client, have: Schedule, want: Schedule) -> bool:
 async def ensure_digest_schedule(client: Client, settings: Settings,
                                  cfg: DigestScheduleSettings | None = None, *,
                                  log_errors: bool = False) -> ScheduleHandle | None:
-    """Create the weekly schedule, or bring an existing one in line with the settings
-    (keeping it paused if someone paused it). Safe to call at every start, from several
-    workers at once. With ``log_errors`` (the worker) a failure is logged, not raised: the
-    worker's cases matter more than the digest."""
+    """Create the weekly schedule and the daily one (the ADQA group's daily message), or
+    bring existing ones in line with the settings (keeping one paused if someone paused it).
+    Safe to call at every start, from several workers at once. With ``log_errors`` (the
+    worker) a failure is logged, not raised: the worker's cases matter more than the digest.
+    Returns the weekly schedule's handle."""
     cfg = cfg or DigestScheduleSettings()
-    want = digest_schedule(settings, cfg)
+    await _ensure(client, DAILY_SCHEDULE_ID, daily_schedule(settings, cfg),
+                          cfg.describe_daily(), log_errors)
+    weekly = await _ensure(client, SCHEDULE_ID, digest_schedule(settings, cfg),
+                           cfg.describe(), log_errors)
+    return weekly
+
+
+async def _ensure(client: Client, schedule_id: str, want: Schedule, describe: str,
+                  log_errors: bool) -> ScheduleHandle | None:
     try:
         try:
-            return await client.create_schedule(SCHEDULE_ID, want)
+            return await client.create_schedule(schedule_id, want)
         except ScheduleAlreadyRunningError:
             pass
-        handle = client.get_schedule_handle(SCHEDULE_ID)
+        handle = client.get_schedule_handle(schedule_id)
 
         async def updater(inp: ScheduleUpdateInput) -> ScheduleUpdate | None:
             have = inp.description.schedule
             if await _same(client, have, want):
                 return None
-            log.info("updating schedule %s: %s", SCHEDULE_ID, cfg.describe())
+            log.info("updating schedule %s: %s", schedule_id, describe)
             state = replace(want.state, paused=have.state.paused,
                             note=have.state.note if have.state.paused else want.state.note)
             return ScheduleUpdate(schedule=replace(want, state=state))
@@ -486,7 +527,7 @@ async def ensure_digest_schedule(client: Client, settings: Settings,
     except Exception:
         if not log_errors:
             raise
-        log.exception("could not create or update the ADQA digest schedule %s", SCHEDULE_ID)
+        log.exception("could not create or update the ADQA schedule %s", schedule_id)
         return None
 
 

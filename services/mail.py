@@ -24,6 +24,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from email import policy as email_policy
 from email.message import EmailMessage as MimeMessage
 from email.utils import format_datetime, parseaddr
 from typing import NoReturn
@@ -38,6 +39,14 @@ from store.db import engine_for
 from config.settings import Settings
 
 log = logging.getLogger("ehc.mail")
+
+# How messages are written. The standard library's default folds header lines at 78 columns,
+# and a subject that does not fit after "Subject: " is moved whole to the next line, leaving
+# the first blank ("Subject:\n Still overdue: ..."), which some mail clients show as no
+# subject. RFC 5322 (2.1.1) allows lines of up to 998 characters: our subjects (at most 300)
+# and addresses then stay on one line. Only the writing out uses it: bodies are encoded as the
+# default policy encodes them (quoted-printable past 78 columns, 7-bit safe for any server).
+MAIL_POLICY = email_policy.default.clone(max_line_length=998)
 
 # Another attempt holding a claim younger than this may still be sending.
 CLAIM_LEASE = timedelta(seconds=30)
@@ -143,7 +152,7 @@ class Outbox:
     # --- sending ------------------------------------------------------------------------------
 
     def _mime(self, out: Outgoing, message_id: str) -> MimeMessage:
-        msg = MimeMessage()
+        msg = MimeMessage()  # the body encoded as before (lines of 78: quoted-printable)
         msg["From"] = self.settings.mail_from
         msg["To"] = f"{out.to_name} <{out.to_address}>" if out.to_name else out.to_address
         msg["Subject"] = out.subject
@@ -176,7 +185,7 @@ class Outbox:
                 await smtp.rcpt(out.to_address)
                 # From here the server may take the message even if we never hear back.
                 await asyncio.to_thread(self._finish, out.key, status="handing_over")
-                reply = await smtp.data(message.as_bytes())
+                reply = await smtp.data(message.as_bytes(policy=MAIL_POLICY))
             finally:
                 await _hang_up(smtp)
         except aiosmtplib.SMTPRecipientRefused as exc:

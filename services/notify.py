@@ -6,6 +6,11 @@ each through the outbox (``services.mail``), so a retry or a restarted worker se
 twice. Emails carry the case reference, the advice asked for, its dates and a link; never the
 child's name or date of birth (the secure page behind the link shows what the professional
 needs).
+
+The ADQA group is not emailed step by step: an escalation to them is queued
+(``services.adqa_daily``) and each member gets one daily message listing every case that
+reached them since the last. Escalations say only what was actually sent before them, from the
+outbox (``sent_before``), never what the ladder assumes.
 """
 
 from __future__ import annotations
@@ -19,14 +24,16 @@ from sqlmodel import Session
 from domain.identifiers import is_review_cycle
 from domain.words import long_date
 from services.links import advice_url
+from services.adqa_daily import queue_escalation, sent_before
 from services.mail import Outbox, Outgoing
 from services.rendering import render
 from store import tables as t
 from store.db import engine_for
 from services.directory import Addressee, addressees
-from domain.ladder import AdviceNotice, NoticeResult, step_label
+from domain.ladder import RECIPIENT_LABELS, AdviceNotice, NoticeResult, step_label
 from config.settings import Settings
 from statutory import days_overdue, london_date
+
 
 SUBJECTS = {
     "advice_request": "Advice requested for {process} {ref}: due {due}",
@@ -34,8 +41,6 @@ SUBJECTS = {
     "advice_due_tomorrow": "Advice for {process} {ref} is due tomorrow ({due})",
     "advice_overdue": "Overdue: advice for {process} {ref} was due {due}",
     "advice_escalation_lead": "Escalation: advice for {process} {ref} is "
-                              "{late} days overdue",
-    "advice_escalation_adqa": "ADQA escalation: advice for {process} {ref} is "
                               "{late} days overdue",
     "advice_repeat": "Still overdue: advice for {process} {ref} ({late} days)",
 }
@@ -48,15 +53,21 @@ class Notifier:
         self.engine = engine_for(settings.db_url)
 
     def _context(self, n: AdviceNotice) -> tuple[list[Addressee], list[str], dict]:
+        roles = [r for r in n.to if r != "adqa"]  # the ADQA group: queued, not emailed
         with Session(self.engine) as s:
-            people, nobody = addressees(s, n.to, n.service_id, n.contact_id)
+            people, nobody = addressees(s, roles, n.service_id, n.contact_id) if roles \
+                else ([], [])
             service = s.get(t.Service, n.service_id) if n.service_id else None
             contact = s.get(t.Contact, n.contact_id) if n.contact_id else None
+            history = sent_before(s, n.reference, n.advice_key, n.step)
         owed_by = ", ".join(x for x in (contact.name if contact else None,
                                         service.name if service else None) if x)
         return people, nobody, {
             "owed_by": owed_by or "not assigned to a service",
             "service": service.name if service else None,
+            "history": history,
+            "professional_emailed": any(h["to"] == RECIPIENT_LABELS["professional"]
+                                        for h in history),
         }
 
     async def send(self, n: AdviceNotice, tag: str,
@@ -68,6 +79,11 @@ class Notifier:
         today = london_date(datetime.now(timezone.utc))
         late = days_overdue(max(today, n.on), n.due)
         result = NoticeResult(nobody=nobody)
+        if "adqa" in n.to:
+            result.queued_for, members = await asyncio.to_thread(
+                queue_escalation, self.settings, n)
+            if not members:
+                result.nobody = [*result.nobody, "adqa"]
         beating = asyncio.create_task(_beat(heartbeat)) if heartbeat else None
         try:
             for person in people:
@@ -83,6 +99,7 @@ class Notifier:
             **extra, "n": n, "person": person, "late": late,
             "step": step_label(n.step), "due": long_date(n.due),
             "requested": long_date(n.requested_on), "expected": long_date(n.expected_on),
+            "sent_on": long_date(n.on),
             "link": advice_url(self.settings, n.reference, n.advice_key)
             if person.link else None,
             "council": self.settings.council_name,

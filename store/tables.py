@@ -92,6 +92,7 @@ class Milestone(SQLModel, table=True):
     done_on: date | None = None
     applicable: bool = True
     alerts_fired: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    entered_on: date | None = None  # the day the system came to know of it (domain.alerts)
     # An exception that has not been withdrawn excuses this deadline (statutory.clock
     # .excusing_exceptions, worked out by the recorder at each save): counted apart.
     excused: bool = False
@@ -130,6 +131,7 @@ class AdviceItem(SQLModel, table=True):
     ladder: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     submission_id: str | None = Field(default=None, max_length=32)
     expected_on: date | None = None
+    entered_on: date | None = None  # the day the system came to know of it (domain.ladder)
     excused: bool = False  # as Milestone.excused (a Reg 8(2) exception, or the case's)
     # As Milestone.listed: the case is open and still chasing advice (an assessment; a review
     # only until its meeting, stage "meeting_set"). Kept by the database (migration 0007).
@@ -257,6 +259,27 @@ class EmailMessage(SQLModel, table=True):
     smtp_response: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(default_factory=_now)
     sent_at: datetime | None = None
+
+
+class AdqaEscalation(SQLModel, table=True):
+    """A piece of advice whose chasing reached the ADQA group: queued by the notifier instead
+    of an email to each member, and listed in the group's next daily message
+    (``services.adqa_daily``). ``key`` (case, advice, ladder step) makes queueing idempotent."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True)
+    case_reference: str = Field(max_length=REF, index=True)
+    advice_key: str = Field(max_length=80)
+    step: str = Field(max_length=40)
+    what: str = Field(max_length=120)  # the advice asked for, in words
+    service_id: str | None = Field(default=None, max_length=32)
+    contact_id: str | None = Field(default=None, max_length=32)
+    requested_on: date
+    due: date
+    step_on: date  # the day the ladder step was for
+    queued_at: datetime = Field(default_factory=_now)
+    for_day: date = Field(index=True)  # the day of the daily message it is meant for
+    listed_on: date | None = Field(default=None, index=True)  # the daily message that listed it
 
 
 # --- advice submitted by professionals through their link ----------------------------------------

@@ -229,6 +229,23 @@ async def chased_advice_case_closed(case: Case) -> None:
     await case.do("close_case", CloseCase(reason="moved_out_of_area", closed_on=case.day(81)))
 
 
+async def advice_entered_late(case: Case) -> None:
+    """(m) OPEN, made after deadlines learnt their day of entry: advice entered on day 70 as
+    requested on day 21 (due day 63). The reminder and due-tomorrow notice are recorded as
+    not sent; the request goes on day 70, the overdue notice on day 71, the service lead on
+    75, the ADQA group (queued for their daily message) on 80; the first repeat is pending."""
+    await case.go_to(20)
+    await case.do("decide_to_assess", DecideToAssess(decision="assess",
+                                                     decided_on=case.day(20)))
+    await case.go_to(70)
+    settings = Settings(_env_file=None)
+    requests = [AdviceRequest(source=s, requested_on=case.day(21)) for s in ALL_ADVICE]
+    requests = [r.model_copy(update={"ladder": load_escalation(settings).for_source(
+        r.source.value)}) for r in requests]
+    await case.do("request_advice", RequestAdvice(items=requests))
+    await case.go_to(82)
+
+
 # --- annual reviews: each drives a plan's review workflow (tests/test_review_workflow.py) -------
 
 
@@ -319,10 +336,10 @@ CASES: dict[str, Callable[[Case], Awaitable[None]]] = {
     for f in (on_time_final_plan, late_advice_closed, refused, no_plan,
               exception_withdrawn_final_late, open_advice_outstanding, open_awaiting_decision,
               open_draft_served, open_advice_chased, chased_advice_case_closed,
-              steps_sent_twice_closed)
+              steps_sent_twice_closed, advice_entered_late)
 }
 OPEN = {"open_advice_outstanding", "open_awaiting_decision", "open_draft_served",
-        "open_advice_chased"}
+        "open_advice_chased", "advice_entered_late"}
 
 
 async def record(names: list[str]) -> None:

@@ -17,6 +17,12 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    raw: bytes = b""  # the message as the server received it
+
+    def header_lines(self) -> list[str]:
+        """The raw header section, one line per physical line (folds kept)."""
+        head = self.raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
+        return head.decode("utf-8", "replace").split("\n")
 
     @property
     def to(self) -> str:
@@ -60,7 +66,8 @@ class SmtpServer:
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's API
         msg = message_from_bytes(envelope.content, policy=policy.default)
-        item = Received(envelope.mail_from, list(envelope.rcpt_tos), msg)  # type: ignore[arg-type]
+        item = Received(envelope.mail_from, list(envelope.rcpt_tos), msg,  # type: ignore[arg-type]
+                        bytes(envelope.content))
         with self._lock:
             self.received.append(item)
         if callable(self.on_message):

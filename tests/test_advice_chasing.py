@@ -27,6 +27,7 @@ from domain.case import (
     ReportAdviceDelay,
     RequestAdvice,
 )
+from domain.words import long_date
 from statutory import ExceptionKind
 from tests.conftest import settings_for
 from tests.test_assessment_workflow import Case
@@ -121,6 +122,21 @@ async def settle(predicate, timeout: float = 20.0):
     raise AssertionError("condition not met in time")
 
 
+def queued(db_url: str, ref: str) -> list[t.AdqaEscalation]:
+    with Session(engine_for(db_url)) as s:
+        return list(s.exec(select(t.AdqaEscalation).where(
+            t.AdqaEscalation.case_reference == ref).order_by(t.AdqaEscalation.id)))
+
+
+async def daily_message(env, settings, day: date):
+    """The ADQA group's daily message for ``day``, as its schedule starts it: the daily
+    workflow, on the worker."""
+    from workflows.digest import AdqaDailyWorkflow
+    return await env.client.execute_workflow(
+        AdqaDailyWorkflow.run, day, id=f"adqa-daily-{uuid.uuid4().hex[:8]}",
+        task_queue=settings.task_queue)
+
+
 def received(smtp, ref: str) -> list[tuple[str, str]]:
     """(recipient, step) of each email the server received for case ``ref``, in order."""
     out = []
@@ -137,8 +153,7 @@ EXPECTED = [
     (62, PRO, "due-tomorrow notice"),
     (64, PRO, "overdue notice"),
     (68, LEAD, "escalation to the service lead"),
-    (73, ADQA[0], "escalation to the ADQA group"),
-    (73, ADQA[1], "escalation to the ADQA group"),
+    # day 73: the escalation to the ADQA group is queued for their daily message, not emailed
     (80, PRO, "repeat reminder 1"),
     (80, LEAD, "repeat reminder 1"),
     (87, PRO, "repeat reminder 2"),
@@ -153,7 +168,7 @@ async def test_the_whole_ladder_then_stop_on_receipt(ts_env, sqlite_url, executo
         ref = case.handle.id.removeprefix("assessment-")
         await request_health_advice(case, settings, ids)
         seen = 0
-        for day in sorted({d for d, _, _ in EXPECTED}):
+        for day in sorted({d for d, _, _ in EXPECTED} | {73}):
             # The day before a step: nothing new has gone.
             await case.go_to(day - 1)
             assert len(received(smtp_server, ref)) == seen, f"early email before day {day}"
@@ -163,6 +178,14 @@ async def test_the_whole_ladder_then_stop_on_receipt(ts_env, sqlite_url, executo
                                and len(r) >= seen + len(todays) and r)
             assert sorted(got[seen:]) == sorted(todays), f"day {day}"
             seen += len(todays)
+            if day == 73:  # the ADQA group: one daily message each, that afternoon
+                await settle(lambda: queued(sqlite_url, ref))
+                summary = await daily_message(ts_env, settings, case.day(73))
+                assert (summary.items, summary.sent) == (1, 2)
+                for member in ADQA:
+                    (msg,) = smtp_server.messages(member)
+                    assert ref in msg.text and "Medical advice" in msg.text
+                    assert "10 days overdue" in msg.text
 
         # The advice arrives on day 90: no step fires after that, ever.
         await case.go_to(90)
@@ -176,7 +199,14 @@ async def test_the_whole_ladder_then_stop_on_receipt(ts_env, sqlite_url, executo
     assert [(r.recipient_address, r.status, (r.step_on - case.day0).days) for r in rows] == \
         [(to, "sent", day) for day, to, _ in EXPECTED]
     assert all(r.sent_at and r.message_id and r.smtp_response for r in rows)
-    assert {m.message_id for m in smtp_server.messages()} == {r.message_id for r in rows}
+    assert {m.message_id for m in smtp_server.messages() if ref in m.subject} == \
+        {r.message_id for r in rows}
+    # The case's email list shows the ADQA group's daily messages that listed it.
+    from services.adqa_daily import daily_messages_for
+    with Session(engine_for(sqlite_url)) as s:
+        daily = daily_messages_for(s, ref)
+    assert sorted(r.recipient_address for r in daily) == sorted(ADQA)
+    assert all(r.status == "sent" and r.step_on == case.day(73) for r in daily)
     # The case's timeline shows each step of the ladder on its day.
     with Session(engine_for(sqlite_url)) as s:
         events = s.exec(select(t.CaseEvent).where(t.CaseEvent.case_reference == ref,
@@ -186,6 +216,11 @@ async def test_the_whole_ladder_then_stop_on_receipt(ts_env, sqlite_url, executo
         ("chase.request", 21), ("chase.reminder", 53), ("chase.due_tomorrow", 62),
         ("chase.overdue", 64), ("chase.escalate_lead", 68), ("chase.escalate_adqa", 73),
         ("chase.repeat", 80), ("chase.repeat", 87)]
+    adqa = events[5].summary
+    assert adqa == (f"Medical advice, due {long_date(case.day(63))}: escalated to the ADQA "
+                    f"group; in their daily message of {long_date(case.day(73))}")
+    assert events[0].summary == (f"Medical advice, due {long_date(case.day(63))}: request "
+                                 "emailed to the professional asked for the advice")
 
 
 async def test_emails_carry_the_case_the_ask_and_a_link_but_not_the_child(
@@ -236,11 +271,13 @@ async def test_an_exception_or_closing_the_case_stops_the_ladder(
         assert await fired(excused) == ["request", "reminder"]
 
 
-async def test_late_entry_sends_each_person_only_their_latest_step(
+async def test_late_entry_is_chased_from_the_day_it_is_entered(
         ts_env, sqlite_url, executor, smtp_server):
-    """Advice recorded as requested 50 days ago (due 8 days ago): the professional gets the
-    overdue notice (not a reminder and a due-tomorrow notice after it) and the service lead
-    the escalation; the ADQA step (10 days overdue) has not come yet."""
+    """Advice recorded on day 58 as requested on day 8 (due day 50), its request sent another
+    way: nothing goes at once. The reminder and due-tomorrow notice, whose days had gone, are
+    not sent and the timeline says so once; the overdue steps are planned from the day of
+    entry (overdue notice 59, service lead 63, ADQA group 68), and the lead is told only what
+    was actually sent."""
     ids = add_directory(sqlite_url)
     async with chasing_worker(ts_env, sqlite_url, executor, smtp_server) as settings:
         case = await start_case(ts_env, settings, sqlite_url)
@@ -254,19 +291,37 @@ async def test_late_entry_sends_each_person_only_their_latest_step(
         with Session(engine_for(settings.db_url)) as s:
             req = resolve_request(s, load_escalation(settings), req)
         await case.do("request_advice", RequestAdvice(items=[req]))
-        await settle(lambda: len(received(smtp_server, ref)) >= 2)
-        await asyncio.sleep(0.3)
-        assert received(smtp_server, ref) == [(PRO, "overdue notice"),
-                                              (LEAD, "escalation to the service lead")]
-        assert await fired(case) == ["request", "reminder", "due_tomorrow", "overdue",
-                                     "escalate_lead"]
-    # The timeline records the catch-up on the day it happened, and says so.
+        await asyncio.sleep(0.5)
+        assert received(smtp_server, ref) == []
+        assert await fired(case) == ["request", "reminder", "due_tomorrow"]
+        await case.go_to(59)
+        await settle(lambda: received(smtp_server, ref))
+        await case.go_to(62)
+        assert received(smtp_server, ref) == [(PRO, "overdue notice")]
+        await case.go_to(63)
+        await settle(lambda: len(received(smtp_server, ref)) == 2)
+        await case.go_to(68)
+        await settle(lambda: queued(sqlite_url, ref))
+    assert received(smtp_server, ref) == [(PRO, "overdue notice"),
+                                          (LEAD, "escalation to the service lead")]
+    lead = smtp_server.messages(LEAD)[0].text.replace("\r\n", "\n")
+    history = lead.split("What we have sent about this advice before this email:\n")[1]
+    assert history.split("\n\n")[0] == \
+        f"- {long_date(case.day(59))}: overdue notice to the professional asked for the advice"
+    assert "after reminders" not in lead
+    assert [(q.step, q.for_day) for q in queued(sqlite_url, ref)] == \
+        [("escalate_adqa", case.day(68))]
     with Session(engine_for(sqlite_url)) as s:
         chase = s.exec(select(t.CaseEvent).where(t.CaseEvent.case_reference == ref,
-                                                 t.CaseEvent.kind == "chase.escalate_lead")).one()
-    assert chase.on == case.day(58)
-    assert f"its day ({case.day(55).isoformat()}) had passed" in chase.summary
-    assert chase.data["caught_up"] == "overdue"
+                                                 t.CaseEvent.kind.startswith("chase."))
+                       .order_by(t.CaseEvent.seq)).all()
+    assert [(e.kind, (e.on - case.day0).days) for e in chase] == [
+        ("chase.not_sent", 58), ("chase.overdue", 59), ("chase.escalate_lead", 63),
+        ("chase.escalate_adqa", 68)]
+    assert chase[0].summary == (
+        f"Medical advice: reminder ({long_date(case.day(40))}) and due-tomorrow notice "
+        f"({long_date(case.day(49))}) were not sent: this advice was entered on "
+        f"{long_date(case.day(58))}, after their days")
 
 
 async def test_a_service_ladder_overrides_the_default(ts_env, sqlite_url, executor, smtp_server):
@@ -356,7 +411,7 @@ async def test_a_retried_send_activity_sends_nothing_again(
         ref = case.handle.id.removeprefix("assessment-")
         await request_health_advice(case, settings, ids)
         await case.go_to(73)
-        await settle(lambda: len(received(smtp_server, ref)) == 7)
+        await settle(lambda: len(received(smtp_server, ref)) == 5 and queued(sqlite_url, ref))
     before = len(smtp_server.messages())
     notice = AdviceNotice(reference=ref, advice_key="health", what="medical advice",
                           source="health", service_id=ids["service"], contact_id=ids["pro"],
@@ -365,8 +420,10 @@ async def test_a_retried_send_activity_sends_nothing_again(
                           on=case.day(73))
     result = await ActivityEnvironment().run(NotifyActivities(Notifier(settings)).send_advice_notice,
                                             notice)
-    assert (result.sent, result.already_sent) == (0, 2)
+    # The ADQA group's escalation is queued once, for the day's message; nobody is emailed.
+    assert (result.sent, result.already_sent, result.queued_for) == (0, 0, case.day(73))
     assert len(smtp_server.messages()) == before
+    assert len(queued(sqlite_url, ref)) == 1
 
 
 async def test_a_new_worker_replays_the_case_and_sends_only_new_steps(
@@ -505,8 +562,7 @@ async def test_a_worker_killed_while_sending_never_sends_twice(when, dev_env, sq
 
     smtp_server.on_message = kill
     try:
-        # Advice requested 50 days ago and due 8 days ago: the overdue notice to the
-        # professional and the escalation to the service lead are both due at once.
+        # A ladder whose first day emails the professional and then the service lead.
         d0 = today() - timedelta(days=60)
         ref = f"K-{uuid.uuid4().hex[:8].upper()}"
         settings = settings_for(sqlite_url, queue, link_secret="test-link-secret")
@@ -516,10 +572,15 @@ async def test_a_worker_killed_while_sending_never_sends_twice(when, dev_env, sq
             id=f"assessment-{ref}", task_queue=queue)
         await handle.execute_update("decide_to_assess", DecideToAssess(
             decision="assess", decided_on=d0 + timedelta(days=5)))
-        req = AdviceRequest(source=AdviceSource.HEALTH, requested_on=d0 + timedelta(days=10),
-                            contact_id=ids["pro"], send_request_email=False)
+        req = AdviceRequest(source=AdviceSource.HEALTH, requested_on=today(),
+                            contact_id=ids["pro"])
         with Session(engine_for(sqlite_url)) as s:
             req = resolve_request(s, load_escalation(settings), req)
+        req = req.model_copy(update={"ladder": Ladder.model_validate({"steps": [
+            {"name": "request", "anchor": "requested", "days": 0, "to": ["professional"],
+             "template": "advice_request"},
+            {"name": "tell_lead", "anchor": "requested", "days": 0, "to": ["service_lead"],
+             "template": "advice_escalation_lead"}]})})
         await handle.execute_update("request_advice", RequestAdvice(items=[req]))
 
         await settle(killed.is_set, timeout=30)
@@ -541,3 +602,226 @@ async def test_a_worker_killed_while_sending_never_sends_twice(when, dev_env, sq
     finally:
         worker.kill()
         worker.wait()
+
+
+async def test_a_long_subject_stays_on_the_subject_line(sqlite_url, smtp_server):
+    """The standard library's folding (78 columns) moved a subject that did not fit whole onto
+    the next line, leaving 'Subject:' blank ('Subject: \\n Still overdue ...'). The raw message
+    the server receives has the subject on the Subject line, whole."""
+    from services.mail import Outbox, Outgoing
+
+    settings = settings_for(sqlite_url, "x", smtp_host=smtp_server.host,
+                            smtp_port=smtp_server.port)
+    subjects = [
+        "Still overdue: advice for EHC needs assessment EHC-2026-000123 (45 days)",
+        "ADQA escalation: advice for annual review EHC-2026-000123.R12 is 155 days overdue, "
+        "after an overdue notice, a repeat reminder and an escalation to the service lead",
+    ]
+    for i, subject in enumerate(subjects):
+        await Outbox(settings).send_once(Outgoing(
+            key=f"fold-test:{i}", to_address=PRO, to_name="Dr Rhys Owen", subject=subject,
+            text="Body", html=None, template="advice_repeat", recipient_role="professional"))
+    got = smtp_server.messages(PRO)
+    assert [m.subject for m in got] == subjects
+    for m, subject in zip(got, subjects):
+        lines = m.header_lines()
+        line = next(x for x in lines if x.lower().startswith("subject:"))
+        assert line == f"Subject: {subject}"  # one line, never blank then folded
+        assert not any(x.startswith((" ", "\t")) for x in lines), lines
+
+
+AGENCY_OF = {AdviceSource.EDUCATION: "education", AdviceSource.HEALTH: "health",
+             AdviceSource.SOCIAL_CARE: "social_care",
+             AdviceSource.EDUCATIONAL_PSYCHOLOGIST: "educational_psychology"}
+MEMBERS = ["ad.one@council.example", "ad.two@council.example", "ad.three@council.example"]
+
+
+def add_four_agencies(db_url: str) -> dict[AdviceSource, tuple[str, str, str]]:
+    """A default service for each of four agencies, with a professional and a lead; an ADQA
+    group of three. Returns source -> (contact id, professional's address, lead's address)."""
+    out = {}
+    with Session(engine_for(db_url)) as s:
+        for source, agency in AGENCY_OF.items():
+            svc = t.Service(name=f"{agency.replace('_', ' ').title()} service", agency=agency,
+                            is_default=True)
+            s.add(svc)
+            s.flush()
+            pro = t.Contact(service_id=svc.id, name=f"Pro {agency}",
+                            email=f"pro.{agency}@agency.example")
+            s.add(pro)
+            s.add(t.Contact(service_id=svc.id, name=f"Lead {agency}",
+                            email=f"lead.{agency}@agency.example", is_lead=True))
+            s.flush()
+            out[source] = (pro.id, pro.email, f"lead.{agency}@agency.example")
+        for i, addr in enumerate(MEMBERS):
+            s.add(t.AdqaMember(name=f"Member {i + 1}", email=addr))
+        s.commit()
+    return out
+
+
+async def test_a_case_entered_months_late_is_chased_truthfully(
+        ts_env, sqlite_url, executor, smtp_server):
+    """What was seen: a case entered on 7 December with advice asked for on 6 October sent
+    twenty emails at once, false escalations among them. Now, entered today (E) with its
+    history (request 97 days ago, decision 63 days ago, advice from four agencies 62 days
+    ago, due 20 days ago): the first emails are the four requests, saying when they were asked
+    for and how late they are; the overdue notices follow the next day; the leads on E+5 are
+    told only what was sent; on E+10 each of the three ADQA members gets one daily message
+    listing all four, not twelve emails. The decision, recorded as made on time the same day,
+    is never called overdue."""
+    from domain.case import StartAssessment
+    from tests.test_assessment_workflow import Case, add_child
+    from statutory import london_date
+
+    who = add_four_agencies(sqlite_url)
+    async with chasing_worker(ts_env, sqlite_url, executor, smtp_server) as settings:
+        e = london_date(await ts_env.get_current_time())
+        ref = f"T-{uuid.uuid4().hex[:8].upper()}"
+        handle = await ts_env.client.start_workflow(
+            AssessmentWorkflow.run, StartAssessment(
+                reference=ref, child_id=add_child(sqlite_url),
+                request_date=e - timedelta(days=97)),
+            id=f"assessment-{ref}", task_queue=settings.task_queue)
+        _started.append(handle)
+        case = Case(ts_env, handle, e)
+        await case.do("decide_to_assess", DecideToAssess(decision="assess",
+                                                         decided_on=case.day(-63)))
+        asked = case.day(-62)
+        due = asked + timedelta(days=42)
+        with Session(engine_for(settings.db_url)) as s:
+            reqs = [resolve_request(s, load_escalation(settings), AdviceRequest(
+                source=src, requested_on=asked, contact_id=who[src][0])) for src in AGENCY_OF]
+        await case.do("request_advice", RequestAdvice(items=reqs))
+        pros = sorted(p for _, p, _ in who.values())
+        leads = sorted(lead for _, _, lead in who.values())
+
+        # Entry day: the four requests, and nothing else.
+        await settle(lambda: len(smtp_server.messages()) >= 4)
+        await asyncio.sleep(0.5)
+        first = smtp_server.messages()
+        assert sorted(m.to for m in first) == pros
+        for m in first:
+            assert m.subject.startswith("Advice requested for EHC needs assessment")
+            assert f"on {long_date(asked)}; this is the first email we have sent you" in \
+                " ".join(m.text.split())
+            assert f"It was due on {long_date(due)} and is 20 days late" in \
+                " ".join(m.text.split())
+        # Next day: the overdue notices, to the professionals only.
+        await case.go_to(1)
+        await settle(lambda: len(smtp_server.messages()) >= 8)
+        await case.go_to(4)
+        assert sorted((m.to, m.subject.split(":")[0]) for m in smtp_server.messages()[4:]) == \
+            [(p, "Overdue") for p in pros]
+        # E+5: each lead, told what was actually sent, with dates.
+        await case.go_to(5)
+        await settle(lambda: len(smtp_server.messages()) >= 12)
+        await case.go_to(9)
+        to_leads = smtp_server.messages()[8:]
+        assert sorted(m.to for m in to_leads) == leads
+        for m in to_leads:
+            text = m.text.replace("\r\n", "\n")
+            assert "after reminders" not in text
+            history = text.split("What we have sent about this advice before this email:\n")[1]
+            assert history.split("\n\n")[0] == (
+                f"- {long_date(e)}: request to the professional asked for the advice\n"
+                f"- {long_date(case.day(1))}: overdue notice to the professional asked for "
+                "the advice")
+        # E+10: queued for the ADQA group, not emailed; their daily message lists all four.
+        await case.go_to(10)
+        await settle(lambda: len(queued(sqlite_url, ref)) == 4)
+        assert len(smtp_server.messages()) == 12
+        summary = await daily_message(ts_env, settings, case.day(10))
+        assert (summary.items, summary.recipients, summary.sent) == (4, 3, 3)
+        again = await daily_message(ts_env, settings, case.day(10))  # a second run: nothing
+        assert (again.sent, again.already_sent) == (0, 3)
+        for member in MEMBERS:
+            (msg,) = smtp_server.messages(member)
+            text = " ".join(msg.text.split())
+            assert msg.subject == (f"ADQA: 4 pieces of advice newly escalated to you, "
+                                   f"{long_date(case.day(10))}")
+            assert text.count(ref) == 8  # each item: its reference and its link
+            for label in ("Educational advice", "Medical advice", "Social care advice",
+                          "Psychological advice"):
+                assert label in text, label
+            assert "30 days overdue" in text
+            assert (f"{long_date(e)}: request to the professional asked for the advice; "
+                    f"{long_date(case.day(1))}: overdue notice") in text
+            assert f"https://ehc.council.example/cases/{ref}" in text
+        assert len(smtp_server.messages()) == 15
+
+    with Session(engine_for(sqlite_url)) as s:
+        events = s.exec(select(t.CaseEvent).where(t.CaseEvent.case_reference == ref)
+                        .order_by(t.CaseEvent.seq)).all()
+    kinds = [e_.kind for e_ in events]
+    # The decision, recorded as made on time on the day its history was entered, was never
+    # called overdue (its alert waited to the end of that day).
+    assert not [e_ for e_ in events if e_.data.get("deadline") == "decision_due"]
+    assert kinds.count("chase.not_sent") == 4
+    adqa = [e_ for e_ in events if e_.kind == "chase.escalate_adqa"]
+    assert len(adqa) == 4 and all(
+        e_.summary.endswith(f"escalated to the ADQA group; in their daily message of "
+                            f"{long_date(case.day(10))}") for e_ in adqa)
+    import re
+    assert not [e_.summary for e_ in events if e_.kind.startswith("chase.")
+                and re.search(r"\d{4}-\d\d-\d\d", e_.summary)]  # dates in words
+
+
+async def test_an_import_of_late_reviews_claims_no_earlier_chasing(
+        ts_env, sqlite_url, executor, smtp_server):
+    """The plans import brings in a review overdue since September: importing emails nobody.
+    Advice then asked for its meeting, entered as requested three weeks ago, gets a request
+    first (saying when it was asked for), and the service lead is told only of what was
+    actually sent, with dates."""
+    from domain.case import SetMeeting
+    from services.plan_import import import_plans
+    from statutory import london_date
+    from tests.test_import import EXAMPLE, TODAY, prefixed, snapshot
+    from workflows.review import ReviewWorkflow  # noqa: F401 - the worker runs it
+
+    ids = add_directory(sqlite_url)
+    async with chasing_worker(ts_env, sqlite_url, executor, smtp_server) as settings:
+        e = london_date(await ts_env.get_current_time())
+        text, prefix = prefixed(EXAMPLE)
+        result = await import_plans(text, settings=settings, client=ts_env.client,
+                                    today=TODAY)
+        assert result.ok and result.summary.imported == 13
+        ref = f"{prefix}-001938"  # its review overdue since 16 September
+        review = await snapshot(ts_env.client, ref)
+        handle = ts_env.client.get_workflow_handle(f"review-{ref}")
+        _started.extend(ts_env.client.get_workflow_handle(f"review-{prefix}-{n}")
+                        for n in ("004127", "003981", "002866", "001702", "001455", "004390",
+                                  "002204", "001938", "003317", "001276", "000812", "002731",
+                                  "003055"))
+        await asyncio.sleep(0.5)
+        assert smtp_server.messages() == []  # importing chases nobody
+        case = Case(ts_env, handle, e)
+        await handle.execute_update("set_meeting", SetMeeting(meeting_on=case.day(20)))
+        asked = case.day(-21)
+        req = AdviceRequest(source=AdviceSource.HEALTH, requested_on=asked,
+                            contact_id=ids["pro"])
+        with Session(engine_for(settings.db_url)) as s:
+            req = resolve_request(s, load_escalation(settings), req)
+        await handle.execute_update("request_advice", RequestAdvice(items=[req]))
+        due = case.day(6)  # circulated two weeks before the meeting (Reg 20(4))
+        creq = review.reference
+        await settle(lambda: smtp_server.messages(PRO))
+        first = smtp_server.messages()
+        assert [m.to for m in first] == [PRO]
+        assert first[0].subject.startswith("Advice requested for annual review")
+        assert f"on {long_date(asked)}; this is the first email we have sent you" in \
+            " ".join(first[0].text.split())
+        await case.go_to(11)  # due day 6: due-tomorrow 5, overdue 7, the lead 11
+        await settle(lambda: smtp_server.messages(LEAD))
+        await asyncio.sleep(0.3)
+    got = [(m.to, m.subject.split(":")[0]) for m in smtp_server.messages()]
+    assert got == [(PRO, f"Advice requested for annual review {creq}"),
+                   (PRO, f"Advice for annual review {creq} is due tomorrow ("
+                         f"{long_date(due)})"),
+                   (PRO, "Overdue"), (LEAD, "Escalation")]
+    lead = smtp_server.messages(LEAD)[0].text.replace("\r\n", "\n")
+    assert "after reminders" not in lead
+    assert lead.split("before this email:\n")[1].split("\n\n")[0] == (
+        f"- {long_date(e)}: request to the professional asked for the advice\n"
+        f"- {long_date(case.day(5))}: due-tomorrow notice to the professional asked for the "
+        "advice\n"
+        f"- {long_date(case.day(7))}: overdue notice to the professional asked for the advice")

@@ -43,6 +43,7 @@ from store import tables as t
 from store.db import engine_for
 from tests.conftest import settings_for
 from workflows.digest import (
+    DAILY_SCHEDULE_ID,
     SCHEDULE_ID,
     AdqaDigestWorkflow,
     DigestRequest,
@@ -437,10 +438,11 @@ async def test_smtp_outage_then_recovery_delivers_each_digest_once(dev_env, sqli
 
 
 async def _delete_schedule(client) -> None:
-    try:
-        await client.get_schedule_handle(SCHEDULE_ID).delete()
-    except Exception:
-        pass
+    for schedule_id in (SCHEDULE_ID, DAILY_SCHEDULE_ID):  # ensure_digest_schedule makes both
+        try:
+            await client.get_schedule_handle(schedule_id).delete()
+        except Exception:
+            pass
 
 
 async def _schedule_exists(client) -> bool:
@@ -696,9 +698,15 @@ async def test_cli_schedule_prints_the_next_runs(dev_env, sqlite_url):
         assert out.returncode == 0, out.stderr
         assert "every Tuesday at 09:00 (Europe/London)" in out.stdout
         runs = [line for line in out.stdout.splitlines() if line.startswith("  ")]
-        assert len(runs) == 5 and all(line.strip().startswith("Tuesday") and "09:00" in line
-                                      for line in runs)
+        weekly, daily = runs[:5], runs[5:]
+        assert len(weekly) == 5 and all(line.strip().startswith("Tuesday") and "09:00" in line
+                                        for line in weekly)
         desc = await dev_env.client.get_schedule_handle(SCHEDULE_ID).describe()
         assert desc.schedule.spec.calendars[0].day_of_week == (ScheduleRange(2),)
+        # The ADQA group's daily message: every day at 17:00 London time.
+        assert "schedule adqa-daily-message: every day at 17:00 (Europe/London)" in out.stdout
+        assert len(daily) == 5 and all("17:00" in line for line in daily)
+        days = [line.strip().split(",")[0] for line in daily]
+        assert len(set(days)) == 5  # five days running
     finally:
         await _delete_schedule(dev_env.client)

@@ -13,9 +13,10 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.case_record import CaseRecordActivities
-from activities.digest import DigestActivities
+from activities.digest import DailyActivities, DigestActivities
 from activities.notify import NotifyActivities
 from activities.plans import PlanActivities
+from services.adqa_daily import DailySender
 from services.digest import DigestSender, ensure_digest_schedule
 from services.letters import case_recorder
 from services.notify import Notifier
@@ -24,9 +25,9 @@ from config.settings import Settings, get_settings
 from services.temporal import connect
 from workflows.assessment import AssessmentWorkflow
 from workflows.review import ReviewWorkflow
-from workflows.digest import AdqaDigestWorkflow
+from workflows.digest import AdqaDailyWorkflow, AdqaDigestWorkflow
 
-WORKFLOWS = [AssessmentWorkflow, ReviewWorkflow, AdqaDigestWorkflow]
+WORKFLOWS = [AssessmentWorkflow, ReviewWorkflow, AdqaDigestWorkflow, AdqaDailyWorkflow]
 log = logging.getLogger("ehc.worker")
 
 
@@ -81,7 +82,8 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         activities=[records.record_case, records.record_review,
                     PlanActivities(PlanStarter(client, settings)).start_plan_review,
                     notices.send_advice_notice,
-                    DigestActivities(DigestSender(settings)).send_adqa_digest],
+                    DigestActivities(DigestSender(settings)).send_adqa_digest,
+                    DailyActivities(DailySender(settings)).send_adqa_daily],
         activity_executor=executor,
         max_concurrent_activities=16,
         **{"max_cached_workflows": settings.worker_cache,
@@ -93,7 +95,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
 async def run(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     client = await connect(settings)
-    await ensure_digest_schedule(client, settings, log_errors=True)  # the ADQA weekly digest
+    await ensure_digest_schedule(client, settings, log_errors=True)  # the ADQA digest and daily message
     with ThreadPoolExecutor(max_workers=16) as executor:
         worker = build_worker(client, settings, executor)
         stop = asyncio.Event()

@@ -85,6 +85,7 @@ class AssessmentWorkflow(CaseWorkflow):
 
     @workflow.run
     async def run(self, start: StartAssessment) -> CaseSnapshot:
+        self._stamp_entered(set())  # the milestones of the request, entered today
         self._event("request_received", start.request_date, start.actor,
                     "Request for an EHC needs assessment received",
                     source=start.request_source.value)

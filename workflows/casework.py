@@ -27,7 +27,15 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import CancelledError as ActivityCancelled
 
 with workflow.unsafe.imports_passed_through():
-    from domain.ladder import RECIPIENT_LABELS, AdviceNotice, NoticeResult, step_label
+    from domain.ladder import (
+        RECIPIENT_LABELS,
+        AdviceNotice,
+        NoticeResult,
+        chase_summary,
+        not_sent_summary,
+        step_label,
+    )
+    from domain.words import long_date
     from domain.case import (
         AdviceItem,
         AdviceRequest,
@@ -47,6 +55,11 @@ SEND_ADVICE_NOTICE = "send_advice_notice"
 # An email waits out an SMTP outage however long it lasts, then goes (once: the outbox).
 NOTICE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
                            maximum_interval=timedelta(minutes=10))
+
+# Deadlines learn the day they were entered (``entered_on``), and advice entered late is chased
+# from that day (docs/advice-chasing.md, "Entering history is not chasing"). Workflows that
+# began before this was kept replay as they ran: the patch is taken only on new work.
+ENTERED_ON_PATCH = "deadlines-know-their-day-of-entry"
 
 # The alerts of milestones (and of advice requested without an escalation ladder) are
 # domain.alerts.ALERT_LADDER (re-exported here). Advice requested with a ladder
@@ -104,8 +117,31 @@ class CaseWorkflow:
 
     # --- advice: asked for, received, late --------------------------------------------------
 
+    def _entering(self) -> bool:
+        """Whether deadlines record the day they are entered (not in replays of workflows
+        that ran before it was kept)."""
+        return workflow.patched(ENTERED_ON_PATCH)
+
+    def _known(self) -> set[tuple[str, str, date]]:
+        return {(type(m).__name__, m.key, m.due) for m in self._all_deadlines()}
+
+    def _all_deadlines(self) -> list[Milestone | AdviceItem]:
+        return [*self.case.milestones, *getattr(self.case, "settings_consulted", []),
+                *self.case.advice]
+
+    def _stamp_entered(self, known: set[tuple[str, str, date]]) -> None:
+        """Give each deadline new since ``known`` (or given a new due date) today's date as
+        the day it was entered."""
+        fresh = [m for m in self._all_deadlines()
+                 if (type(m).__name__, m.key, m.due) not in known]
+        if fresh and self._entering():
+            for m in fresh:
+                if m.entered_on is None or isinstance(m, Milestone):
+                    m.entered_on = self._today()
+
     def _add_advice(self, cmd: RequestAdvice, rule_id: str,
                     due_for: Callable[[AdviceRequest], date]) -> None:
+        entered = self._today() if self._entering() else None
         for req in cmd.items:
             item = AdviceItem(
                 key=req.key, source=req.source, label=req.label, rule_id=rule_id,
@@ -114,6 +150,7 @@ class CaseWorkflow:
                 reused=req.reuse_existing,
                 service_id=req.service_id, contact_id=req.contact_id,
                 ladder=None if req.reuse_existing else req.ladder,
+                entered_on=entered,
             )
             if item.ladder is not None and not req.send_request_email:
                 # The request went another way: mark its step as done, not sent.
@@ -121,14 +158,25 @@ class CaseWorkflow:
                                      if s.anchor == "requested"]
             self.case.advice.append(item)
             what = req.label or req.source.label
+            due = long_date(item.due) if entered is not None else item.due.isoformat()
             self._event(
                 "advice.reused" if req.reuse_existing else "advice.requested",
                 req.requested_on, cmd.actor,
                 f"Existing advice reused: {what} (Reg 6(4))" if req.reuse_existing
-                else f"Advice requested: {what}, due {item.due.isoformat()} "
+                else f"Advice requested: {what}, due {due} "
                 f"({RULES[rule_id].citation})",
                 advice=item.key,
             )
+            if item.ladder is not None and entered is not None:
+                # Entering history is not chasing: the steps whose day had gone are marked,
+                # not sent, and said so once.
+                missed = item.ladder.missed(item.requested_on, item.due, item.alerts_fired,
+                                            entered)
+                if missed:
+                    item.alerts_fired.extend(n for n, _ in missed)
+                    self._event("chase.not_sent", entered, cmd.actor,
+                                not_sent_summary(what, missed, entered), advice=item.key,
+                                steps=",".join(n for n, _ in missed))
 
     def _receive_advice(self, cmd: RecordAdvice) -> None:
         item = self.case.advice_item(cmd.key)
@@ -206,7 +254,8 @@ class CaseWorkflow:
         moments: list[datetime] = []
         for item, _ in self._deadline_items():
             if isinstance(item, AdviceItem) and item.ladder is not None:
-                at = item.ladder.next_at(item.requested_on, item.due, item.alerts_fired)
+                at = item.ladder.next_at(item.requested_on, item.due, item.alerts_fired,
+                                         item.entered_on)
                 moments.extend([at] if at is not None else [])
             else:
                 moments.extend(at for _, at in self._ladder(item))
@@ -237,7 +286,8 @@ class CaseWorkflow:
         once (advice entered late, or a worker down for days), each person gets only the
         latest step meant for them: nobody gets a reminder after the overdue notice."""
         assert item.ladder is not None
-        passed = item.ladder.passed(item.requested_on, item.due, item.alerts_fired, now)
+        passed = item.ladder.passed(item.requested_on, item.due, item.alerts_fired, now,
+                                    item.entered_on)
         if not passed:
             return []
         item.alerts_fired.extend(name for name, _, _ in passed)
@@ -251,14 +301,28 @@ class CaseWorkflow:
                 sending.insert(0, (n, when, s, roles))
                 covered.update(roles)
         skipped = [n for n, _, _ in passed if n not in {x[0] for x in sending}]
-        to = ", ".join(RECIPIENT_LABELS[r] for r in step.to)
         on, late = self._alert_day(at, now)
-        self._event(f"chase.{step.name}", on, None,
-                    f"{what} (due {item.due.isoformat()}): {step_label(name)} to {to}{late}",
-                    advice=item.key, step=name, to=",".join(step.to),
-                    **({"caught_up": ",".join(x[0] for x in sending[:-1])}
-                       if len(sending) > 1 else {}),
-                    **({"skipped": ",".join(skipped)} if skipped else {}))
+        if item.entered_on is None:  # as before deadlines knew their day of entry
+            to = ", ".join(RECIPIENT_LABELS[r] for r in step.to)
+            self._event(f"chase.{step.name}", on, None,
+                        f"{what} (due {item.due.isoformat()}): {step_label(name)} to {to}"
+                        f"{late}",
+                        advice=item.key, step=name, to=",".join(step.to),
+                        **({"caught_up": ",".join(x[0] for x in sending[:-1])}
+                           if len(sending) > 1 else {}),
+                        **({"skipped": ",".join(skipped)} if skipped else {}))
+        else:
+            # Each email that goes, to whom; the ADQA group's escalation is recorded when it
+            # is queued for their daily message (_chase).
+            for n, when, s, roles in sending:
+                emailed = [r for r in roles if r != "adqa"]  # type: ignore[attr-defined]
+                if not emailed:
+                    continue
+                self._event(f"chase.{s.name}", on, None,  # type: ignore[attr-defined]
+                            chase_summary(what, item.due, n, emailed, item.requested_on,
+                                          item.entered_on, s.is_request, late),  # type: ignore[attr-defined]
+                            advice=item.key, step=n, to=",".join(emailed),
+                            **({"skipped": ",".join(skipped)} if skipped else {}))
         return [AdviceNotice(
             reference=self.case.reference, advice_key=item.key, what=what,
             source=item.source.value, service_id=item.service_id, contact_id=item.contact_id,
@@ -293,6 +357,14 @@ class CaseWorkflow:
                             step=notice.step)
                 await self._save()
                 return
+            if result.queued_for is not None and self.case.stage.is_open:
+                self._event("chase.escalate_adqa", self._today(), None,
+                            f"{notice.what[:1].upper()}{notice.what[1:]}, due "
+                            f"{long_date(notice.due)}: escalated to the ADQA group; in their "
+                            f"daily message of {long_date(result.queued_for)}",
+                            advice=notice.advice_key, step=notice.step, to="adqa",
+                            daily_message=result.queued_for.isoformat())
+                await self._save()
             await self._note_unsent(notice, result)
 
         task = asyncio.create_task(send())
@@ -353,8 +425,11 @@ class CaseWorkflow:
 
     async def _apply(self, change: Callable[[], None]) -> Any:
         """Apply a validated change, save it, and return the case. Callers work out the view
-        for today's date (``CaseSnapshot.view``), as for the query."""
+        for today's date (``CaseSnapshot.view``), as for the query. Deadlines the change adds
+        (or gives a new due date) learn that they were entered today."""
+        known = self._known()
         change()
+        self._stamp_entered(known)
         self._stop_chasing()
         await self._save()
         return self.case

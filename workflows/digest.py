@@ -78,3 +78,35 @@ class AdqaDigestWorkflow:
             ACTIVITY_NAME, week_ending, result_type=DigestSummary,
             start_to_close_timeout=DIGEST_ATTEMPT_TIMEOUT, retry_policy=DIGEST_RETRY,
         )
+
+
+# --- the daily message: escalations that reached the ADQA group, once a day ----------------------
+
+DAILY_SCHEDULE_ID = "adqa-daily-message"
+DAILY_WORKFLOW_NAME = "AdqaDailyWorkflow"
+DAILY_ACTIVITY_NAME = "send_adqa_daily"
+DAILY_RUN_TIMEOUT = timedelta(hours=23)  # never overlaps the next day's run
+
+
+class DailySummary(BaseModel):
+    """What a daily run did. Counts only: no names or addresses in the workflow history."""
+
+    day: date
+    items: int = 0
+    recipients: int = 0
+    sent: int = 0
+    already_sent: int = 0
+    rejected: int = 0
+
+
+@workflow.defn(name=DAILY_WORKFLOW_NAME)
+class AdqaDailyWorkflow:
+    """One run a day: emails each ADQA member the escalations that newly reached the group
+    (``services.adqa_daily``). The day is the London date the run starts (or the one given)."""
+
+    @workflow.run
+    async def run(self, day: date | None = None) -> DailySummary:
+        return await workflow.execute_activity(
+            DAILY_ACTIVITY_NAME, day or london_date(workflow.now()), result_type=DailySummary,
+            start_to_close_timeout=DIGEST_ATTEMPT_TIMEOUT, retry_policy=DIGEST_RETRY,
+        )
