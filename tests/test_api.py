@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from datetime import date, timedelta
 
 import httpx
-import pytest
 from sqlmodel import Session, func, select
 
 from services.clock import today

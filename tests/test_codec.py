@@ -10,7 +10,7 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
-from domain.case import CloseCase, DecideToAssess, StartAssessment
+from domain.case import DecideToAssess, StartAssessment
 from statutory import london_date
 from tests.test_assessment_workflow import add_child, running_worker
 from config.settings import new_key

@@ -12,7 +12,6 @@ from datetime import date, datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 from sqlmodel import Session, func, select
 
 from services.clock import today

@@ -18,7 +18,7 @@ from store import tables as t
 from store.db import session_for
 from tests.conftest import settings_for
 from tests.http import add_staff, serve_app
-from tests.test_api import new_request, ok, problem, system, wait_for_record
+from tests.test_api import PLACEMENT, new_request, ok, problem, system, wait_for_record
 from tests.test_auth import client_like, csrf_of, sign_in
 from tests.test_console import date_parts
 from worker.main import build_worker
@@ -82,7 +82,7 @@ async def test_the_same_step_twice_through_the_api_is_done_once(dev_env, db_url,
 
         # Out of order, in the words of the pages, with what can be done now.
         detail = await problem(await http.post(f"{base}/final-plan", json={
-            "issued_on": now.isoformat()}), 409,
+            "issued_on": now.isoformat(), **PLACEMENT}), 409,
             "“Record the final plan issued (Reg 13(2))” cannot be done while the case is at "
             "the stage “Assessing”", "Steps you can take now: Request advice")
         assert not SNAKE_OR_ISO.search(detail), detail

@@ -47,7 +47,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.alerts import ALERT_LADDER, alert_day, fire, ladder, next_event  # noqa: F401
     from domain.steps import repeat_of
-    from domain.words import long_date
     from statutory import RULES, london_date
 
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
