@@ -61,6 +61,16 @@ def complete(case: ReviewSnapshot, key: str, on: date) -> None:
 REG18_LAST_DAY_PATCH = "reg18-last-day-before"
 
 
+def law_due(m: Milestone) -> date:
+    """The due day the case record keeps for ``m``: for a phase transfer, the rule table's last
+    day on time for its year (14 February, 30 March), even while a workflow started before the
+    table said so still holds the day after (``legacy_day``), so the pages, the cohort and
+    measure h judge every transfer by Reg 18(1); any other milestone's own day."""
+    if m.rule_id.startswith("review.phase_transfer_due."):
+        return RULES[m.rule_id].due(m.due.year)
+    return m.due
+
+
 def set_transfer(case: ReviewSnapshot, transfer: PhaseTransferDue, *,
                  legacy_day: bool = False) -> Milestone:
     """The cycle must be finished before ``transfer``'s Reg 18(1) day: by 14 February (by 30

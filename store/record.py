@@ -30,6 +30,7 @@ from domain.case import (
     ReviewStage,
 )
 from domain.identifiers import review_workflow_id, workflow_id_for
+from domain.review_cycle import law_due
 from statutory import RULES
 from statutory.clock import excusing_exceptions
 
@@ -191,13 +192,13 @@ def plan_update(case: ReviewSnapshot, current_cycle: int) -> dict:
         out["status"] = "ceased" if case.stage is ReviewStage.CEASED else "closed"
         out["ended_on"] = case.closed_on
     if out["current_cycle"] == case.cycle:
-        dues = [m.due for m in case.milestones if m.done_on is None and m.applicable
+        dues = [law_due(m) for m in case.milestones if m.done_on is None and m.applicable
                 and m.key in CYCLE_DEADLINES]
         out["review_due"] = min(dues) if dues else None
         transfer = case.milestone("phase_transfer_due")
         out["transfer_kind"] = transfer.rule_id.rpartition(".")[2] if transfer else None
         out["transfer_year"] = transfer.due.year if transfer else None
-        out["transfer_due"] = transfer.due if transfer else None
+        out["transfer_due"] = law_due(transfer) if transfer else None
     if case.placement is not None:
         p = case.placement
         out.update(nc_year=p.nc_year, nc_year_as_of=p.nc_year_as_of,
@@ -234,7 +235,7 @@ def item_rows(case: CaseSnapshot | ReviewSnapshot) -> list[tuple[type, str, dict
             RULES[item.rule_id], started, item.due, case.exceptions, advice_key=advice_key))}
 
     return [
-        *((t.Milestone, "key", {**m.model_dump(), "kind": "milestone",
+        *((t.Milestone, "key", {**m.model_dump(), "due": law_due(m), "kind": "milestone",
                                 **excused(m, m.started_on)}) for m in case.milestones),
         *((t.Milestone, "key", {**m.model_dump(), "kind": "setting",
                                 **excused(m, m.started_on)}) for m in case.settings_consulted),
