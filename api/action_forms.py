@@ -28,6 +28,7 @@ from services.directory import active_services
 from services.clock import today
 from services.errors import ServiceError
 from api.page_kit import error_view, page, see_other
+from domain.problems import FIELD_LABELS, by_field
 from domain.words import parse_date_input
 from domain.agencies import AGENCY_FOR_SOURCE
 from domain.case import (
@@ -38,29 +39,14 @@ from domain.case import (
     AdviceSource,
     RequestAdvice,
     ReviewAction,
+    consulted_setting,
 )
 
 router = APIRouter(include_in_schema=False)
 
 OUTCOME_ROWS = 6  # rows for outcomes on the "meeting held" form
 
-LABELS = {
-    "decision": "Decision", "decided_on": "Date of the decision", "reason": "Reason",
-    "served_on": "Date the draft plan was served", "issued_on": "Date the final plan was issued",
-    "received_on": "Date it was received", "setting": "School or college",
-    "sent_on": "Date the consultation was sent", "kind": "Kind of exception",
-    "starts_on": "Exception starts", "ends_on": "Exception ends (optional)",
-    "evidence": "Evidence (optional)", "advice_key": "The advice it concerns (Reg 8(2) only)",
-    "exception_id": "Exception", "withdrawn_on": "Date withdrawn", "closed_on": "Date closed",
-    "note": "Note (optional)", "key": "Which one", "meeting_on": "Date of the meeting",
-    "on": "Date", "held_on": "Date the meeting was held", "moves_on": "Date of the move",
-    "proceed_with_outstanding_advice": "Go ahead although advice is still outstanding",
-    "placement.nc_year": "Year group (N1, N2, R, 1 to 14)",
-    "placement.nc_year_as_of": "Year group correct on", "placement.setting_type":
-    "Type of setting", "placement.setting_name": "Name of the school or setting (optional)",
-    "transfer.kind": "Transfer", "transfer.transfer_year": "Calendar year of the transfer",
-    "expected_on": "Expected on (optional)",
-}
+LABELS = FIELD_LABELS  # the forms' labels are the API's field names in words
 CHOICES = {
     "assess": "Assess", "refuse": "Refuse to assess (a notice with appeal rights follows, "
     "Reg 5(3))", "issue": "Issue a plan", "no_plan": "Not issue a plan (a notice with appeal "
@@ -207,7 +193,7 @@ def _case_choices(model: type[BaseModel], name: str, view) -> list[tuple[str, st
         return [(e.id, f"{e.id}: {e.kind.description[:80]}") for e in case.exceptions
                 if e.withdrawn_on is None] if hasattr(case, "exceptions") else []
     if model.__name__ == "RecordSettingResponse":
-        return [(s.key, s.key.split(":", 1)[1].replace("-", " ").title())
+        return [(s.key, consulted_setting(s.key))
                 for s in getattr(case, "settings_consulted", []) if s.done_on is None]
     items = [a for a in case.advice if not a.reused and (name == "advice_key" or a.is_open)]
     return [(a.key, a.label or a.source.label.capitalize()) for a in items]
@@ -268,12 +254,8 @@ def outcome_rows(form: dict[str, str], problems: dict[str, str]) -> list[dict]:
 
 
 def _messages(exc: ValidationError) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for err in exc.errors():
-        name = ".".join(str(x) for x in err.get("loc", ())) or "form"
-        message = str(err.get("msg", "")).removeprefix("Value error, ")
-        out.setdefault(name, message[:1].upper() + message[1:])
-    return out
+    """The API's words for each problem (``domain.problems``), by the form's field names."""
+    return {("form" if k == "body" else k): v for k, v in by_field(exc.errors()).items()}
 
 
 async def _view(request: Request, session, reference: str):

@@ -2,8 +2,9 @@
 with who is signed in and the CSRF token for its forms), a redirect after a change, and the
 GOV.UK error summary of a form that has problems.
 
-Dates, times and sizes on every page come from ``domain.words``: "13 October 2026",
-"13 October 2026 at 8:15am".
+Dates, times and sizes on every page come from ``domain.words`` through the template
+environment's ``day``, ``when``, ``size`` and ``in_words`` (``services.rendering``): "13 October
+2026", "13 October 2026 at 8:15am".
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup, escape
 
 from domain.ladder import RECIPIENT_LABELS
-from domain.words import file_size, long_date, long_time
 from domain.agencies import AGENCY_LABELS
 from services.rendering import render
 
@@ -26,8 +26,7 @@ def page(request: Request, name: str, status: int = 200, **context: object) -> H
     token = staff.csrf_token if staff is not None and staff.csrf_token else ""
     csrf_input = Markup(f'<input type="hidden" name="csrf_token" value="{escape(token)}">')
     return HTMLResponse(render(
-        name, council_name=settings.council_name, day=long_date, when=long_time,
-        size=file_size, agency_labels=AGENCY_LABELS, recipient_labels=RECIPIENT_LABELS,
+        name, council_name=settings.council_name, agency_labels=AGENCY_LABELS, recipient_labels=RECIPIENT_LABELS,
         staff=staff, csrf_input=csrf_input, csrf_token=token, **context,
     ), status_code=status)
 

@@ -130,6 +130,13 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60]
 
 
+def consulted_setting(key: str) -> str:
+    """A consulted school's name as a page shows it, from its deadline's key
+    (``setting:oakfield-primary-school`` -> "Oakfield Primary School"): the key keeps only the
+    name's slug."""
+    return key.split(":", 1)[-1].replace("-", " ").title()
+
+
 # --- settings a workflow is started with -----------------------------------------------------
 
 
@@ -323,7 +330,7 @@ class CaseView(BaseModel):
             add(a, "advice", a.received_on, source=a.source, advice_key=a.key,
                 title=f"Advice: {a.label or a.source.label}")
         for s in case.settings_consulted:
-            add(s, "setting", s.done_on, title=f"Consultation response: {s.key.split(':', 1)[1]}")
+            add(s, "setting", s.done_on, title=f"Consultation response: {consulted_setting(s.key)}")
         out.sort(key=lambda d: (d.due, d.key))
         return cls(
             case=case, today=today, deadlines=out,
@@ -384,9 +391,13 @@ class RequestAdvice(_ActionInput):
     @classmethod
     def _distinct(cls, items: list[AdviceRequest]) -> list[AdviceRequest]:
         keys = [i.key for i in items]
-        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        dupes = [i for n, i in enumerate(items) if keys.count(i.key) > 1
+                 and keys.index(i.key) == n]
         if dupes:
-            raise ValueError(f"advice is listed twice: {', '.join(dupes)}; give each a label")
+            names = " and ".join(i.label or i.source.label for i in dupes)
+            raise ValueError(f"{names[:1].upper() + names[1:]} "
+                             f"{'is' if len(dupes) == 1 else 'are each'} asked for twice: ask "
+                             "once, or name which advisor each request is for")
         return items
 
 

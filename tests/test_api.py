@@ -164,8 +164,21 @@ async def test_a_case_through_every_step_over_http(dev_env, db_url, executor):
 
 async def test_bad_input_gets_a_clear_4xx_and_changes_nothing(dev_env, db_url, executor):
     async with system(dev_env, db_url, executor) as http:
-        await problem(await http.post("/api/assessments", json={
-            **new_request(), "request_date": "2026-02-30"}), 422, "request_date", "YYYY-MM-DD")
+        # Each problem: the field for a program, and for a person the form's words for it.
+        bad = await http.post("/api/assessments", json={**new_request(),
+                                                        "request_date": "2026-02-30"})
+        await problem(bad, 422, "Date the request was received must be a real date",
+                      "for example 2026-03-09")
+        assert [(e["field"], e["loc"]) for e in bad.json()["errors"]] == [
+            ("request_date", ["body", "request_date"])]
+        bad = await http.post("/api/assessments", json={
+            **new_request(), "child": {**new_request()["child"], "date_of_birth": "2030-01-01"}})
+        await problem(bad, 422, "Date of birth must be on or before the date the request was "
+                      "received")
+        assert bad.json()["errors"][0]["field"] == "child.date_of_birth"
+        schema = (await ok(await http.get("/openapi.json")))["components"]["schemas"]
+        assert set(schema["HTTPValidationError"]["properties"]) == {"detail", "code", "errors"}
+        assert set(schema["FieldProblemOut"]["properties"]) == {"field", "loc", "message"}
         await problem(await http.post("/api/assessments", json={
             **new_request(), "request_date": (today() + timedelta(days=2)).isoformat()}),
             422, "in the future")
@@ -221,8 +234,10 @@ async def test_bad_input_gets_a_clear_4xx_and_changes_nothing(dev_env, db_url, e
         await ok(await http.post(f"{base}/advice/health/received", json={"received_on": day(5)}))
         await problem(await http.post(f"{base}/advice/health/received",
                                       json={"received_on": day(6)}), 409, "already recorded")
-        await problem(await http.post(f"{base}/advice-requests", json={"items": [
-            {"source": "bogus", "requested_on": day(4)}]}), 422, "items.0.source")
+        bad = await http.post(f"{base}/advice-requests", json={"items": [
+            {"source": "bogus", "requested_on": day(4)}]})
+        await problem(bad, 422, "Advice to ask for 1: Select the kind of advice")
+        assert bad.json()["errors"][0]["loc"] == ["body", "items", 0, "source"]
         await ok(await http.post(f"{base}/closure", json={"reason": "request_withdrawn",
                                                            "closed_on": day(7)}))
         await wait_for_record(db_url, ref)
