@@ -154,7 +154,7 @@ def sentence_for(err: Mapping[str, Any], labels: Mapping[str, str] | None = None
         message = f"{name} {PATTERN_HINTS.get(field.rsplit('.', 1)[-1], 'is not written in the form it takes')}"
     elif kind in ("date_parsing", "date_from_datetime_parsing", "date_from_datetime_inexact",
                   "date_type"):
-        message = f"{name} must be a real date, written year-month-day, for example 2026-03-09"
+        message = f"{name} must be a real date written as YYYY-MM-DD, for example 2026-03-09"
     elif kind in ("int_parsing", "int_type", "int_from_float"):
         message = f"{name} must be a whole number, like 2027"
     elif kind in ("greater_than_equal", "greater_than"):

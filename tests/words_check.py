@@ -38,7 +38,8 @@ ENGLISH_HYPHENATED = frozenset({
 })
 # The last part of a dotted word that makes it a web address or a file, not a key.
 DOMAINS_AND_FILES = frozenset({"uk", "org", "com", "net", "gov", "example", "io", "toml",
-                               "csv", "json", "pdf", "docx", "txt", "html", "xlsx", "local"})
+                               "csv", "json", "pdf", "doc", "docx", "odt", "rtf", "txt", "html",
+                               "xlsx", "jpg", "jpeg", "png", "exe", "zip", "local"})
 
 # Words that may appear although they look like identifiers: each with its reason. Keep short.
 ALLOWED = frozenset({
