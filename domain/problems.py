@@ -54,6 +54,10 @@ FIELD_LABELS: dict[str, str] = {
     "name": "Name", "agency": "Agency", "team_email": "Team email address",
     "is_default": "Default service", "email": "Email address", "role": "Role",
     "is_lead": "Service lead", "active": "Active", "ladder": "Escalation ladder",
+    # the API's query parameters, named as the pages' filters are (with the parameter's name)
+    "from": "Start of the period (from)", "to": "End of the period (to)",
+    "year": "Year of transfer", "week_ending": "Week ending", "due_before": "Review due before",
+    "limit": "Number of rows (limit)", "offset": "Rows to skip (offset)",
 }
 
 # What a field that is one of a set of choices is called when nothing was chosen ("Select ...").
