@@ -33,6 +33,7 @@ from domain.words import parse_date_input
 from domain.agencies import AGENCY_FOR_SOURCE
 from domain.case import (
     ADVICE_SOURCE_INFO,
+    CLOSE_REASONS,
     REQUIRED_ADVICE,
     Action,
     AdviceRequest,
@@ -48,13 +49,12 @@ OUTCOME_ROWS = 6  # rows for outcomes on the "meeting held" form
 
 LABELS = FIELD_LABELS  # the forms' labels are the API's field names in words
 CHOICES = {
+    **CLOSE_REASONS,
     "assess": "Assess", "refuse": "Refuse to assess (a notice with appeal rights follows, "
     "Reg 5(3))", "issue": "Issue a plan", "no_plan": "Not issue a plan (a notice with appeal "
-    "rights follows, Reg 10)", "request_withdrawn": "The request was withdrawn",
-    "moved_out_of_area": "Moved out of the area", "other": "Other", "maintain":
+    "rights follows, Reg 10)", "maintain":
     "Maintain the plan", "amend": "Amend the plan (send the proposed amendments with the "
-    "decision, Reg 22(2))", "cease": "Cease the plan", "over_25": "Over 25",
-    "left_education_19_plus": "Left education at 19 or over", "school": "A school phase "
+    "decision, Reg 22(2))", "cease": "Cease the plan", "school": "A school phase "
     "(15 February)", "post16": "Secondary to post-16 (31 March)",
     "achieved": "Achieved", "on_track": "On track", "partly_achieved": "Partly achieved",
     "not_achieved": "Not achieved",

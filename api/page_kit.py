@@ -13,7 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup, escape
 
-from domain.ladder import RECIPIENT_LABELS
+from domain.ladder import RECIPIENT_LABELS, step_label
 from domain.agencies import AGENCY_LABELS
 from services.rendering import render
 
@@ -26,7 +26,8 @@ def page(request: Request, name: str, status: int = 200, **context: object) -> H
     token = staff.csrf_token if staff is not None and staff.csrf_token else ""
     csrf_input = Markup(f'<input type="hidden" name="csrf_token" value="{escape(token)}">')
     return HTMLResponse(render(
-        name, council_name=settings.council_name, agency_labels=AGENCY_LABELS, recipient_labels=RECIPIENT_LABELS,
+        name, council_name=settings.council_name, agency_labels=AGENCY_LABELS,
+        step_label=step_label, recipient_labels=RECIPIENT_LABELS,
         staff=staff, csrf_input=csrf_input, csrf_token=token, **context,
     ), status_code=status)
 

@@ -2,7 +2,8 @@
 
 Dates in every template are words, from ``domain.words``, registered here once for pages,
 emails and letters alike: ``day(d)`` or ``d | day`` ("13 October 2026"), ``when(t)`` ("13
-October 2026 at 8:15am"), ``size(n)`` ("14 KB"), and ``text | in_words`` for a stored sentence
+October 2026 at 8:15am"), ``size(n)`` ("14 KB"), ``text | sentence`` (a capital first letter,
+the rest as written), and ``text | in_words`` for a stored sentence
 (a timeline entry) whose ISO dates were written as such: "due 2026-10-13" reads "due 13
 October 2026".
 """
@@ -54,7 +55,8 @@ def jinja_env() -> Environment:
         lstrip_blocks=True,
     )
     env.globals.update(day=long_date, when=long_time, size=file_size)
-    env.filters.update(day=long_date, when=long_time, size=file_size, in_words=in_words)
+    env.filters.update(day=long_date, when=long_time, size=file_size, in_words=in_words,
+                       sentence=lambda text: (text or "")[:1].upper() + (text or "")[1:])
     return env
 
 
