@@ -29,7 +29,7 @@ from services.clock import today
 from services.errors import ServiceError
 from api.page_kit import error_view, page, see_other
 from domain.problems import FIELD_LABELS, by_field
-from domain.words import parse_date_input
+from domain.words import dates_in_words, parse_date_input
 from domain.agencies import AGENCY_FOR_SOURCE
 from domain.case import (
     ADVICE_SOURCE_INFO,
@@ -327,7 +327,9 @@ async def action_submit(reference: str, action: str, request: Request,
         await cases.act(session=session, client=get_client(request), reference=reference,
                         action=kind(action), payload=payload, actor=current_actor())
     except ServiceError as exc:  # the workflow's validator said no: nothing was changed
-        return _form(request, reference, action, view, exc.status, form, {"form": exc.message})
+        # (its sentence with any ISO date in it written as words, as on every page)
+        return _form(request, reference, action, view, exc.status, form,
+                     {"form": dates_in_words(exc.message)})
     return see_other(f"/cases/{reference}?done={action}")
 
 
@@ -388,5 +390,5 @@ async def _advice_submit(request: Request, session, reference: str, view,
                                    body=body, actor=current_actor())
     except ServiceError as exc:
         return _advice_form(request, session, reference, view, exc.status, values,
-                            {"form": exc.message})
+                            {"form": dates_in_words(exc.message)})
     return see_other(f"/cases/{reference}?done=request_advice")

@@ -91,7 +91,9 @@ def date_example(typed: dict[str, str], not_after: date | None = None) -> str:
         year = not_after.year - 1 if not_after else int(EXAMPLE.rsplit(" ", 1)[1])
     example = date(year, month, 15)
     if not_after is not None and example > not_after:
-        example = date(not_after.year - 1, month, 15)
+        example = date(not_after.year, month, 15)
+        if example > not_after:
+            example = date(not_after.year - 1, month, 15)
     return f"{example.day} {example.month} {example.year}"
 
 

@@ -1,5 +1,5 @@
 """The detector of tests/words_check.py: what it finds in a page's visible text, and what it
-leaves alone."""
+leaves alone. A page's title (the browser tab) is read; what the page does not show is not."""
 
 from __future__ import annotations
 
@@ -35,12 +35,12 @@ def test_it_leaves_english_references_and_addresses_alone(text):
 
 
 def test_visible_text_leaves_out_scripts_styles_attributes_and_typed_text():
-    html = """<html><head><title>x_y</title><style>.a_b{}</style></head><body>
+    html = """<html><head><title>A case</title><style>.a_b{}</style></head><body>
       <input type="hidden" name="csrf_token" value="2026-01-01">
       <a href="/cases/x?done=decide_to_assess" class="govuk-link govuk-link--no-visited-state">Case</a>
       <textarea name="reason">typed_by_someone</textarea><code>[ladders.social_care]</code>
       <p>Due <strong>13 October 2026</strong>.</p><script>var due_on = "2026-10-13";</script>
       <td>2026-10-13</td></body></html>"""
     text = visible_text(html)
-    assert "Due 13 October 2026." in text and "Case" in text
+    assert "Due 13 October 2026." in text and "Case" in text and "A case" in text
     assert [f.word for f in find_words(text)] == ["2026-10-13"]

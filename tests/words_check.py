@@ -101,7 +101,7 @@ def find_words(text: str) -> list[Finding]:
 
 
 class _Visible(HTMLParser):
-    SKIP = frozenset({"script", "style", "textarea", "code", "template", "head"})
+    SKIP = frozenset({"script", "style", "textarea", "code", "template"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
