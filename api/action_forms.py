@@ -28,7 +28,7 @@ from services.directory import active_services
 from services.clock import today
 from services.errors import ServiceError
 from api.page_kit import error_view, page, see_other
-from domain.problems import FIELD_LABELS, by_field
+from domain.problems import FIELD_LABELS, by_field, missing
 from domain.words import dates_in_words, parse_date_input
 from domain.agencies import AGENCY_FOR_SOURCE
 from domain.case import (
@@ -216,7 +216,7 @@ def _values_to_body(fields: list[Field_], form: dict[str, str], problems: dict[s
                 continue
             if value is None:
                 if f.required:
-                    problems[f.name] = f"Enter the {f.label[0].lower() + f.label[1:]}"
+                    problems[f.name] = missing(f.label)
                 continue
         elif f.widget == "checkbox":
             value = form.get(f.name) == "yes"
@@ -224,8 +224,7 @@ def _values_to_body(fields: list[Field_], form: dict[str, str], problems: dict[s
             value = (form.get(f.name) or "").strip()
             if not value:
                 if f.required:
-                    problems[f.name] = ("Select " if f.widget in ("radios", "select")
-                                        else "Enter ") + f.label[0].lower() + f.label[1:]
+                    problems[f.name] = missing(f.label, f.widget in ("radios", "select"))
                 continue
         target = body
         *parents, leaf = f.name.split(".")

@@ -19,7 +19,7 @@ from services.clock import today
 from services.cases import StartAssessmentIn
 from services.errors import ServiceError
 from api.page_kit import error_view, page, see_other
-from domain.problems import by_field
+from domain.problems import by_field, missing
 from domain.words import parse_date_input
 from domain.case import RequestSource
 
@@ -76,7 +76,7 @@ async def start_assessment_page(request: Request, session: SessionDep) -> Respon
                                            values.get(f"{name}-year", ""), label,
                                            not_after=today())
             if dates[name] is None:
-                problems[name] = f"Enter the {label[0].lower() + label[1:]}"
+                problems[name] = missing(label)
         except ValueError as exc:
             problems[name] = str(exc)
     body = {

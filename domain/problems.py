@@ -118,6 +118,12 @@ def _object(text: str) -> str:
     return f"the {lowered}"
 
 
+def missing(field_label: str, choose: bool = False) -> str:
+    """What a form says of a field left empty: "Enter the date of the decision", "Select the
+    decision"."""
+    return f"{'Select' if choose else 'Enter'} {_object(field_label.removesuffix(' (optional)'))}"
+
+
 def _field_of(loc: Iterable[Any]) -> tuple[str, tuple[str | int, ...]]:
     loc = tuple(loc)
     named = [str(p) for p in loc if not isinstance(p, int)
@@ -145,7 +151,7 @@ def sentence_for(err: Mapping[str, Any], labels: Mapping[str, str] | None = None
     choose = field in CHOICE_FIELDS or field.rsplit(".", 1)[-1] in CHOICE_FIELDS
     if kind in ("missing", "string_too_short") and (kind == "missing"
                                                      or ctx.get("min_length") == 1):
-        message = f"{'Select' if choose else 'Enter'} {_object(name)}"
+        message = missing(name, choose)
     elif kind == "too_short":
         message = f"{'Select' if choose else 'Enter'} at least {ctx.get('min_length', 1)}: " \
                   f"{_object(name)}"

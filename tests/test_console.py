@@ -172,7 +172,7 @@ async def test_the_steps_of_a_case_through_its_forms(dev_env, sqlite_url, execut
                 assert 'name="decided_on-day"' in form.text and 'name="actor"' not in form.text
                 r = await browser.post(f"/cases/{ref}/act/decide_to_assess",
                                        data={"csrf_token": csrf})
-                assert r.status_code == 422 and "Select decision" in r.text
+                assert r.status_code == 422 and "Select the decision" in r.text
                 assert "Enter the date of the decision" in r.text
                 # A date before the request: the workflow's validator refuses it.
                 before = received - timedelta(days=2)
