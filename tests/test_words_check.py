@@ -44,3 +44,11 @@ def test_visible_text_leaves_out_scripts_styles_attributes_and_typed_text():
     text = visible_text(html)
     assert "Due 13 October 2026." in text and "Case" in text and "A case" in text
     assert [f.word for f in find_words(text)] == ["2026-10-13"]
+
+
+def test_a_subject_folded_onto_a_blank_line_is_found():
+    from tests.words_check import FOLDED_BLANK_SUBJECT
+
+    assert FOLDED_BLANK_SUBJECT.search(b"To: a@b.example\r\nSubject: \r\n Still overdue\r\n")
+    assert not FOLDED_BLANK_SUBJECT.search(b"Subject: Advice for EHC-46E2-4BY8 is\r\n "
+                                           b"still overdue\r\n")

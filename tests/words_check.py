@@ -4,6 +4,9 @@ holds a word a person should never have to read: a snake_case key (``draft_serve
 key (``assessment.draft_plan_target``), an internal id (``hillside-primary-school``) or an ISO
 date (``2026-10-13``; dates are written "13 October 2026").
 
+Every message the test mail server receives (``tests/smtp.py``) is read the same way, and a
+subject folded onto a blank first line (``Subject: \\n Still overdue``) is a finding too.
+
 Registered from ``tests/conftest.py``, so it runs with any selection of tests, one file or the
 whole suite. At the end it lists each finding: the template, the first test that rendered it,
 the word and the sentence it was in. ``--no-words-check`` turns it off (to look at something
@@ -152,6 +155,29 @@ class _Seen:
     finding: Finding
 
 
+FOLDED_BLANK_SUBJECT = re.compile(rb"^Subject:[ \t]*\r?\n[ \t]", re.MULTILINE | re.IGNORECASE)
+
+
+def read_mail(item, raw: bytes) -> None:
+    """A message the test mail server received (``tests.smtp``): its subject and its text and
+    HTML parts are read like a page; a subject folded onto a blank first line
+    (``Subject: \\n Still overdue``) is a finding too."""
+    check = ACTIVE
+    if check is None:
+        return
+    where = "an email received by the test mail server"  # one finding per word, not per email
+    header_end = raw.find(b"\r\n\r\n") if b"\r\n\r\n" in raw else raw.find(b"\n\n")
+    if FOLDED_BLANK_SUBJECT.search(raw[:header_end if header_end != -1 else len(raw)]):
+        check.found.setdefault((where, "Subject"), _Seen(where, check.current, Finding(
+            "Subject", "a subject folded onto a blank first line", item.subject.strip())))
+    for text in (item.subject, item.text, visible_text(item.html)):
+        for f in find_words(text):
+            check.found.setdefault((where, f.word), _Seen(where, check.current, f))
+
+
+ACTIVE: "WordsCheck | None" = None
+
+
 class WordsCheck:
     def __init__(self) -> None:
         self.current = "(outside a test)"
@@ -217,7 +243,8 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     if config.getoption("--no-words-check", default=False):
         return
-    check = WordsCheck()
+    global ACTIVE
+    check = ACTIVE = WordsCheck()
     check.install()
     config.pluginmanager.register(check, "ehc-words-check")
     config._ehc_words_check = check  # type: ignore[attr-defined]
@@ -227,3 +254,5 @@ def pytest_unconfigure(config):
     check = getattr(config, "_ehc_words_check", None)
     if check is not None:
         check.uninstall()
+    global ACTIVE
+    ACTIVE = None
