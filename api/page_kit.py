@@ -15,6 +15,7 @@ from markupsafe import Markup, escape
 
 from domain.ladder import RECIPIENT_LABELS, step_label
 from domain.agencies import AGENCY_LABELS
+from domain.problems import sentence
 from services.rendering import render
 
 
@@ -42,13 +43,6 @@ class FormProblems(Exception):
 
     def __init__(self, problems: dict[str, str], status: int) -> None:
         self.problems, self.status = problems, status
-
-
-def sentence(message: str) -> str:
-    """A message as the start of a sentence (an email address is left as it is written)."""
-    if "@" in message.split(" ", 1)[0]:
-        return message
-    return message[:1].upper() + message[1:]
 
 
 def error_view(problems: dict[str, str], fields: dict[str, str]) -> tuple[list, dict]:

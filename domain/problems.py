@@ -138,10 +138,10 @@ def sentence_for(err: Mapping[str, Any], labels: Mapping[str, str] | None = None
     ctx = err.get("ctx") or {}
     error = ctx.get("error")
     if isinstance(error, FieldProblem):
-        return Problem(error.field, loc, _capital(error.message))
+        return Problem(error.field, loc, sentence(error.message))
     if kind == "value_error":
         message = str(err.get("msg", "")).removeprefix("Value error, ")
-        return Problem(field or "form", loc, _capital(message))
+        return Problem(field or "form", loc, sentence(message))
     if kind == "json_invalid":
         return Problem("body", loc, "The request body is not valid JSON: check its brackets, "
                        "commas and quotes")
@@ -192,7 +192,7 @@ def sentence_for(err: Mapping[str, Any], labels: Mapping[str, str] | None = None
         i, n = positions[-1]
         parent, _ = _field_of(loc[:i])
         message = f"{label(parent, labels)} {n + 1}: {message}"
-    return Problem(field, loc, _capital(message))
+    return Problem(field, loc, sentence(message))
 
 
 def _choices(expected: str) -> str:
@@ -200,7 +200,9 @@ def _choices(expected: str) -> str:
     return f"one of {expected.replace(chr(39), '')}" if expected else "choose one of the options"
 
 
-def _capital(message: str) -> str:
+def sentence(message: str) -> str:
+    """A message as the start of a sentence: a capital first letter, the rest as written (an
+    email address that begins it is left as it is written)."""
     first = message.split(" ", 1)[0]
     return message if "@" in first else message[:1].upper() + message[1:]
 

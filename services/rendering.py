@@ -24,6 +24,7 @@ from jinja2 import (
     select_autoescape,
 )
 
+from domain.problems import sentence
 from domain.words import dates_in_words, file_size, long_date, long_time
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -56,7 +57,7 @@ def jinja_env() -> Environment:
     )
     env.globals.update(day=long_date, when=long_time, size=file_size)
     env.filters.update(day=long_date, when=long_time, size=file_size, in_words=in_words,
-                       sentence=lambda text: (text or "")[:1].upper() + (text or "")[1:])
+                       sentence=lambda text: sentence(text or ""))
     return env
 
 
