@@ -34,17 +34,20 @@ from services.clock import today
 from services.errors import ServiceError
 from api.page_kit import error_view, page, see_other
 from api.pages import case_page_response
-from domain.words import parse_date_input
+from domain.problems import FIELD_LABELS, by_field, missing
+from domain.words import dates_in_words, parse_date_input
 from domain.agencies import AGENCY_FOR_SOURCE
 from statutory.phase import NC_YEAR_CHOICES, SETTING_TYPE_CHOICES
 from domain.case import (
     ADVICE_SOURCE_INFO,
+    CLOSE_REASONS,
     REQUIRED_ADVICE,
     Action,
     AdviceRequest,
     AdviceSource,
     RequestAdvice,
     ReviewAction,
+    consulted_setting,
 )
 from domain.steps import STEP_TITLES
 
@@ -52,34 +55,21 @@ router = APIRouter(include_in_schema=False)
 
 OUTCOME_ROWS = 6  # rows for outcomes on the "meeting held" form
 
-LABELS = {
-    "decision": "Decision", "decided_on": "Date of the decision", "reason": "Reason",
-    "served_on": "Date the draft plan was served", "issued_on": "Date the final plan was issued",
-    "received_on": "Date it was received", "setting": "School or college",
-    "sent_on": "Date the consultation was sent", "kind": "Kind of exception",
-    "starts_on": "Exception starts", "ends_on": "Exception ends (optional)",
-    "evidence": "Evidence (optional)", "advice_key": "The advice it concerns (Reg 8(2) only)",
-    "exception_id": "Exception", "withdrawn_on": "Date withdrawn", "closed_on": "Date closed",
-    "note": "Note (optional)", "key": "Which one", "meeting_on": "Date of the meeting",
-    "on": "Date", "held_on": "Date the meeting was held", "moves_on": "Date of the move",
-    "proceed_with_outstanding_advice": "Go ahead although advice is still outstanding",
-    "placement.nc_year": "Year group (N1, N2, R, 1 to 14)",
-    "placement.nc_year_as_of": "Year group correct on", "placement.setting_type":
-    "Type of setting", "placement.setting_name": "Name of the school or setting (optional)",
-    "transfer.kind": "Transfer", "transfer.transfer_year": "Calendar year of the transfer",
-    "expected_on": "Expected on (optional)",
+# The final-plan step's placement, as its form labels it (the start form's "setting_name" is
+# where the child is now: domain.problems.FIELD_LABELS).
+FINAL_PLAN_LABELS = {
     "setting_name": "Name of the school or setting named in the plan",
-    "setting_type": "Type of school or setting", "nc_year": "The child's year group on the "
-    "day the plan was issued",
+    "setting_type": "Type of school or setting",
+    "nc_year": "The child's year group on the day the plan was issued",
 }
+LABELS = {**FIELD_LABELS, **FINAL_PLAN_LABELS}  # the forms' labels: the API's fields in words
 CHOICES = {
+    **CLOSE_REASONS,
     "assess": "Assess", "refuse": "Refuse to assess (a notice with appeal rights follows, "
     "Reg 5(3))", "issue": "Issue a plan", "no_plan": "Not issue a plan (a notice with appeal "
-    "rights follows, Reg 10)", "request_withdrawn": "The request was withdrawn",
-    "moved_out_of_area": "Moved out of the area", "other": "Other", "maintain":
+    "rights follows, Reg 10)", "maintain":
     "Maintain the plan", "amend": "Amend the plan (send the proposed amendments with the "
-    "decision, Reg 22(2))", "cease": "Cease the plan", "over_25": "Over 25",
-    "left_education_19_plus": "Left education at 19 or over", "school": "A school phase "
+    "decision, Reg 22(2))", "cease": "Cease the plan", "school": "A school phase "
     "(by 14 February: the Regulations say before 15 February)", "post16": "Secondary to "
     "post-16 (by 30 March: the Regulations say before 31 March)",
     "achieved": "Achieved", "on_track": "On track", "partly_achieved": "Partly achieved",
@@ -188,7 +178,7 @@ def _case_choices(model: type[BaseModel], name: str, view) -> list[tuple[str, st
         return [(e.id, f"{e.id}: {e.kind.description[:80]}") for e in case.exceptions
                 if e.withdrawn_on is None] if hasattr(case, "exceptions") else []
     if model.__name__ == "RecordSettingResponse":
-        return [(s.key, s.key.split(":", 1)[1].replace("-", " ").title())
+        return [(s.key, consulted_setting(s.key))
                 for s in getattr(case, "settings_consulted", []) if s.done_on is None]
     items = [a for a in case.advice if not a.reused and (name == "advice_key" or a.is_open)]
     return [(a.key, a.label or a.source.label.capitalize()) for a in items]
@@ -211,7 +201,7 @@ def _values_to_body(fields: list[Field_], form: dict[str, str], problems: dict[s
                 continue
             if value is None:
                 if f.required:
-                    problems[f.name] = f"Enter the {f.label[0].lower() + f.label[1:]}"
+                    problems[f.name] = missing(f.label)
                 continue
         elif f.widget == "checkbox":
             value = form.get(f.name) == "yes"
@@ -219,8 +209,7 @@ def _values_to_body(fields: list[Field_], form: dict[str, str], problems: dict[s
             value = (form.get(f.name) or "").strip()
             if not value:
                 if f.required:
-                    problems[f.name] = ("Select " if f.widget in ("radios", "select")
-                                        else "Enter ") + f.label[0].lower() + f.label[1:]
+                    problems[f.name] = missing(f.label, f.widget in ("radios", "select"))
                 continue
         target = body
         *parents, leaf = f.name.split(".")
@@ -249,12 +238,8 @@ def outcome_rows(form: dict[str, str], problems: dict[str, str]) -> list[dict]:
 
 
 def _messages(exc: ValidationError) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for err in exc.errors():
-        name = ".".join(str(x) for x in err.get("loc", ())) or "form"
-        message = str(err.get("msg", "")).removeprefix("Value error, ")
-        out.setdefault(name, message[:1].upper() + message[1:])
-    return out
+    """The API's words for each problem (``domain.problems``), by the form's field names."""
+    return {("form" if k == "body" else k): v for k, v in by_field(exc.errors(), LABELS).items()}
 
 
 async def _view(request: Request, session, reference: str):
@@ -346,7 +331,9 @@ async def action_submit(reference: str, action: str, request: Request,
     except ServiceError as exc:  # the workflow's validator said no: nothing was changed
         if exc.code in ABOUT_THE_CASE:
             return await _refused(request, session, reference, exc)
-        return _form(request, reference, action, view, exc.status, form, {"form": exc.message})
+        # (its sentence with any ISO date in it written as words, as on every page)
+        return _form(request, reference, action, view, exc.status, form,
+                     {"form": dates_in_words(exc.message)})
     return see_other(f"/cases/{reference}?done={action}")
 
 
@@ -411,5 +398,5 @@ async def _advice_submit(request: Request, session, reference: str, view,
         if exc.code in ABOUT_THE_CASE:
             return await _refused(request, session, reference, exc)
         return _advice_form(request, session, reference, view, exc.status, values,
-                            {"form": exc.message})
+                            {"form": dates_in_words(exc.message)})
     return see_other(f"/cases/{reference}?done=request_advice")

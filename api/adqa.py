@@ -38,8 +38,8 @@ def _week_ending(text: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{text} is not a real date: enter the week ending as "
-                         "YYYY-MM-DD, for example 2026-11-22") from None
+        raise ValueError("Week ending must be a real date, written as YYYY-MM-DD, for example "
+                         "2026-11-22") from None
 
 
 @router.get("/adqa/digest", response_class=HTMLResponse, include_in_schema=False)

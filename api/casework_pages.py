@@ -19,6 +19,7 @@ from services.clock import today
 from services.cases import StartAssessmentIn
 from services.errors import ServiceError
 from api.page_kit import error_view, page, see_other
+from domain.problems import by_field, missing
 from domain.words import parse_date_input
 from domain.case import RequestSource
 
@@ -28,7 +29,6 @@ SOURCE_LABELS = {RequestSource.PARENT.value: "A parent",
                  RequestSource.YOUNG_PERSON.value: "The young person (16 to 25)",
                  RequestSource.SCHOOL.value: "A school, college or early years setting",
                  RequestSource.OTHER.value: "Someone else (brought to the LA's attention)"}
-LABELS = {"given_name": "child's given name", "family_name": "child's family name"}
 START_FIELDS = {"given_name": "given-name", "family_name": "family-name",
                 "date_of_birth": "date-of-birth-day", "council_reference": "council-reference",
                 "setting_name": "setting-name", "request_date": "request-date-day",
@@ -73,9 +73,10 @@ async def start_assessment_page(request: Request, session: SessionDep) -> Respon
         try:
             dates[name] = parse_date_input(values.get(f"{name}-day", ""),
                                            values.get(f"{name}-month", ""),
-                                           values.get(f"{name}-year", ""), label)
+                                           values.get(f"{name}-year", ""), label,
+                                           not_after=today())
             if dates[name] is None:
-                problems[name] = f"Enter the {label[0].lower() + label[1:]}"
+                problems[name] = missing(label)
         except ValueError as exc:
             problems[name] = str(exc)
     body = {
@@ -110,24 +111,9 @@ async def start_assessment_page(request: Request, session: SessionDep) -> Respon
 
 
 def _flat(exc: ValidationError) -> dict[str, str]:
-    """Nested errors (``child.given_name``) by the form's field names; the model's own checks
-    of the dates (``body``) by the date they are about."""
+    """The API's words for each problem (``domain.problems``), by the form's field names
+    (``child.given_name`` is the form's ``given_name``)."""
     out: dict[str, str] = {}
-    for err in exc.errors():
-        loc = [str(x) for x in err.get("loc", ())]
-        name = loc[-1] if loc else "form"
-        if loc[:1] == ["child"] and len(loc) > 1:
-            name = loc[1]
-        message = str(err.get("msg", "")).removeprefix("Value error, ")
-        if err.get("type") in ("missing", "string_too_short") and name in LABELS:
-            message = f"Enter the {LABELS[name]}"
-        elif err.get("type") == "string_too_long":
-            message = f"The {LABELS.get(name, name.replace('_', ' '))} is too long: {message}"
-        if not loc or loc == ["body"] or err.get("type") == "value_error" and len(loc) <= 1:
-            name = "date_of_birth" if "date_of_birth" in message else "request_date"
-        if name == "request_source":
-            message = "Select who made the request"
-        if name == "case_reference":
-            message = "A reference is capital letters, digits and '-', 3 to 20 characters"
-        out.setdefault(name, message[:1].upper() + message[1:])
+    for field, message in by_field(exc.errors()).items():
+        out.setdefault(field.removeprefix("child.") if field != "body" else "form", message)
     return out

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from api.deps import FormDep, SessionDep
 from api.page_kit import FormProblems, error_view, page, see_other, sentence
 from domain.agencies import AGENCIES, AGENCY_LABELS
+from domain.problems import by_field
 from domain.ladder import RECIPIENT_LABELS, LadderStep, step_label
 from services import directory_admin as d
 from services.directory import ServiceLadder
@@ -53,19 +54,8 @@ DONE = {
 
 def field_problems(exc: ValidationError) -> dict[str, str]:
     """A request model's validation errors as {field: message}, the first for each field, in
-    the words the API's error handler uses."""
-    out: dict[str, str] = {}
-    for err in exc.errors():
-        loc = err.get("loc") or ("",)
-        field = str(loc[0]) if loc[0] != "" else "body"
-        if err.get("type") == "value_error":
-            message = str(err.get("msg", "")).removeprefix("Value error, ")
-        elif err.get("type") == "missing":
-            message = "this field is required"
-        else:
-            message = str(err.get("msg", "invalid"))
-        out.setdefault(field, message)
-    return out
+    the words the API's error handler uses (``domain.problems``)."""
+    return {("form" if k == "body" else k): v for k, v in by_field(exc.errors()).items()}
 
 
 def parse(model: type[BaseModel], data: dict[str, object]):

@@ -1,25 +1,44 @@
-"""Errors a caseworker can act on: every 4xx carries a sentence that says what to fix."""
+"""Errors a caseworker can act on: every 4xx carries a sentence that says what to fix.
+
+A request the API cannot read (422) answers, for a person, ``detail``: every problem in one
+sentence; and for a program, ``errors``: each problem's ``field`` (dotted: ``child.date_of_birth``),
+``loc`` (where it was in the request, as FastAPI found it) and ``message``, the words the forms
+show by the same field (``domain.problems``). The OpenAPI schema documents that body
+(``InvalidInput``) in place of FastAPI's default.
+"""
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
+from domain.problems import problems as read_problems
 from services.errors import ServiceError
 
-_HINTS = {
-    "date_from_datetime_parsing": "write the date as YYYY-MM-DD, e.g. 2026-03-09",
-    "date_parsing": "write the date as YYYY-MM-DD, e.g. 2026-03-09",
-    "date_type": "write the date as YYYY-MM-DD, e.g. 2026-03-09",
-    "missing": "this field is required",
-    "json_invalid": "the request body is not valid JSON",
-}
+
+class FieldProblemOut(BaseModel):
+    field: str = Field(description="the field, dotted for nested ones: 'child.date_of_birth'; "
+                       "'body' for the request as a whole")
+    loc: list[str | int] = Field(description="where in the request, as FastAPI locates it "
+                                 "('body', 'child', 'date_of_birth')")
+    message: str = Field(description="what is wrong and what to do, naming the field as the "
+                         "web form labels it")
 
 
-def _field(loc: tuple) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
-    return ".".join(parts) or "body"
+class InvalidInput(BaseModel):
+    detail: str = Field(description="every problem, in one sentence for a person")
+    code: str = Field("invalid_input", description="always 'invalid_input'")
+    errors: list[FieldProblemOut]
+
+
+def invalid_input(errors) -> dict:
+    """The 422 body for pydantic's ``errors()``."""
+    found = read_problems(errors)
+    items = [FieldProblemOut(field=p.field, loc=list(p.loc), message=p.message) for p in found]
+    return InvalidInput(detail="Please correct: " + "; ".join(p.message for p in found),
+                        errors=items).model_dump()
 
 
 def install(app: FastAPI) -> None:
@@ -29,14 +48,24 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = []
-        for err in exc.errors():
-            hint = _HINTS.get(err.get("type", ""), err.get("msg", "invalid"))
-            if err.get("type") == "value_error":
-                hint = str(err.get("msg", "")).removeprefix("Value error, ")
-            problems.append({"field": _field(tuple(err.get("loc", ()))), "message": hint})
-        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-        return JSONResponse(
-            {"detail": f"Please correct: {summary}", "code": "invalid_input", "errors": problems},
-            status_code=422,
-        )
+        return JSONResponse(invalid_input(exc.errors()), status_code=422)
+
+    default_openapi = app.openapi
+
+    def openapi() -> dict:
+        """FastAPI's schema, with the 422 body this handler returns (not FastAPI's own)."""
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = default_openapi()
+        schemas = schema.get("components", {}).get("schemas", {})
+        if "HTTPValidationError" in schemas:
+            out = InvalidInput.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, sub in out.pop("$defs", {}).items():
+                schemas[name] = sub
+            out["title"] = "InvalidInput"
+            schemas["HTTPValidationError"] = out
+            schemas.pop("ValidationError", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

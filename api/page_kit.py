@@ -2,8 +2,9 @@
 with who is signed in and the CSRF token for its forms), a redirect after a change, and the
 GOV.UK error summary of a form that has problems.
 
-Dates, times and sizes on every page come from ``domain.words``: "13 October 2026",
-"13 October 2026 at 8:15am".
+Dates, times and sizes on every page come from ``domain.words`` through the template
+environment's ``day``, ``when``, ``size`` and ``in_words`` (``services.rendering``): "13 October
+2026", "13 October 2026 at 8:15am".
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup, escape
 
-from domain.ladder import RECIPIENT_LABELS
-from domain.words import file_size, long_date, long_time, transfer_deadline, transfer_law
+from domain.ladder import RECIPIENT_LABELS, step_label
+from domain.words import transfer_deadline, transfer_law
 from domain.agencies import AGENCY_LABELS
+from domain.problems import sentence
 from services.rendering import render
 
 
@@ -26,9 +28,9 @@ def page(request: Request, name: str, status: int = 200, **context: object) -> H
     token = staff.csrf_token if staff is not None and staff.csrf_token else ""
     csrf_input = Markup(f'<input type="hidden" name="csrf_token" value="{escape(token)}">')
     return HTMLResponse(render(
-        name, council_name=settings.council_name, day=long_date, when=long_time,
+        name, council_name=settings.council_name, agency_labels=AGENCY_LABELS,
+        step_label=step_label, recipient_labels=RECIPIENT_LABELS,
         transfer_deadline=transfer_deadline, transfer_law=transfer_law,
-        size=file_size, agency_labels=AGENCY_LABELS, recipient_labels=RECIPIENT_LABELS,
         staff=staff, csrf_input=csrf_input, csrf_token=token, **context,
     ), status_code=status)
 
@@ -43,13 +45,6 @@ class FormProblems(Exception):
 
     def __init__(self, problems: dict[str, str], status: int) -> None:
         self.problems, self.status = problems, status
-
-
-def sentence(message: str) -> str:
-    """A message as the start of a sentence (an email address is left as it is written)."""
-    if "@" in message.split(" ", 1)[0]:
-        return message
-    return message[:1].upper() + message[1:]
 
 
 def error_view(problems: dict[str, str], fields: dict[str, str]) -> tuple[list, dict]:

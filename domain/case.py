@@ -139,6 +139,33 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60]
 
 
+# Why a case or a plan was closed (CloseCase, ClosePlan), as the forms offer it.
+CLOSE_REASONS = {
+    "request_withdrawn": "The request was withdrawn", "moved_out_of_area": "Moved out of the area",
+    "over_25": "Over 25", "left_education_19_plus": "Left education at 19 or over",
+    "other": "Other",
+}
+
+
+def advice_label(key: str) -> str:
+    """An advice item's key as words, when the item itself is not at hand: ``social_care`` ->
+    "social care advice", ``health:speech-and-language`` -> "speech and language"."""
+    source, _, named = key.partition(":")
+    if named:
+        return named.replace("-", " ")
+    try:
+        return AdviceSource(source).label
+    except ValueError:
+        return source.replace("_", " ")
+
+
+def consulted_setting(key: str) -> str:
+    """A consulted school's name as a page shows it, from its deadline's key
+    (``setting:oakfield-primary-school`` -> "Oakfield Primary School"): the key keeps only the
+    name's slug."""
+    return key.split(":", 1)[-1].replace("-", " ").title()
+
+
 # --- settings a workflow is started with -----------------------------------------------------
 
 
@@ -287,6 +314,17 @@ class CaseSnapshot(BaseModel):
     def advice_item(self, key: str) -> AdviceItem | None:
         return next((a for a in self.advice if a.key == key), None)
 
+    @property
+    def close_reason_text(self) -> str | None:
+        """Why it closed, in words: a reason chosen on the form by its label, one written (a
+        refusal's reasons) as written."""
+        return CLOSE_REASONS.get(self.close_reason or "", self.close_reason)
+
+    def advice_name(self, key: str) -> str:
+        """An advice item as a page names it: its label, else its kind ("medical advice")."""
+        item = self.advice_item(key)
+        return (item.label or item.source.label) if item else advice_label(key)
+
     def view(self, today: date) -> CaseView:
         """Every deadline's status on ``today``. Callers pass the real date: a workflow query's
         clock stops at the workflow's last task, so the workflow returns the snapshot and the
@@ -353,7 +391,7 @@ class CaseView(BaseModel):
             add(a, "advice", a.received_on, source=a.source, advice_key=a.key,
                 title=f"Advice: {a.label or a.source.label}")
         for s in case.settings_consulted:
-            add(s, "setting", s.done_on, title=f"Consultation response: {s.key.split(':', 1)[1]}")
+            add(s, "setting", s.done_on, title=f"Consultation response: {consulted_setting(s.key)}")
         out.sort(key=lambda d: (d.due, d.key))
         return cls(
             case=case, today=today, deadlines=out,
@@ -412,9 +450,13 @@ class RequestAdvice(_ActionInput):
     @classmethod
     def _distinct(cls, items: list[AdviceRequest]) -> list[AdviceRequest]:
         keys = [i.key for i in items]
-        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        dupes = [i for n, i in enumerate(items) if keys.count(i.key) > 1
+                 and keys.index(i.key) == n]
         if dupes:
-            raise ValueError(f"advice is listed twice: {', '.join(dupes)}; give each a label")
+            names = " and ".join(i.label or i.source.label for i in dupes)
+            raise ValueError(f"{names[:1].upper() + names[1:]} "
+                             f"{'is' if len(dupes) == 1 else 'are each'} asked for twice: ask "
+                             "once, or name which advisor each request is for")
         return items
 
 
@@ -741,6 +783,17 @@ class ReviewSnapshot(BaseModel):
 
     def advice_item(self, key: str) -> AdviceItem | None:
         return next((a for a in self.advice if a.key == key), None)
+
+    @property
+    def close_reason_text(self) -> str | None:
+        """Why it closed, in words: a reason chosen on the form by its label, one written (a
+        refusal's reasons) as written."""
+        return CLOSE_REASONS.get(self.close_reason or "", self.close_reason)
+
+    def advice_name(self, key: str) -> str:
+        """An advice item as a page names it: its label, else its kind ("medical advice")."""
+        item = self.advice_item(key)
+        return (item.label or item.source.label) if item else advice_label(key)
 
     def view(self, today: date) -> CaseView:
         return CaseView.build(self, today)

@@ -29,6 +29,7 @@ from domain.case import (
     StartReview,
 )
 from domain.identifiers import review_reference
+from domain.words import long_date
 from statutory import RULES
 from statutory.clock import deadline
 from statutory.phase import NCYear, academic_year, next_transfer, parse_nc_year, \
@@ -129,8 +130,8 @@ def set_meeting(case: ReviewSnapshot, meeting_on: date, actor: str | None, today
     case.stage = ReviewStage.MEETING_SET
     return next_event(case, "review.meeting_moved" if moved else "review.meeting_set", today, at,
                       actor, f"Review meeting {'moved to' if moved else 'set for'} "
-                      f"{meeting_on.isoformat()}: invitations and advice due by "
-                      f"{circulate.due.isoformat()} (Reg 20)", {"meeting": meeting_on.isoformat()})
+                      f"{long_date(meeting_on)}: invitations and advice due by "
+                      f"{long_date(circulate.due)} (Reg 20)", {"meeting": meeting_on.isoformat()})
 
 
 def deadline_items(case: ReviewSnapshot) -> list[tuple[Milestone | AdviceItem, str | None]]:
@@ -196,14 +197,14 @@ def begin_cycle(start: StartReview, today: date, at: datetime, *,
 
     first = min(case.milestones, key=lambda m: m.due)
     events = [next_event(case, "review.cycle_started", case.anchor_on, at, start.actor,
-                         f"Annual review {case.cycle}: {first.title.lower()} by "
-                         f"{first.due.isoformat()} ({first.citation})",
+                         f"Annual review {case.cycle} started: next annual review due by "
+                         f"{long_date(first.due)} ({first.citation})",
                          {"cycle": str(case.cycle), "origin": start.origin})]
     if start.resume:
         events.append(next_event(
             case, "review.imported_mid_cycle", case.anchor_on, at, start.actor,
             f"Imported after the review meeting of "
-            f"{case.meeting_held_on.isoformat()}: "  # type: ignore[union-attr]
+            f"{long_date(case.meeting_held_on)}: "
             + ("the final amended plan is to come" if start.resume == "amending"
                else "the LA's decision is to come"), {}))
     if start.assigned_to:  # the plans import gave the plan to a caseworker (its column)

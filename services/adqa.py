@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from domain.words import long_date
 from services.clock import today
 from services.digest import Digest, DigestScheduleSettings, build_digest, current_week_ending
 from services.errors import ServiceError
@@ -141,6 +142,6 @@ def week_digest(*, session: Session, week_ending: date | None = None) -> Digest:
         except ValueError as exc:  # EHC_DIGEST_WEEKDAY or EHC_DIGEST_HOUR is not valid
             raise ServiceError(422, str(exc), "invalid_input") from None
     elif week_ending > now:
-        raise ServiceError(422, f"week_ending {week_ending.isoformat()} is in the future: "
+        raise ServiceError(422, f"The week ending {long_date(week_ending)} is in the future: "
                            "choose a week that has happened", "invalid_input")
     return build_digest(session, week_ending)

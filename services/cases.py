@@ -34,6 +34,8 @@ from domain.case import (
     ReviewSnapshot,
     StartAssessment,
 )
+from domain.problems import FieldProblem
+from domain.words import long_date
 from domain.identifiers import (
     REFERENCE_PATTERN,
     is_review_cycle,
@@ -88,15 +90,18 @@ class StartAssessmentIn(BaseModel):
     def _dates(self) -> StartAssessmentIn:
         now = today()
         if self.request_date > now:
-            raise ValueError(f"request_date {self.request_date} is in the future (today is {now})")
+            raise FieldProblem("request_date", "Date the request was received cannot be in the "
+                               f"future: today is {long_date(now)}")
         dob = self.child.date_of_birth
         if dob > self.request_date:
-            raise ValueError(f"date_of_birth {dob} is after request_date {self.request_date}")
+            raise FieldProblem("child.date_of_birth", "Date of birth must be on or before the "
+                               f"date the request was received ({long_date(self.request_date)})")
         if (self.request_date.year - dob.year) - (
             (self.request_date.month, self.request_date.day) < (dob.month, dob.day)
         ) > 25:
-            raise ValueError("EHC needs assessments are for children and young people aged 0 "
-                             "to 25: check date_of_birth")
+            raise FieldProblem("child.date_of_birth", "Date of birth must be no more than 25 "
+                               "years before the date the request was received: EHC needs "
+                               "assessments are for children and young people aged 0 to 25")
         return self
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session, select
 
+from domain.problems import problems
+
 from store import tables as t
 from domain.ladder import Ladder, LadderConfig, Recipient
 from domain.case import AdviceRequest, AdviceSource
@@ -52,8 +54,11 @@ def _load(path: str, _stamp: tuple[int, int]) -> LadderConfig:  # reloaded when 
     try:
         with open(path, "rb") as f:
             return LadderConfig.model_validate(tomllib.load(f))
-    except (tomllib.TOMLDecodeError, ValidationError) as exc:  # say which file and why
+    except tomllib.TOMLDecodeError as exc:  # say which file and why
         raise ConfigError(f"escalation configuration {path} is invalid: {exc}") from exc
+    except ValidationError as exc:  # in words: pydantic's own text names its internals
+        why = "; ".join(p.message for p in problems(exc.errors()))
+        raise ConfigError(f"escalation configuration {path} is invalid: {why}") from exc
 
 
 def active_services(*, session: Session) -> list[t.Service]:

@@ -37,6 +37,7 @@ from config.settings import Settings
 from domain.addresses import looks_like_email
 from domain.agencies import AGENCIES, AGENCY_LABELS
 from domain.ladder import Ladder
+from domain.problems import FieldProblem, label
 from services.directory import ServiceLadder, service_ladder
 from services.errors import ServiceError
 from store import tables as t
@@ -113,7 +114,8 @@ class _Patch(BaseModel):
     def _no_nulls(self) -> _Patch:
         for name in sorted(self.model_fields_set):
             if getattr(self, name) is None and name not in self.NULLABLE:
-                raise ValueError(f"{name} cannot be null: leave it out to keep it as it is")
+                raise FieldProblem(name, f"{label(name)} cannot be empty (null): leave it out "
+                                   "to keep it as it is")
         return self
 
 

@@ -1,7 +1,16 @@
-"""The Jinja2 environment for everything rendered from ``templates/`` (letters, emails, pages)."""
+"""The Jinja2 environment for everything rendered from ``templates/`` (letters, emails, pages).
+
+Dates in every template are words, from ``domain.words``, registered here once for pages,
+emails and letters alike: ``day(d)`` or ``d | day`` ("13 October 2026"), ``when(t)`` ("13
+October 2026 at 8:15am"), ``size(n)`` ("14 KB"), ``text | sentence`` (a capital first letter,
+the rest as written), and ``text | in_words`` for a stored sentence
+(a timeline entry) whose ISO dates were written as such: "due 2026-10-13" reads "due 13
+October 2026".
+"""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,12 +24,27 @@ from jinja2 import (
     select_autoescape,
 )
 
+from domain.problems import sentence
+from domain.words import dates_in_words, file_size, long_date, long_time
+
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+# A sentence the review workflow once stored (domain.review_cycle before it said "due"):
+# "Annual review 2: annual review completed by 2027-12-06" read as if the review were done.
+_OLD_CYCLE_START = re.compile(r"^Annual review (\d+): annual review completed by ")
+
+
+def in_words(text: str | None) -> str:
+    """A stored sentence as it should read: ISO dates as words, and the old wording of a
+    review cycle's start as what it meant."""
+    return dates_in_words(_OLD_CYCLE_START.sub(
+        r"Annual review \1 started: next annual review due by ", text or ""))
 
 
 @lru_cache
 def jinja_env() -> Environment:
-    return Environment(
+    env = Environment(
         loader=ChoiceLoader([
             FileSystemLoader(TEMPLATES_DIR),
             # The GOV.UK Design System's macros: {% from "govuk_frontend_jinja/components/...
@@ -31,6 +55,10 @@ def jinja_env() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals.update(day=long_date, when=long_time, size=file_size)
+    env.filters.update(day=long_date, when=long_time, size=file_size, in_words=in_words,
+                       sentence=lambda text: sentence(text or ""))
+    return env
 
 
 def render(name: str, **context: object) -> str:

@@ -43,7 +43,7 @@ from store import tables as t
 from domain.agencies import AGENCY_FOR_SOURCE, AGENCY_LABELS
 from store.agency import source_agency
 from domain.ladder import step_label
-from domain.case import AdviceSource
+from domain.case import AdviceSource, consulted_setting
 from statutory import RULES, Actor
 
 Which = Literal["late", "due_soon", "open"]  # open: everything still to do
@@ -425,7 +425,7 @@ def _item(r, today: date) -> WorkItem:
         owed = ", ".join(x for x in (r.contact_name, r.service_name) if x) or \
             "No service named"
     elif r.item == "setting":
-        title = f"Consultation response: {r.key.split(':', 1)[1]}"
+        title = f"Consultation response: {consulted_setting(r.key)}"
         owed = r.key.split(":", 1)[1].replace("-", " ").title()
     else:
         title = rule.title

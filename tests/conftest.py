@@ -23,6 +23,14 @@ from config.settings import Settings  # noqa: E402
 from tests.pgserver import new_database, pg_bin, throwaway_postgres  # noqa: E402
 from services.temporal import data_converter  # noqa: E402
 
+# Every page, email and letter rendered in the run is read for words a person should not have
+# to read (snake_case keys, internal ids, ISO dates): tests/words_check.py.
+from tests.words_check import (  # noqa: E402,F401
+    pytest_addoption,
+    pytest_configure,
+    pytest_unconfigure,
+)
+
 
 def free_port() -> int:
     with socket.socket() as s:

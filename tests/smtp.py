@@ -70,6 +70,9 @@ class SmtpServer:
                         bytes(envelope.content))
         with self._lock:
             self.received.append(item)
+        from tests.words_check import read_mail  # every message received is read for its words
+
+        read_mail(item, envelope.content)
         if callable(self.on_message):
             self.on_message(item)
         return "250 Message accepted for delivery"

@@ -65,10 +65,14 @@ PLACEMENT = {"setting_name": "Oakfield Primary School", "setting_type": "primary
 
 
 async def problem(response: httpx.Response, status: int, *fragments: str) -> str:
+    """The answer's sentence holds each fragment; a 422's fragment may instead be the field a
+    program reads (``errors[].field``: the sentence names it as the form does)."""
     assert response.status_code == status, response.text
-    detail = response.json()["detail"]
+    body = response.json()
+    detail = body["detail"]
+    fields = [e["field"] for e in body.get("errors", [])]
     for fragment in fragments:
-        assert fragment in detail, (fragment, detail)
+        assert fragment in detail or fragment in fields, (fragment, detail, fields)
     return detail
 
 
@@ -255,8 +259,21 @@ async def test_a_plan_issued_here_enters_its_phase_transfer_cohort(dev_env, db_u
 
 async def test_bad_input_gets_a_clear_4xx_and_changes_nothing(dev_env, db_url, executor):
     async with system(dev_env, db_url, executor) as http:
-        await problem(await http.post("/api/assessments", json={
-            **new_request(), "request_date": "2026-02-30"}), 422, "request_date", "YYYY-MM-DD")
+        # Each problem: the field for a program, and for a person the form's words for it.
+        bad = await http.post("/api/assessments", json={**new_request(),
+                                                        "request_date": "2026-02-30"})
+        await problem(bad, 422, "Date the request was received must be a real date written "
+                      "as YYYY-MM-DD, for example 2026-03-09")
+        assert [(e["field"], e["loc"]) for e in bad.json()["errors"]] == [
+            ("request_date", ["body", "request_date"])]
+        bad = await http.post("/api/assessments", json={
+            **new_request(), "child": {**new_request()["child"], "date_of_birth": "2030-01-01"}})
+        await problem(bad, 422, "Date of birth must be on or before the date the request was "
+                      "received")
+        assert bad.json()["errors"][0]["field"] == "child.date_of_birth"
+        schema = (await ok(await http.get("/openapi.json")))["components"]["schemas"]
+        assert set(schema["HTTPValidationError"]["properties"]) == {"detail", "code", "errors"}
+        assert set(schema["FieldProblemOut"]["properties"]) == {"field", "loc", "message"}
         await problem(await http.post("/api/assessments", json={
             **new_request(), "request_date": (today() + timedelta(days=2)).isoformat()}),
             422, "in the future")
@@ -313,8 +330,10 @@ async def test_bad_input_gets_a_clear_4xx_and_changes_nothing(dev_env, db_url, e
         await ok(await http.post(f"{base}/advice/health/received", json={"received_on": day(5)}))
         await problem(await http.post(f"{base}/advice/health/received",
                                       json={"received_on": day(6)}), 409, "already recorded")
-        await problem(await http.post(f"{base}/advice-requests", json={"items": [
-            {"source": "bogus", "requested_on": day(4)}]}), 422, "items.0.source")
+        bad = await http.post(f"{base}/advice-requests", json={"items": [
+            {"source": "bogus", "requested_on": day(4)}]})
+        await problem(bad, 422, "Advice to ask for 1: Select the kind of advice")
+        assert bad.json()["errors"][0]["loc"] == ["body", "items", 0, "source"]
         await ok(await http.post(f"{base}/closure", json={"reason": "request_withdrawn",
                                                            "closed_on": day(7)}))
         await wait_for_record(db_url, ref)

@@ -593,7 +593,8 @@ async def test_the_api_and_the_page(ts_env, sqlite_url, executor, capsys, monkey
             assert not any(n in r.text for n in NAMES)
             for bad in ("1999", "20x7"):
                 r = await http.get("/api/phase-transfers", params={"year": bad})
-                assert r.status_code == 422 and "year" in r.json()["detail"]
+                assert r.status_code == 422 and "Year of transfer" in r.json()["detail"]
+                assert [e["field"] for e in r.json()["errors"]] == ["year"]
             r = await http.get("/api/phase-transfers",
                                params={"year": year, "today": (feb14 + timedelta(days=1))
                                        .isoformat()})

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from sqlmodel import select
 
+from domain.words import long_date
 from services.clock import today
 from store import tables as t
 from store.db import session_for
@@ -18,6 +19,7 @@ from tests.conftest import settings_for, wait_until
 from tests.http import add_staff, serve_app
 from tests.test_api import wait_for_record
 from tests.test_auth import client_like, csrf_of, sign_in
+from tests.words_check import visible_text
 from worker.main import build_worker
 
 
@@ -69,7 +71,26 @@ async def test_a_caseworker_starts_an_assessment_with_the_form(dev_env, sqlite_u
                     **date_parts("date_of_birth", received + timedelta(days=3)),
                     **date_parts("request_date", received), "request_source": "parent"})
                 assert r.status_code == 422
-                assert "is after request_date" in r.text and 'href="#date-of-birth-day"' in r.text
+                assert ("Date of birth must be on or before the date the request was received "
+                        f"({long_date(received)})") in r.text
+                assert 'href="#date-of-birth-day"' in r.text and "request_date" not in \
+                    visible_text(r.text)
+
+                # An impossible date of birth gets an example a date of birth could be; one in
+                # the future is told so.
+                r = await browser.post("/assessments/new", data={
+                    "csrf_token": csrf, "given_name": "Sam", "family_name": family,
+                    "date_of_birth-day": "31", "date_of_birth-month": "2",
+                    "date_of_birth-year": "2011", **date_parts("request_date", received),
+                    "request_source": "parent"})
+                assert r.status_code == 422
+                assert "Date of birth must be a real date, for example 15 2 2011" in r.text
+                r = await browser.post("/assessments/new", data={
+                    "csrf_token": csrf, "given_name": "Sam", "family_name": family,
+                    **date_parts("date_of_birth", today() + timedelta(days=40)),
+                    **date_parts("request_date", received), "request_source": "parent"})
+                assert r.status_code == 422
+                assert "Date of birth cannot be in the future" in r.text
 
                 good = {"csrf_token": csrf, "given_name": "Sam", "family_name": family,
                         **date_parts("date_of_birth", received.replace(year=received.year - 9)),
@@ -151,7 +172,7 @@ async def test_the_steps_of_a_case_through_its_forms(dev_env, sqlite_url, execut
                 assert 'name="decided_on-day"' in form.text and 'name="actor"' not in form.text
                 r = await browser.post(f"/cases/{ref}/act/decide_to_assess",
                                        data={"csrf_token": csrf})
-                assert r.status_code == 422 and "Select decision" in r.text
+                assert r.status_code == 422 and "Select the decision" in r.text
                 assert "Enter the date of the decision" in r.text
                 # A date before the request: the workflow's validator refuses it.
                 before = received - timedelta(days=2)

@@ -41,10 +41,15 @@ async def ok(response: httpx.Response, status: int = 200):
 
 
 async def problem(response: httpx.Response, status: int, *fragments: str) -> str:
+    """The answer's sentence holds each fragment; a 422's fragment may instead be where the
+    problem is, for a program (an error's ``field``, or its ``loc`` as a dotted path)."""
     assert response.status_code == status, response.text
-    detail = response.json()["detail"]
+    body = response.json()
+    detail = body["detail"]
+    where = [w for e in body.get("errors", []) for w in (
+        e["field"], ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")))]
     for fragment in fragments:
-        assert fragment in detail, (fragment, detail)
+        assert fragment in detail or fragment in where, (fragment, detail, where)
     return detail
 
 
@@ -173,20 +178,20 @@ async def test_bad_input_gets_a_4xx_that_says_what_to_fix_and_changes_nothing(db
 
         svc = f"{API}/services"
         await problem(await http.post(svc, json={"name": "X", "agency": "schools"}), 422,
-                      "agency: 'schools' is not an agency: use education, health, social_care, "
+                      "'schools' is not an agency: use education, health, social_care, "
                       "educational_psychology or other")
         await problem(await http.post(svc, json={"name": "X", "agency": ""}), 422,
-                      "agency: select the agency")
+                      "Select the agency")
         await problem(await http.post(svc, json={"name": "   ", "agency": "health"}), 422,
-                      "name: enter the name of the service")
+                      "Enter the name of the service")
         await problem(await http.post(svc, json={"name": "X" * 121, "agency": "health"}), 422,
-                      "name: the name of the service must be 120 characters or fewer")
+                      "The name of the service must be 120 characters or fewer")
         await problem(await http.post(svc, json={"agency": "health"}), 422,
-                      "name: this field is required")
+                      "Enter the name")
         for bad in ("dco.example", "dco@", "dco @nhs.example", "dco@nhs", "a@b@nhs.example"):
             await problem(await http.post(svc, json={"name": "DCO", "agency": "health",
                                                      "team_email": bad}), 422,
-                          "team_email: enter the team's email address in the correct format, "
+                          "Enter the team's email address in the correct format, "
                           "like name@example.org")
         await problem(await http.post(svc, json={"name": "DCO", "agency": "health",
                                                  "lead": "someone"}), 422, "lead")
@@ -196,7 +201,7 @@ async def test_bad_input_gets_a_4xx_that_says_what_to_fix_and_changes_nothing(db
                       "A service called 'Northbridge Primary School' is already in the "
                       "directory: choose another name")
         await problem(await http.get(svc, params={"agency": "schools"}), 422,
-                      "agency: 'schools' is not an agency")
+                      "'schools' is not an agency")
 
         # changes
         other = await add_service(http, "Riverside Academy")
@@ -205,25 +210,25 @@ async def test_bad_input_gets_a_4xx_that_says_what_to_fix_and_changes_nothing(db
                                        json={"name": "NORTHBRIDGE primary school"}), 409,
                       "already in the directory")
         await problem(await http.patch(f"{svc}/{sid}", json={"name": None}), 422,
-                      "name cannot be null: leave it out to keep it as it is")
+                      "Name cannot be empty (null): leave it out to keep it as it is")
         await problem(await http.patch(f"{svc}/{sid}", json={"agency": "police"}), 422,
                       "'police' is not an agency")
         await problem(await http.patch(f"{svc}/{sid}", json={"team_email": "nope"}), 422,
-                      "team_email: enter the team's email address in the correct format")
+                      "Enter the team's email address in the correct format")
 
         # contacts
         await problem(await http.post(f"{svc}/{sid}/contacts", json={
             "name": "Tom Hughes", "email": "tom.hughes"}), 422,
-            "email: enter an email address in the correct format, like name@example.org")
+            "Enter an email address in the correct format, like name@example.org")
         await problem(await http.post(f"{svc}/{sid}/contacts", json={"email": "t@x.example"}),
-                      422, "name: this field is required")
+                      422, "Enter the name")
         await problem(await http.post(f"{svc}/{sid}/contacts", json={
-            "name": "", "email": "t@x.example"}), 422, "name: enter their full name")
+            "name": "", "email": "t@x.example"}), 422, "Enter their full name")
         await problem(await http.patch(f"{API}/contacts/{grace['id']}", json={"email": None}),
-                      422, "email cannot be null")
+                      422, "Email address cannot be empty (null)")
         await problem(await http.patch(f"{API}/contacts/{grace['id']}",
                                        json={"email": "grace@"}), 422,
-                      "email: enter an email address in the correct format")
+                      "Enter an email address in the correct format")
 
         # ADQA: one address once, ignoring case; a former member is reactivated, not re-added
         adqa = f"{API}/adqa-members"
@@ -232,7 +237,7 @@ async def test_bad_input_gets_a_4xx_that_says_what_to_fix_and_changes_nothing(db
                       "Karen.Doyle@council.example is already in the ADQA group (as Karen "
                       "Doyle): check the address")
         await problem(await http.post(adqa, json={"name": "K", "email": "karen"}), 422,
-                      "email: enter an email address in the correct format")
+                      "Enter an email address in the correct format")
         second = await ok(await http.post(adqa, json={"name": "Michael Osei",
                                                       "email": "m.osei@council.example"}), 201)
         before = (*before[:2], before[2] + 1)
@@ -404,15 +409,14 @@ async def test_a_service_may_override_its_ladder(db_url):
         step = GOOD_LADDER["steps"][0]
         for ladder_in, message in (
             (bad(steps=[{**step, "template": "nope"}]),
-             "ladder.steps.0.template: unknown email template 'nope'; use one of "
-             "advice_request"),
-            (bad(steps=[step, step]), "ladder: each step of a ladder needs its own name"),
-            (bad(repeat_to=[]), "ladder: say who the repeat goes to (repeat_to)"),
+             "Unknown email template 'nope'; use one of advice_request"),
+            (bad(steps=[step, step]), "Each step of a ladder needs its own name"),
+            (bad(repeat_to=[]), "Say who the repeat goes to (repeat_to)"),
             (bad(steps=[{**step, "to": ["the_head"]}]), "ladder.steps.0.to.0"),
             (bad(steps=[{**step, "days": 400}]), "ladder.steps.0.days"),
             (bad(send_hour=2), "ladder.send_hour"),
             (bad(steps=[{**step, "name": "repeat_x"}]),
-             "step names starting 'repeat' are kept for the repeats"),
+             "Step names starting 'repeat' are kept for the repeats"),
         ):
             await problem(await http.post(f"{API}/services", json={
                 "name": "Community Paediatrics", "agency": "health", "ladder": ladder_in}),
@@ -910,7 +914,7 @@ async def test_a_services_page_shows_the_configured_ladder_for_its_agency(db_url
     ladders = tmp_path / "ladders.toml"
     ladders.write_text(TEST_LADDERS)
     async with serve(db_url, escalation_file=ladders) as http:
-        services = {agency: await add_service(http, f"A {agency} service", agency)
+        services = {agency: await add_service(http, f"A {agency.replace('_', ' ')} service", agency)
                     for agency in ("health", "social_care", "educational_psychology", "other")}
 
         async def chased(agency: str) -> str:

@@ -448,7 +448,7 @@ async def test_the_outcomes_report_counts_by_progress_and_quarter(db_url):
                                      params={"from": "2025-13-01", "to": "2025-12-31"}),
                       422, "from", "YYYY-MM-DD")
         await problem(await http.get("/api/reports/outcomes", params={"from": "2025-01-01"}),
-                      422, "to", "required")
+                      422, "to", "Enter the end of the period (to)")
         await problem(await http.get("/api/reports/outcomes",
                                      params={"from": "2000-01-01", "to": "2025-12-31"}),
                       422, "longer than 10 years")

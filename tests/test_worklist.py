@@ -136,7 +136,7 @@ def test_late_and_due_soon_on_the_day(db_url):
             1, "health", "Dr Karim, Community Paediatrics", "Overdue notice")
         assert health.title == "Advice: medical advice"
         assert (school.item, school.party, school.days_overdue) == ("setting", "setting", 3)
-        assert school.title == "Consultation response: riverside-academy"
+        assert school.title == "Consultation response: Riverside Academy"
 
         # The excused social care advice appears only when asked for, marked excused.
         with_excused = query(s, "late", TODAY, filters=Filters(include_excused=True))
@@ -227,6 +227,6 @@ async def test_the_list_over_http_as_json_csv_and_a_page(sqlite_url):
         assert "3 late" in page.text
         filtered = await http.get("/late", params={"today": TODAY.isoformat(),
                                                    "agency": "setting"})
-        assert "riverside-academy" in filtered.text and "Dr Karim" not in filtered.text
+        assert "Consultation response: Riverside Academy" in filtered.text and "Dr Karim" not in filtered.text
         bad = await http.get("/late", params={"min_days_overdue": "lots"})
         assert bad.status_code == 422 and "whole number" in bad.text
