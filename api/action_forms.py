@@ -239,7 +239,8 @@ def outcome_rows(form: dict[str, str], problems: dict[str, str]) -> list[dict]:
 
 def _messages(exc: ValidationError) -> dict[str, str]:
     """The API's words for each problem (``domain.problems``), by the form's field names."""
-    return {("form" if k == "body" else k): v for k, v in by_field(exc.errors(), LABELS).items()}
+    return {("form" if k == "body" else k): v
+            for k, v in by_field(exc.errors(), LABELS).items()}
 
 
 async def _view(request: Request, session, reference: str):

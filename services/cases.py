@@ -133,7 +133,9 @@ class ChildOut(BaseModel):
 class EventOut(BaseModel):
     seq: int
     kind: str
-    on: date
+    on: date = Field(description="the day it happened")
+    at: datetime | None = Field(None, description="when the system recorded it (UTC): later "
+                                "than `on` for a step entered after the day it happened")
     actor: str | None
     summary: str
     data: dict[str, Any]

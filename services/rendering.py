@@ -11,6 +11,7 @@ October 2026".
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from jinja2 import (
 
 from domain.problems import sentence
 from domain.words import dates_in_words, file_size, long_date, long_time
+from statutory import london_date
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -40,6 +42,19 @@ def in_words(text: str | None) -> str:
     review cycle's start as what it meant."""
     return dates_in_words(_OLD_CYCLE_START.sub(
         r"Annual review \1 started: next annual review due by ", text or ""))
+
+
+def entered_late(event: object) -> str:
+    """For a timeline entry recorded after the day it happened (history entered later), the
+    day it was entered, as a sentence; otherwise nothing."""
+    on, at = getattr(event, "on", None), getattr(event, "at", None)
+    if not isinstance(at, datetime) or not isinstance(on, date):
+        return ""
+    if at.tzinfo is None:  # SQLite gives back the UTC moment without its zone
+        at = at.replace(tzinfo=timezone.utc)
+    if london_date(at) <= on:
+        return ""
+    return f"Entered on {long_date(london_date(at))}."
 
 
 @lru_cache
@@ -57,6 +72,7 @@ def jinja_env() -> Environment:
     )
     env.globals.update(day=long_date, when=long_time, size=file_size)
     env.filters.update(day=long_date, when=long_time, size=file_size, in_words=in_words,
+                       entered_late=entered_late,
                        sentence=lambda text: sentence(text or ""))
     return env
 

@@ -218,8 +218,8 @@ async def test_a_plan_issued_here_enters_its_phase_transfer_cohort(dev_env, db_u
                 "issued_on-year": str(parts.year)}
         r = await http.post(f"/cases/{ref}/act/issue_final", data=when)
         assert r.status_code == 422, r.text
-        assert "Enter name of the school or setting named in the plan" in r.text
-        assert "Select type of school or setting" in r.text
+        assert "Enter the name of the school or setting named in the plan" in r.text
+        assert "Select the type of school or setting" in r.text
         assert "Select the child&#39;s year group" in r.text or \
             "Select the child's year group" in r.text
         r = await http.post(f"/cases/{ref}/act/issue_final", data={

@@ -107,3 +107,21 @@ def test_stored_sentences_read_their_dates_as_words():
     # a new review's first entry, as the workflows once wrote it, reads as what it meant
     assert in_words("Annual review 1: annual review completed by 2027-12-06 (CFA 2014 s.44)") \
         == "Annual review 1 started: next annual review due by 6 December 2027 (CFA 2014 s.44)"
+
+
+def test_a_step_entered_after_its_day_says_when_it_was_entered():
+    """The timeline says what happened and when it was entered: a decision made on 5 October
+    and entered on 7 December reads '5 October 2026 ... Entered on 7 December 2026.'"""
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    from services.rendering import entered_late
+
+    backdated = SimpleNamespace(on=date(2026, 10, 5),
+                                at=datetime(2026, 12, 7, 10, tzinfo=timezone.utc))
+    assert entered_late(backdated) == "Entered on 7 December 2026."
+    # the same day (in England: 23:30 UTC on 6 June is already 7 June in London), and SQLite's
+    # moments without their zone
+    assert entered_late(SimpleNamespace(on=date(2026, 6, 7),
+                                        at=datetime(2026, 6, 6, 23, 30))) == ""
+    assert entered_late(SimpleNamespace(on=date(2026, 12, 7), at=None)) == ""
