@@ -1,6 +1,7 @@
 """The ADQA weekly digest on the web: ``GET /adqa/digest`` (a GOV.UK page) and
-``GET /api/adqa/digest`` (JSON). Both take ``?week_ending=YYYY-MM-DD``; without it, the week
-the latest digest email was for (``services.adqa.week_digest``)."""
+``GET /api/adqa/digest`` (JSON). Both take ``?week_ending=YYYY-MM-DD`` (the page
+also its own date boxes); without it, the week the latest digest email was for
+(``services.adqa.week_digest``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep
-from domain.words import long_date, long_time
+from domain.words import dates_in_words, long_date, long_time, parse_date_input
 from services import adqa
 from services.digest import Digest
 from services.errors import ServiceError
@@ -28,29 +29,36 @@ def digest_json(session: SessionDep, week_ending: date | None = Query(
     return adqa.week_digest(session=session, week_ending=week_ending)
 
 
-def _week_ending(text: str) -> date | None:
-    """The week ending as written on the page's form; None when it is left blank."""
-    if not text:
+def _week_ending(link: str, day: str, month: str, year: str) -> date | None:
+    """The week ending asked for: typed in the page's date boxes, or carried by a link (the
+    weekly email's, ``?week_ending=YYYY-MM-DD``); None when neither is given."""
+    if any(x.strip() for x in (day, month, year)):
+        return parse_date_input(day, month, year, "Week ending")
+    if not link:
         return None
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        raise ValueError(f"Enter the week ending as a date in the form YYYY-MM-DD, "
-                         f"for example 2026-11-22 (not {text[:40]!r})")
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValueError("Week ending must be a real date, written as YYYY-MM-DD, for example "
-                         "2026-11-22") from None
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", link):
+        try:
+            return date.fromisoformat(link)
+        except ValueError:
+            pass
+    raise ValueError("The week in the link is not a date this page can read: type the last "
+                     "day of the week below")
 
 
 @router.get("/adqa/digest", response_class=HTMLResponse, include_in_schema=False)
-def digest_page(request: Request, session: SessionDep,
-                week_ending: str | None = None) -> HTMLResponse:
-    text = (week_ending or "").strip()
+def digest_page(request: Request, session: SessionDep, week_ending: str | None = None,
+                day: str = Query("", alias="week_ending-day"),
+                month: str = Query("", alias="week_ending-month"),
+                year: str = Query("", alias="week_ending-year")) -> HTMLResponse:
+    link = (week_ending or "").strip()
+    typed = {"day": day, "month": month, "year": year}
     ctx = {"nav": "adqa", "long_date": long_date, "long_time": long_time}
     try:
-        d = adqa.week_digest(session=session, week_ending=_week_ending(text))
+        d = adqa.week_digest(session=session, week_ending=_week_ending(link, day, month, year))
     except (ValueError, ServiceError) as exc:
-        return page(request, "pages/adqa_digest.html", 422, week_ending_value=text, d=None,
-                    error=str(exc), **ctx)
-    return page(request, "pages/adqa_digest.html", week_ending_value=d.week_ending.isoformat(),
-                d=d, error=None, **ctx)
+        message = exc.message if isinstance(exc, ServiceError) else str(exc)
+        return page(request, "pages/adqa_digest.html", 422, typed=typed, d=None,
+                    error=dates_in_words(message), **ctx)
+    shown = {"day": str(d.week_ending.day), "month": str(d.week_ending.month),
+             "year": str(d.week_ending.year)}
+    return page(request, "pages/adqa_digest.html", typed=shown, d=d, error=None, **ctx)

@@ -13,6 +13,7 @@ The public summary's suppression of small numbers is ``services.statistics``'s
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -29,7 +30,7 @@ from services.periods import (
     PeriodError,
     default_period,
     parse_quarter,
-    period_asked,
+    period_from_page,
     period_words,
     quarter_words,
 )
@@ -59,13 +60,20 @@ def _pct(value: float | None) -> str:
 
 @router.get("/statistics", response_class=HTMLResponse)
 def statistics_page(request: Request, session: SessionDep,
-                    frm: Annotated[str, Query(alias="from")] = "", to: str = "") -> HTMLResponse:
+                    frm: Annotated[str, Query(alias="from")] = "", to: str = "",
+                    from_day: Annotated[str, Query(alias="from-day")] = "",
+                    from_month: Annotated[str, Query(alias="from-month")] = "",
+                    from_year: Annotated[str, Query(alias="from-year")] = "",
+                    to_day: Annotated[str, Query(alias="to-day")] = "",
+                    to_month: Annotated[str, Query(alias="to-month")] = "",
+                    to_year: Annotated[str, Query(alias="to-year")] = "") -> HTMLResponse:
 
     on = today()
     problems: dict[str, str] = {}
     report = dfe = agencies = None
+    boxes = {"from": (from_day, from_month, from_year), "to": (to_day, to_month, to_year)}
     try:
-        from_date, to_date = period_asked(frm, to, on)
+        from_date, to_date = period_from_page(boxes, frm, to, on)
         figures = st.dashboard(session=session, from_date=from_date, to_date=to_date, as_of=on)
         report, dfe, agencies = figures.report, figures.dfe, figures.agencies
     except PeriodError as exc:
@@ -74,7 +82,7 @@ def statistics_page(request: Request, session: SessionDep,
     except ServiceError as exc:
         problems["to"] = exc.message.removeprefix("Please correct: ")
         from_date, to_date = default_period(on)
-    errors, field_errors = error_view(problems, {"from": "from", "to": "to"})
+    errors, field_errors = error_view(problems, {"from": "from-day", "to": "to-day"})
     charts, differs = {}, {}
     if report is not None:
         # The same things counted by another date further down the page: said beside both.
@@ -107,11 +115,24 @@ def statistics_page(request: Request, session: SessionDep,
     return page(request, "pages/statistics.html", 422 if problems else 200, nav="statistics",
                 report=report, dfe=dfe, agencies=agencies, charts=charts, errors=errors,
                 field_errors=field_errors, from_date=from_date, to_date=to_date, pct=_pct,
-                query=query, values={"from": frm or from_date.isoformat(),
-                                     "to": to or to_date.isoformat()},
+                query=query, values=_boxes(boxes, {"from": frm, "to": to}, from_date, to_date),
                 period=period_words(from_date, to_date, on), differs=differs,
-                values_given=bool(frm or to),
+                values_given=bool(frm or to or any(any(b) for b in boxes.values())),
                 quarter_name=lambda q: quarter_words(q.quarter, q.starts_on, q.ends_on, on))
+
+
+def _boxes(typed: dict[str, tuple[str, str, str]], links: dict[str, str], from_date,
+           to_date) -> dict[str, str]:
+    """What the date boxes show: what was typed, else a link's date as day, month and year
+    (kept even when it does not exist, so it can be corrected), else the period shown."""
+    out: dict[str, str] = {}
+    for field, shown in (("from", from_date), ("to", to_date)):
+        link = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", links[field].strip())
+        parts = typed[field] if any(typed[field]) else (
+            (link[3].lstrip("0") or "0", link[2].lstrip("0") or "0", link[1]) if link else
+            (str(shown.day), str(shown.month), str(shown.year)))
+        out.update(zip((f"{field}-day", f"{field}-month", f"{field}-year"), parts))
+    return out
 
 
 # --- the ADQA group's quarterly report -------------------------------------------------------------

@@ -11,7 +11,7 @@ import calendar
 import re
 from datetime import date, timedelta
 
-from domain.words import long_date
+from domain.words import dates_in_words, long_date, parse_date_input
 from services.errors import ServiceError
 
 MAX_DAYS = 3653  # 10 years: a report lists every quarter, so the period is bounded
@@ -123,6 +123,37 @@ def period_asked(from_text: str | None, to_text: str | None, on: date) -> tuple[
         raise PeriodError(problems)
     check_period(out[0], out[1])
     return out[0], out[1]
+
+
+# The period's two dates as the statistics page's date boxes are labelled.
+PAGE_LABELS = {"from": "Start date", "to": "End date"}
+
+
+def period_from_page(boxes: dict[str, tuple[str, str, str]], from_text: str | None,
+                     to_text: str | None, on: date) -> tuple[date, date]:
+    """The period as the statistics page asks for it: each date typed in its three boxes (day,
+    month, year: a GOV.UK date input, ``boxes`` by field), or else carried by a link as
+    YYYY-MM-DD (``period_asked``). A ``PeriodError`` whose sentences write dates in words."""
+    texts: dict[str, str | None] = {"from": from_text, "to": to_text}
+    problems: dict[str, str] = {}
+    for field, (day, month, year) in boxes.items():
+        try:
+            typed = parse_date_input(day, month, year, PAGE_LABELS[field])
+        except ValueError as exc:
+            problems[field] = str(exc)
+            continue
+        if typed is not None:
+            texts[field] = typed.isoformat()
+        link = (texts[field] or "").strip()
+        if typed is None and link and not _ISO.fullmatch(link):
+            problems[field] = (f"The {FIELD_LABELS[field]} in the link ({link[:40]}) is not a "
+                               "date this page can read: type it in the boxes")
+    if problems:
+        raise PeriodError(problems)
+    try:
+        return period_asked(texts["from"], texts["to"], on)
+    except PeriodError as exc:
+        raise PeriodError({k: dates_in_words(v) for k, v in exc.problems.items()}) from None
 
 
 def period_words(from_date: date, to_date: date, on: date) -> str:

@@ -646,10 +646,11 @@ def add_four_agencies(db_url: str) -> dict[AdviceSource, tuple[str, str, str]]:
                             is_default=True)
             s.add(svc)
             s.flush()
-            pro = t.Contact(service_id=svc.id, name=f"Pro {agency}",
+            words = agency.replace("_", " ").title()  # a name, not the agency's key
+            pro = t.Contact(service_id=svc.id, name=f"Pro {words}",
                             email=f"pro.{agency}@agency.example")
             s.add(pro)
-            s.add(t.Contact(service_id=svc.id, name=f"Lead {agency}",
+            s.add(t.Contact(service_id=svc.id, name=f"Lead {words}",
                             email=f"lead.{agency}@agency.example", is_lead=True))
             s.flush()
             out[source] = (pro.id, pro.email, f"lead.{agency}@agency.example")

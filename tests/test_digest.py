@@ -627,14 +627,23 @@ async def test_page_shows_the_digest_in_govuk_tables(sqlite_url):
 async def test_page_with_a_malformed_date_says_what_to_fix(sqlite_url):
     async with web(sqlite_url) as http:
         bad = await http.get("/adqa/digest", params={"week_ending": "08/11/2026"})
-        impossible = await http.get("/adqa/digest", params={"week_ending": "2026-02-30"})
+        impossible = await http.get("/adqa/digest", params={
+            "week_ending-day": "30", "week_ending-month": "2", "week_ending-year": "2026"})
+        later = today() + timedelta(days=30)
         future = await http.get("/adqa/digest", params={
-            "week_ending": (today() + timedelta(days=30)).isoformat()})
+            "week_ending-day": str(later.day), "week_ending-month": str(later.month),
+            "week_ending-year": str(later.year)})
+        typed = await http.get("/adqa/digest", params={
+            "week_ending-day": "8", "week_ending-month": "11", "week_ending-year": "2026"})
         default = await http.get("/adqa/digest")
+    # a link whose date cannot be read (the weekly email's links carry 2026-11-08)
     assert bad.status_code == 422 and "govuk-error-summary" in bad.text
-    assert "in the form YYYY-MM-DD" in bad.text and "08/11/2026" in bad.text
+    assert "The week in the link is not a date this page can read" in bad.text
+    # the page's own date boxes, as every date on the pages is typed
     assert impossible.status_code == 422 and "Week ending must be a real date" in impossible.text
+    assert 'name="week_ending-day" type="text" value="30"' in impossible.text
     assert future.status_code == 422 and "is in the future" in future.text
+    assert typed.status_code == 200 and "Week ending 8 November 2026" in typed.text
     assert default.status_code == 200
     week = current_week_ending(today(), DigestScheduleSettings(_env_file=None))
     assert f"Week ending {week.day} {week:%B %Y}" in default.text

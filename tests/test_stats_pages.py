@@ -186,10 +186,21 @@ async def test_the_dashboard_shows_the_apis_figures(sqlite_url):
         assert bad.status_code == 422 and "There is a problem" in bad.text
         assert ("The end date, 1 July 2026, is before the start date, 30 September 2026. Give "
                 "the earlier date as the start date") in text_of(bad.text)
+        # the page's dates are typed in GOV.UK date boxes; a link may carry YYYY-MM-DD
         bad = await http.get("/statistics", params={"from": "30/9/2026"})
         assert bad.status_code == 422
-        assert ("The start date “30/9/2026” is not a date written as year, month and day. Write "
-                "it as YYYY-MM-DD, so 30/9/2026 is 2026-09-30") in text_of(bad.text)
+        assert ("The start date in the link (30/9/2026) is not a date this page can read: type "
+                "it in the boxes") in text_of(bad.text)
+        typed = await http.get("/statistics", params={
+            "from-day": "1", "from-month": "7", "from-year": "2026",
+            "to-day": "30", "to-month": "9", "to-year": "2026"})
+        assert typed.status_code == 200
+        assert "From 1 July 2026 to 30 September 2026" in text_of(typed.text)
+        wrong = await http.get("/statistics", params={
+            "from-day": "31", "from-month": "2", "from-year": "2026"})
+        assert wrong.status_code == 422
+        assert "Start date must be a real date, for example" in text_of(wrong.text)
+        assert 'name="from-day" type="text" value="31"' in wrong.text  # kept to correct
 
 
 async def test_a_date_that_does_not_exist_is_named_on_the_page_and_in_the_api(sqlite_url):
@@ -200,9 +211,12 @@ async def test_a_date_that_does_not_exist_is_named_on_the_page_and_in_the_api(sq
         page = await http.get("/statistics", params={"from": "2026-02-31", "to": "2026-06-30"})
         assert page.status_code == 422
         words = text_of(page.text)
-        assert words.count(said) == 2  # in the summary and by the start date's box
-        assert 'href="#from"' in page.text and 'value="2026-02-31"' in page.text  # kept
-        assert "YYYY-MM-DD" not in words.replace("Write it as YYYY-MM-DD", "")
+        # the page writes the date to choose in words (its dates are typed in date boxes)
+        said_on_page = said.replace("Write it as 2026-02-28", "Write it as 28 February 2026")
+        assert words.count(said_on_page) == 2  # in the summary and by the start date's boxes
+        assert 'href="#from-day"' in page.text
+        assert 'name="from-day" type="text" value="31"' in page.text  # kept to correct
+        assert "YYYY-MM-DD" not in words
         for path in ("/api/statistics/timeliness", "/api/statistics/timeliness/advice",
                      "/api/statistics/review-outcomes", "/api/statistics/dfe",
                      "/api/exports/sen2"):
@@ -220,9 +234,10 @@ async def test_a_date_that_does_not_exist_is_named_on_the_page_and_in_the_api(sq
             "2026-04-30 or pick another day")
         both = await http.get("/statistics", params={"from": "2024-02-30", "to": "soon"})
         words = text_of(both.text)
+        assert "The end date in the link (soon) is not a date this page can read" in words
+        both = await http.get("/statistics", params={"from": "2024-02-30"})
         assert ("The start date 30 February 2024 does not exist: February 2024 has 29 days. "
-                "Write it as 2024-02-29 or pick another day") in words
-        assert "The end date “soon” is not a date written as year, month and day" in words
+                "Write it as 29 February 2024 or pick another day") in text_of(both.text)
 
 
 async def test_the_default_period_includes_the_quarter_so_far(sqlite_url, monkeypatch):
@@ -249,7 +264,10 @@ async def test_the_default_period_includes_the_quarter_so_far(sqlite_url, monkey
         words = text_of(page.text)
         assert ("From 1 January 2026 to today (7 December 2026): the last four quarters, this "
                 "one so far.") in words
-        assert 'value="2026-01-01"' in page.text and 'value="2026-12-07"' in page.text
+        boxes = dict(re.findall(r'name="((?:from|to)-(?:day|month|year))" type="text" '
+                                r'value="([^"]*)"', page.text))
+        assert boxes == {"from-day": "1", "from-month": "1", "from-year": "2026",
+                         "to-day": "7", "to-month": "12", "to-year": "2026"}
         quarters = [c for c in re.findall(r'<th scope="row" class="govuk-table__header">'
                                           r'([^<]*)', page.text) if "2026" in c]
         assert quarters[:4] == ["2026-Q1", "2026-Q2", "2026-Q3",
