@@ -37,6 +37,9 @@ from statutory import days_overdue, london_date
 
 SUBJECTS = {
     "advice_request": "Advice requested for {process} {ref}: due {due}",
+    # the request of advice entered after its due date: how late it already is
+    "advice_request_late": "Advice requested for {process} {ref}: it was due {due}, "
+                           "{late} days ago",
     "advice_reminder": "Reminder: advice for {process} {ref} is due {due}",
     "advice_due_tomorrow": "Advice for {process} {ref} is due tomorrow ({due})",
     "advice_overdue": "Overdue: advice for {process} {ref} was due {due}",
@@ -108,7 +111,9 @@ class Notifier:
             else "EHC needs assessment",
             "send_team_email": self.settings.send_team_email,
         }
-        subject = SUBJECTS.get(n.template, "Advice for {process} {ref}").format(
+        kind = f"{n.template}_late" if n.template == "advice_request" and late > 0 \
+            else n.template
+        subject = SUBJECTS.get(kind, "Advice for {process} {ref}").format(
             ref=n.reference, due=long_date(n.due), late=late, process=context["process"])
         sent = await self.outbox.send_once(Outgoing(
             key=f"advice:{n.reference}:{n.advice_key}:{n.step}:{person.address.lower()}",

@@ -703,6 +703,8 @@ async def test_a_case_entered_months_late_is_chased_truthfully(
         assert sorted(m.to for m in first) == pros
         for m in first:
             assert m.subject.startswith("Advice requested for EHC needs assessment")
+            # the subject says how late the request already is
+            assert m.subject.endswith(f": it was due {long_date(due)}, 20 days ago"), m.subject
             assert f"on {long_date(asked)}; this is the first email we have sent you" in \
                 " ".join(m.text.split())
             assert f"It was due on {long_date(due)} and is 20 days late" in \
