@@ -293,8 +293,7 @@ class AssessmentWorkflow(CaseWorkflow):
         if outstanding and not cmd.proceed_with_outstanding_advice:
             raise Rejected("This advice has not been received yet: " + "; ".join(outstanding) +
                            ". Record it as received, or tick “Go ahead although advice is still "
-                           "outstanding” (proceed_with_outstanding_advice in the API) to decide "
-                           "without it")
+                           "outstanding” to decide without it")
         latest = max(a.requested_on for a in self.case.advice)
         if cmd.decided_on < latest:
             raise Rejected(f"The decision date, {long_date(cmd.decided_on)}, is before advice "
@@ -466,7 +465,7 @@ class AssessmentWorkflow(CaseWorkflow):
         if cmd.kind.applies_to_advice:
             if cmd.advice_key is None:
                 raise Rejected(f"A {cmd.kind.citation} exception excuses one piece of advice: "
-                               "choose the advice it concerns (advice_key in the API)")
+                               "choose the advice it concerns")
             if self.case.advice_item(cmd.advice_key) is None:
                 raise Rejected("The advice chosen has not been requested on this case: choose "
                                "advice that was", "NotFound")
