@@ -175,7 +175,8 @@ def fields_of(model: type[BaseModel], case_view, prefix: str = "") -> list[Field
 def _case_choices(model: type[BaseModel], name: str, view) -> list[tuple[str, str]]:
     case = view.case
     if name == "exception_id":
-        return [(e.id, f"{e.id}: {e.kind.description[:80]}") for e in case.exceptions
+        return [(e.id, f"Exception {e.id.removeprefix('x')}: {e.kind.description[:80]}")
+                for e in case.exceptions
                 if e.withdrawn_on is None] if hasattr(case, "exceptions") else []
     if model.__name__ == "RecordSettingResponse":
         return [(s.key, consulted_setting(s.key))

@@ -330,6 +330,13 @@ async def test_bad_input_gets_a_clear_4xx_and_changes_nothing(dev_env, db_url, e
         await ok(await http.post(f"{base}/advice/health/received", json={"received_on": day(5)}))
         await problem(await http.post(f"{base}/advice/health/received",
                                       json={"received_on": day(6)}), 409, "already recorded")
+        # an exception is named on the page as a person reads it ("Exception 1"), not its id
+        await ok(await http.post(f"{base}/exceptions", json={
+            "kind": "reg10_4_c", "reason": "A bereavement in the family",
+            "starts_on": day(5)}))
+        page = await http.get(f"/cases/{ref}")
+        assert page.status_code == 200 and ">Exception 1<" in page.text, page.text
+        assert ">x1<" not in page.text
         bad = await http.post(f"{base}/advice-requests", json={"items": [
             {"source": "bogus", "requested_on": day(4)}]})
         await problem(bad, 422, "Advice to ask for 1: Select the kind of advice")
