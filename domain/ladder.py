@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from domain.words import long_date
-from statutory import london_time
+from statutory import london_midnight, london_time
 
 Recipient = Literal["professional", "service_lead", "adqa"]
 
@@ -135,8 +135,18 @@ class Ladder(BaseModel):
 
     def _fixed(self, requested_on: date, due: date, fired: list[str],
                entered_on: date | None = None):
-        return [(s.name, self.at(d), s) for s, d in self.days(requested_on, due, entered_on)
+        late = entered_on is not None and requested_on < entered_on
+        return [(s.name, self._moment(s, d, late), s)
+                for s, d in self.days(requested_on, due, entered_on)
                 if d is not None and s.name not in fired]
+
+    def _moment(self, step: LadderStep, day: date, entered_late: bool) -> datetime:
+        """When a step goes: at ``send_hour`` on its day; but the request of advice entered
+        after its request day goes the moment it is entered (it was owed already), whatever
+        the hour, so the caseworker sees it leave and the chase from then on is in order."""
+        if entered_late and step.is_request:
+            return london_midnight(day)
+        return self.at(day)
 
     def _repeats(self, requested_on: date, due: date, fired: list[str],
                  entered_on: date | None = None):

@@ -572,7 +572,10 @@ async def test_a_worker_killed_while_sending_never_sends_twice(when, dev_env, sq
             id=f"assessment-{ref}", task_queue=queue)
         await handle.execute_update("decide_to_assess", DecideToAssess(
             decision="assess", decided_on=d0 + timedelta(days=5)))
-        req = AdviceRequest(source=AdviceSource.HEALTH, requested_on=today(),
+        # Asked for yesterday, entered today: both steps (each on the request day) go the
+        # moment it is entered, whatever the hour the test runs at (on its own day they would
+        # wait for the ladder's 08:00).
+        req = AdviceRequest(source=AdviceSource.HEALTH, requested_on=today() - timedelta(days=1),
                             contact_id=ids["pro"])
         with Session(engine_for(sqlite_url)) as s:
             req = resolve_request(s, load_escalation(settings), req)

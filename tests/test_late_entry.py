@@ -56,6 +56,21 @@ def test_repeats_follow_the_replanned_steps():
     assert [n for n, _, _ in passed] == ["request"]
 
 
+def test_a_late_request_goes_the_moment_it_is_entered_whatever_the_hour():
+    """Entered at half past midnight (or at 7 in the morning), the request of advice asked
+    for weeks ago goes at once: it was owed already, and the caseworker should see it leave.
+    The steps after it keep the ladder's hour (08:00)."""
+    for hour in (0, 7, 20):
+        now = london_midnight(ENTERED) + timedelta(hours=hour, minutes=30)
+        passed = DEFAULT.passed(REQUESTED, DUE, ["reminder", "due_tomorrow"], now, ENTERED)
+        assert [n for n, _, _ in passed] == ["request"], hour
+    assert DEFAULT.next_at(REQUESTED, DUE, ["request", "reminder", "due_tomorrow"],
+                           ENTERED) == london_time(ENTERED + timedelta(days=1), 8)
+    # Advice asked for today and entered today waits for the ladder's hour, as written.
+    assert DEFAULT.next_at(ENTERED, ENTERED + timedelta(days=42), [], ENTERED) == \
+        london_time(ENTERED, 8)
+
+
 def test_entered_before_it_falls_due_only_the_gone_steps_are_skipped():
     entered = date(2026, 11, 10)  # after the reminder's day, before the due date
     assert planned(entered) == {

@@ -22,7 +22,6 @@ from tests.conftest import free_port, settings_for
 from tests.test_api import day, new_request, ok, problem, serve_api, wait_for_record
 from worker.main import build_worker
 
-TODAY = today()
 
 
 def iso(d: date) -> str:
@@ -81,14 +80,14 @@ def add_review(s: Session, child: t.Child, plan_ref: str, cycle: int, *,
 
 
 async def test_linked_plans_are_recorded_with_their_owner_and_checked(db_url):
-    meeting = TODAY + timedelta(days=30)
+    meeting = today() + timedelta(days=30)
     with Session(engine_for(db_url)) as s:
         ava = add_child(s)
         cycle = add_review(s, ava, "EHC-LNK1-AAAA", 1, meeting_on=meeting)
         ben = add_child(s)
         s.add(t.Case(reference="EHC-LNK2-BBBB", child_id=ben.id,
                      workflow_id="assessment-EHC-LNK2-BBBB", stage="assessing",
-                     request_date=TODAY - timedelta(days=40), request_source="parent"))
+                     request_date=today() - timedelta(days=40), request_source="parent"))
         # A request just started: the child has claimed it, its record is not written yet.
         cal = add_child(s, open_case_reference="EHC-LNK3-CCCC")
         s.commit()
@@ -107,7 +106,7 @@ async def test_linked_plans_are_recorded_with_their_owner_and_checked(db_url):
 
         def plan(kind: str, owner: str, **extra) -> dict:
             return {"kind": kind, "owner_contact_id": owner,
-                    "started_on": iso(TODAY - timedelta(days=100)), **extra}
+                    "started_on": iso(today() - timedelta(days=100)), **extra}
 
         # Owners: in the directory, active, and a social worker for CIN, CP and LAC.
         for kind in ("child_in_need", "child_protection", "looked_after"):
@@ -119,16 +118,16 @@ async def test_linked_plans_are_recorded_with_their_owner_and_checked(db_url):
                       "Lee Left is no longer active")
         # Dates: not started in the future, not ended before starting or in the future.
         await problem(await http.post(base, json=plan(
-            "child_in_need", sw1, started_on=iso(TODAY + timedelta(days=1)))), 422,
+            "child_in_need", sw1, started_on=iso(today() + timedelta(days=1)))), 422,
             "started_on", "in the future")
         await problem(await http.post(base, json=plan(
-            "child_in_need", sw1, ended_on=iso(TODAY - timedelta(days=101)))), 422,
+            "child_in_need", sw1, ended_on=iso(today() - timedelta(days=101)))), 422,
             "ended_on", "before the plan started")
         await problem(await http.post(base, json=plan(
-            "child_in_need", sw1, ended_on=iso(TODAY + timedelta(days=1)))), 422,
+            "child_in_need", sw1, ended_on=iso(today() + timedelta(days=1)))), 422,
             "ended_on", "in the future")
         await problem(await http.post(base, json=plan(
-            "child_in_need", sw1, next_review_on=iso(TODAY - timedelta(days=200)))), 422,
+            "child_in_need", sw1, next_review_on=iso(today() - timedelta(days=200)))), 422,
             "next_review_on", "before the plan started")
         await problem(await http.post(base, json=plan("child_in_need", sw1, note="x" * 501)),
                       422, "note")
@@ -171,7 +170,7 @@ async def test_linked_plans_are_recorded_with_their_owner_and_checked(db_url):
                          "combine_window_days": 28, "plans": []}
         # An assessment has no review meeting, so nothing can be combined with it.
         await ok(await http.post("/api/cases/EHC-LNK2-BBBB/linked-plans", json=plan(
-            "child_in_need", sw1, next_review_on=iso(TODAY))), 201)
+            "child_in_need", sw1, next_review_on=iso(today()))), 201)
         other = await ok(await http.get("/api/cases/EHC-LNK2-BBBB/linked-plans"))
         assert [(p["kind"], p["can_combine"]) for p in other["plans"]] == [
             ("child_in_need", False)]
@@ -198,9 +197,9 @@ async def test_linked_plans_are_recorded_with_their_owner_and_checked(db_url):
                       "owner_contact_id cannot be null")
         await problem(await http.patch(one, json={"ended_on": None}), 422,
                       "ended_on cannot be null")
-        await problem(await http.patch(one, json={"ended_on": iso(TODAY - timedelta(days=101))}),
+        await problem(await http.patch(one, json={"ended_on": iso(today() - timedelta(days=101))}),
                       422, "before the plan started")
-        await problem(await http.patch(one, json={"ended_on": iso(TODAY + timedelta(days=1))}),
+        await problem(await http.patch(one, json={"ended_on": iso(today() + timedelta(days=1))}),
                       422, "in the future")
         await problem(await http.patch(one, json={"colour": "red"}), 422, "colour")
         await problem(await http.patch("/api/linked-plans/nope", json={"note": "x"}), 404,
@@ -208,8 +207,8 @@ async def test_linked_plans_are_recorded_with_their_owner_and_checked(db_url):
         listed = await ok(await http.get(base))
         assert next(p for p in listed["plans"] if p["id"] == cin["id"])["can_combine"] is True
 
-        ended = await ok(await http.patch(one, json={"ended_on": iso(TODAY)}))
-        assert (ended["is_open"], ended["ended_on"]) == (False, iso(TODAY))
+        ended = await ok(await http.patch(one, json={"ended_on": iso(today())}))
+        assert (ended["is_open"], ended["ended_on"]) == (False, iso(today()))
         await problem(await http.patch(one, json={"note": "reopened"}), 409,
                       "ended on", "kept as it was")
         listed = await ok(await http.get(base))
@@ -240,7 +239,7 @@ def test_the_database_allows_one_open_plan_of_each_kind(db_url):
         sw = t.Contact(service_id=service.id, name="Sam Worker", email="sw@council.example")
         s.add(sw)
         s.flush()
-        start = TODAY - timedelta(days=10)
+        start = today() - timedelta(days=10)
         s.add(t.LinkedPlan(child_id=child.id, kind="child_in_need", owner_contact_id=sw.id,
                            started_on=start, ended_on=start))
         s.add(t.LinkedPlan(child_id=child.id, kind="child_in_need", owner_contact_id=sw.id,
@@ -284,13 +283,13 @@ def test_social_care_advice_goes_to_the_owner_of_the_childs_plan(sqlite_url):
         s.commit()
 
         def ask(source=AdviceSource.SOCIAL_CARE, child_id=child.id, **extra) -> AdviceRequest:
-            req = AdviceRequest(source=source, requested_on=TODAY, **extra)
+            req = AdviceRequest(source=source, requested_on=today(), **extra)
             return resolve_request(s, config, req, child_id=child_id)
 
         def link(kind: str, owner: t.Contact, ended: bool = False) -> t.LinkedPlan:
             p = t.LinkedPlan(child_id=child.id, kind=kind, owner_contact_id=owner.id,
-                             started_on=TODAY - timedelta(days=50),
-                             ended_on=TODAY if ended else None)
+                             started_on=today() - timedelta(days=50),
+                             ended_on=today() if ended else None)
             s.add(p)
             s.commit()
             return p
@@ -307,7 +306,7 @@ def test_social_care_advice_goes_to_the_owner_of_the_childs_plan(sqlite_url):
         assert routed(ask()) == (area.id, cp.id)
         gone = link("looked_after", left)  # an owner who has left is passed over
         assert routed(ask()) == (area.id, cp.id)
-        gone.ended_on = TODAY
+        gone.ended_on = today()
         s.commit()
         link("looked_after", lac)
         resolved = ask()
