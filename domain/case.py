@@ -285,7 +285,22 @@ class Placement(BaseModel):
     setting_name: str | None = Field(None, max_length=120)
 
 
-class CaseSnapshot(BaseModel):
+class _InWords:
+    """How pages name a case's closing reason and its advice; shared by both snapshots."""
+
+    @property
+    def close_reason_text(self) -> str | None:
+        """Why it closed, in words: a reason chosen on the form by its label, one written (a
+        refusal's reasons) as written."""
+        return CLOSE_REASONS.get(self.close_reason or "", self.close_reason)
+
+    def advice_name(self, key: str) -> str:
+        """An advice item as a page names it: its label, else its kind ("medical advice")."""
+        item = self.advice_item(key)
+        return (item.label or item.source.label) if item else advice_label(key)
+
+
+class CaseSnapshot(_InWords, BaseModel):
     reference: str
     child_id: str
     kind: Literal["assessment"] = "assessment"
@@ -313,17 +328,6 @@ class CaseSnapshot(BaseModel):
 
     def advice_item(self, key: str) -> AdviceItem | None:
         return next((a for a in self.advice if a.key == key), None)
-
-    @property
-    def close_reason_text(self) -> str | None:
-        """Why it closed, in words: a reason chosen on the form by its label, one written (a
-        refusal's reasons) as written."""
-        return CLOSE_REASONS.get(self.close_reason or "", self.close_reason)
-
-    def advice_name(self, key: str) -> str:
-        """An advice item as a page names it: its label, else its kind ("medical advice")."""
-        item = self.advice_item(key)
-        return (item.label or item.source.label) if item else advice_label(key)
 
     def view(self, today: date) -> CaseView:
         """Every deadline's status on ``today``. Callers pass the real date: a workflow query's
@@ -747,7 +751,7 @@ class OutcomeProgress(BaseModel):
     note: str | None = Field(None, max_length=1000)
 
 
-class ReviewSnapshot(BaseModel):
+class ReviewSnapshot(_InWords, BaseModel):
     reference: str  # the cycle: review_reference(plan_reference, cycle)
     plan_reference: str
     cycle: int
@@ -783,17 +787,6 @@ class ReviewSnapshot(BaseModel):
 
     def advice_item(self, key: str) -> AdviceItem | None:
         return next((a for a in self.advice if a.key == key), None)
-
-    @property
-    def close_reason_text(self) -> str | None:
-        """Why it closed, in words: a reason chosen on the form by its label, one written (a
-        refusal's reasons) as written."""
-        return CLOSE_REASONS.get(self.close_reason or "", self.close_reason)
-
-    def advice_name(self, key: str) -> str:
-        """An advice item as a page names it: its label, else its kind ("medical advice")."""
-        item = self.advice_item(key)
-        return (item.label or item.source.label) if item else advice_label(key)
 
     def view(self, today: date) -> CaseView:
         return CaseView.build(self, today)
