@@ -172,6 +172,9 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     def healthz() -> dict:
         return {"ok": True, "temporal": app.state.temporal is not None}
 
+    # Last: every route has exactly one rule in the role table, and every rule a route (else
+    # PolicyError, saying which rule to add or correct, and the app does not start).
+    auth.check_policy(app)
     return app
 
 
