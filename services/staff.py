@@ -5,8 +5,10 @@ ask of them (``api/accounts.py``), and who a request comes from (``api/auth.py``
 - Passwords are hashed with argon2id (``argon2-cffi``, its RFC 9106 defaults) and rehashed on
   sign-in when those defaults change. A password is at least ``MIN_PASSWORD`` characters
   (NCSC: length, not composition rules); nothing else is imposed.
-- Five wrong passwords in a row lock the account for ``LOCK_MINUTES``; the message never says
-  whether the address has an account.
+- Five wrong passwords in a row lock the account for ``LOCK_MINUTES``, counted in one
+  conditional ``UPDATE`` before each check, so parallel guesses cannot race past the limit.
+  An unknown address, a locked account and a wrong password get the same message after the
+  same work (one argon2 check): the answer never says whether the address has an account.
 - A session is a random token in a cookie; the database keeps only its SHA-256, with the CSRF
   token of that session, its absolute expiry and when it was last seen (idle time-out).
 - An API token is ``ehc_`` and 43 random characters, shown once; only its SHA-256 is kept.
@@ -25,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, Field
-from sqlalchemy import func
+from sqlalchemy import case, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -208,42 +210,88 @@ def verify_password(user: t.StaffUser, password: str) -> bool:
         return False
 
 
+SIGN_IN_FAILED = (f"Enter a correct email address and password. After {MAX_FAILURES} wrong "
+                  f"passwords in a row an account is locked for {LOCK_MINUTES} minutes: then "
+                  "try again later, or ask an administrator to set a new password")
+
+
 class SignInFailed(StaffError):
-    def __init__(self, message: str = "Enter a correct email address and password") -> None:
+    """The same words, status and time for an unknown address, a wrong password and a locked
+    account: the answer never tells whether an address has an account."""
+
+    def __init__(self, message: str = SIGN_IN_FAILED) -> None:
         super().__init__(401, message, "sign_in_failed", "email")
 
 
+def _take_a_try(s: Session, user_id: str) -> bool:
+    """Count one password check against the account before it is made (and commit); False,
+    counting nothing, when the account is locked (or switched off).
+
+    One conditional ``UPDATE``, so the count cannot be raced on SQLite or PostgreSQL however
+    many sign-ins run at once: the database takes the row's write lock, and the lock decision
+    is the value the statement itself produces. The ``MAX_FAILURES``-th try in a row locks the
+    account for ``LOCK_MINUTES`` (and starts the count again for after the lock); a right
+    password clears the count (``_signed_in``). So at most ``MAX_FAILURES`` passwords are ever
+    checked against an account between two locks, right or wrong."""
+    u = t.StaffUser
+    moment = now()
+    tries = u.failed_sign_ins + 1
+    done = s.exec(update(u).where(  # type: ignore[call-overload]
+        u.id == user_id, u.active,
+        or_(u.locked_until.is_(None), u.locked_until <= moment),  # type: ignore[union-attr]
+    ).values(
+        failed_sign_ins=case((tries >= MAX_FAILURES, 0), else_=tries),
+        locked_until=case((tries >= MAX_FAILURES, moment + timedelta(minutes=LOCK_MINUTES)),
+                          else_=None),
+    ))
+    s.commit()
+    return done.rowcount == 1
+
+
+def _signed_in(s: Session, user: t.StaffUser, password: str, signing_in: bool) -> None:
+    """A right password: the count of wrong ones starts again (and commit). A statement, not
+    the loaded row, since ``_take_a_try`` changed the row behind it."""
+    values: dict[str, object] = {"failed_sign_ins": 0, "locked_until": None}
+    if signing_in:
+        values["last_signed_in_at"] = now()
+    if _hasher.check_needs_rehash(user.password_hash):
+        values["password_hash"] = _hasher.hash(password)
+    s.exec(update(t.StaffUser).where(t.StaffUser.id == user.id).values(**values))  # type: ignore[call-overload]
+    s.commit()
+    s.refresh(user)
+
+
+def _check_counted(s: Session, user: t.StaffUser, password: str, *,
+                   signing_in: bool = True) -> bool:
+    """Whether ``password`` is the account's, counted by ``_take_a_try``: False for a locked
+    account. Either way exactly one argon2 check is made (against a dummy hash when locked),
+    so a locked account answers in the time a wrong password takes."""
+    if not _take_a_try(s, user.id):
+        _slow_no()
+        return False
+    if not verify_password(user, password or ""):
+        return False
+    _signed_in(s, user, password, signing_in)
+    return True
+
+
 def authenticate_password(s: Session, email: str, password: str) -> t.StaffUser:
-    """The account these credentials open, or ``SignInFailed``. Counts failures and locks."""
+    """The account these credentials open, or ``SignInFailed`` (counted, and locking, as
+    ``_take_a_try`` says). An unknown address, a switched-off or locked account and a wrong
+    password get the same answer after one argon2 check each."""
     user = s.exec(select(t.StaffUser).where(
         func.lower(t.StaffUser.email) == normal_email(email))).first()
     if user is None or not user.active:
         _slow_no()
         raise SignInFailed()
-    locked = _aware(user.locked_until)
-    if locked is not None and locked > now():
-        raise SignInFailed(f"This account is locked after {MAX_FAILURES} wrong passwords. Try "
-                           f"again after {LOCK_MINUTES} minutes, or ask an administrator to "
-                           "set a new password")
-    if not verify_password(user, password or ""):
-        user.failed_sign_ins += 1
-        if user.failed_sign_ins >= MAX_FAILURES:
-            user.locked_until = now() + timedelta(minutes=LOCK_MINUTES)
-            user.failed_sign_ins = 0
-        s.add(user)
-        s.commit()
+    if not _check_counted(s, user, password):
         raise SignInFailed()
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
-    user.failed_sign_ins, user.locked_until = 0, None
-    user.last_signed_in_at = now()
-    s.add(user)
-    s.commit()
     return user
 
 
 def _slow_no() -> None:
-    """Spend what a real check spends, so an unknown address is not told apart by time."""
+    """Spend what a real check spends, so an unknown address or a locked account is not told
+    apart by time."""
     try:
         _hasher.verify(_DUMMY_HASH, "not the password")
     except VerificationError:
@@ -386,12 +434,14 @@ def own_tokens(*, session: Session, user_id: str) -> list[t.ApiToken]:
 
 def change_own_password(*, session: Session, staff: Staff, current: str, new: str) -> None:
     """Someone changing their own password (and commit): ``current`` must be right (else a 422
-    on ``current_password``), and ``new`` keeps the password rules (on ``password``). Their
+    on ``current_password``; wrong ones count towards the lock, as at sign-in, so a borrowed
+    session cannot be used to guess the password), and ``new`` keeps the password rules (on ``password``). Their
     other sessions end; this one goes on."""
     user = get_user(session, staff.id)
-    if not verify_password(user, current):
-        raise StaffError(422, "Your current password is not right", "wrong_password",
-                         "current_password")
+    if not _check_counted(session, user, current, signing_in=False):  # counted like a sign-in
+        raise StaffError(422, f"Your current password is not right. After {MAX_FAILURES} "
+                         f"wrong passwords in a row your account is locked for {LOCK_MINUTES} "
+                         "minutes: then try again later", "wrong_password", "current_password")
     set_password(session, user, new, end_other_sessions_than=staff.session_id)
 
 

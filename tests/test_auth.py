@@ -5,12 +5,17 @@ and API tokens, lock-outs, idle sessions and deactivated accounts behave."""
 from __future__ import annotations
 
 import re
+import statistics
+import threading
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from sqlmodel import select
 
 from api.app import create_app
@@ -19,7 +24,8 @@ from api.auth import (POLICY, PUBLIC, PUBLIC_MOUNTS, SESSION_COOKIE, PolicyError
                       app_routes, check_policy, required_role, rules_for, safe_next)
 from store import tables as t
 from store.db import session_for
-from services.staff import LOCK_MINUTES, MAX_FAILURES, ROLES, digest, now
+from services import staff
+from services.staff import LOCK_MINUTES, MAX_FAILURES, ROLES, SIGN_IN_FAILED, digest, now
 from tests.conftest import free_port, settings_for
 from tests.http import PASSWORD, add_staff, serve_app
 
@@ -282,13 +288,13 @@ async def test_wrong_passwords_lock_the_account_and_say_nothing_about_who_exists
     async with web(sqlite_url) as anonymous:
         unknown = await sign_in(anonymous, "nobody@council.example")
         wrong = await sign_in(anonymous, "k.lee@council.example", "not my password at all")
-        assert unknown.status_code == wrong.status_code == 401
-        assert "Enter a correct email address and password" in unknown.text
-        assert "Enter a correct email address and password" in wrong.text
         for _ in range(MAX_FAILURES - 1):
             await sign_in(anonymous, "k.lee@council.example", "still not my password")
         locked = await sign_in(anonymous, "k.lee@council.example")  # the right one, too late
-        assert locked.status_code == 401 and "locked" in locked.text
+        # One answer for all three: it never tells whether the address has an account.
+        for answer in (unknown, wrong, locked):
+            assert answer.status_code == 401
+            assert SIGN_IN_FAILED in answer.text.replace("&#39;", "'")
         assert SESSION_COOKIE not in anonymous.cookies
         with session_for(sqlite_url) as s:
             user = s.exec(select(t.StaffUser).where(t.StaffUser.email == "k.lee@council.example")
@@ -299,6 +305,90 @@ async def test_wrong_passwords_lock_the_account_and_say_nothing_about_who_exists
             s.commit()
         assert LOCK_MINUTES >= 10
         assert (await sign_in(anonymous, "k.lee@council.example")).status_code == 303
+
+
+GUESSES = 40
+
+
+def test_parallel_guesses_cannot_race_past_the_lock(db_url, monkeypatch):
+    """Forty wrong passwords at once, on forty connections (a SQLite file, then PostgreSQL):
+    only MAX_FAILURES of them are checked against the account's hash before it locks, and then
+    the right password is refused, unchecked, until the lock ends. (argon2 runs with its
+    cheapest parameters here, so that forty tries take no time; the next test uses the real
+    ones.)"""
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(staff, "_hasher", cheap)
+    monkeypatch.setattr(staff, "_DUMMY_HASH", cheap.hash("a dummy"))
+    checked: list[str] = []  # every password really checked against the account's own hash
+    real_check = staff.verify_password
+
+    def counted(user, password):
+        checked.append(password)
+        return real_check(user, password)
+
+    monkeypatch.setattr(staff, "verify_password", counted)
+    email = "race@council.example"
+    user_id, _ = add_staff(db_url, "caseworker", email=email)
+    together = threading.Barrier(GUESSES)
+
+    def guess(i: int) -> str:
+        with session_for(db_url) as s:
+            together.wait(timeout=60)
+            try:
+                staff.authenticate_password(s, email, f"guess number {i}")
+            except staff.SignInFailed as exc:
+                return exc.message
+            return "signed in"
+
+    with ThreadPoolExecutor(GUESSES) as pool:
+        answers = list(pool.map(guess, range(GUESSES)))
+    assert answers == [SIGN_IN_FAILED] * GUESSES
+    assert len(checked) == MAX_FAILURES
+    with session_for(db_url) as s:
+        with pytest.raises(staff.SignInFailed):
+            staff.authenticate_password(s, email, PASSWORD)
+        assert len(checked) == MAX_FAILURES  # refused without a look at the password
+        user = s.get(t.StaffUser, user_id)
+        assert staff._aware(user.locked_until) > now() + timedelta(minutes=LOCK_MINUTES - 1)
+        user.locked_until = now() - timedelta(seconds=1)  # LOCK_MINUTES later
+        s.add(user)
+        s.commit()
+    with session_for(db_url) as s:
+        assert staff.authenticate_password(s, email, PASSWORD).id == user_id
+        user = s.get(t.StaffUser, user_id)
+        assert (user.failed_sign_ins, user.locked_until) == (0, None)
+
+
+def test_unknown_locked_and_wrong_take_as_long(sqlite_url):
+    """With argon2's real parameters, an unknown address, a locked account and a wrong password
+    each cost one argon2 check: the medians of three tries of each are within 3 times of one
+    another (a locked account once answered 25 times faster than an unknown address)."""
+    add_staff(sqlite_url, "caseworker", email="locked@council.example")
+    add_staff(sqlite_url, "caseworker", email="wrong@council.example")
+    with session_for(sqlite_url) as s:
+        user = s.exec(select(t.StaffUser).where(t.StaffUser.email == "locked@council.example")
+                      ).one()
+        user.locked_until = now() + timedelta(minutes=LOCK_MINUTES)
+        s.add(user)
+        s.commit()
+
+    def took(email: str, password: str) -> float:
+        with session_for(sqlite_url) as s:
+            began = time.perf_counter()
+            with pytest.raises(staff.SignInFailed) as refused:
+                staff.authenticate_password(s, email, password)
+            spent = time.perf_counter() - began
+        assert refused.value.message == SIGN_IN_FAILED
+        return spent
+
+    took("nobody@council.example", PASSWORD)  # warm up
+    times: dict[str, list[float]] = {"unknown": [], "locked": [], "wrong": []}
+    for _ in range(3):  # interleaved, so that a busy moment falls on each kind alike
+        times["unknown"].append(took("nobody@council.example", PASSWORD))
+        times["locked"].append(took("locked@council.example", PASSWORD))
+        times["wrong"].append(took("wrong@council.example", "not the password at all"))
+    medians = {kind: statistics.median(spent) for kind, spent in times.items()}
+    assert max(medians.values()) < 3 * min(medians.values()), medians
 
 
 async def test_the_sign_in_form_needs_its_own_token_and_goes_only_to_this_site(sqlite_url):
