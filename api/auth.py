@@ -56,7 +56,9 @@ WRITE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # start (``check_policy``, run by ``create_app``): a new route is closed until someone names it
 # here, and a rule cannot name a route that does not exist. A prefix may only close (manager or
 # administrator): public and caseworker routes are named one by one, so that nothing new is
-# opened by accident. A GET rule covers HEAD.
+# opened by accident. A GET rule covers HEAD. A new route needs one line here, in its group:
+# its path template as declared, ANY (or the methods), and the least role; the error the app
+# stops with names each route that has none.
 POLICY: list[tuple[str, frozenset[str] | None, str | None]] = [
     # --- anyone: signing in, the professionals' signed links, the public figures, the docs ---
     ("/sign-in", ANY, PUBLIC),
@@ -192,7 +194,9 @@ def required_role(method: str, path: str) -> str | None:
 
 
 def _methods(route: object) -> list[str]:
-    methods = set(getattr(route, "methods", None) or ())
+    if getattr(route, "methods", None) is None:  # a websocket: it may only be PUBLIC (below)
+        return ["WEBSOCKET"]
+    methods = set(route.methods)  # type: ignore[attr-defined]
     if "GET" in methods:
         methods.discard("HEAD")
     return sorted(methods)
@@ -201,7 +205,8 @@ def _methods(route: object) -> list[str]:
 def app_routes(app: FastAPI) -> list[tuple[str, str, bool]]:
     """Every (method, path template, checked) of the app, as it matches requests: ``checked``
     when ``authorize`` runs for it (a FastAPI route), not when it is a plain Starlette route
-    (the docs pages). Mounts are ``("*", mount path, False)``."""
+    (the docs pages) or a websocket (method ``WEBSOCKET``). Mounts are ``("*", mount path,
+    False)``."""
     out: list[tuple[str, str, bool]] = []
 
     def walk(entries) -> None:  # type: ignore[no-untyped-def]
@@ -218,6 +223,9 @@ def app_routes(app: FastAPI) -> list[tuple[str, str, bool]]:
                                for m in _methods(route))
             elif isinstance(entry, Mount):
                 out.append(("*", entry.path, False))
+            elif not hasattr(entry, "path_format"):
+                raise PolicyError(f"api/auth.py cannot check a {type(entry).__name__} route: "
+                                  "serve it with FastAPI routes or a mount")
             else:
                 out.extend((m, entry.path_format, isinstance(entry, APIRoute))
                            for m in _methods(entry))
