@@ -27,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, Field
-from sqlalchemy import case, func, or_, update
+from sqlalchemy import case, func, literal, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -231,18 +231,19 @@ def _take_a_try(s: Session, user_id: str) -> bool:
     many sign-ins run at once: the database takes the row's write lock, and the lock decision
     is the value the statement itself produces. The ``MAX_FAILURES``-th try in a row locks the
     account for ``LOCK_MINUTES`` (and starts the count again for after the lock); a right
-    password clears the count (``_signed_in``). So at most ``MAX_FAILURES`` passwords are ever
-    checked against an account between two locks, right or wrong."""
+    password clears the count (``_signed_in``). So however many guesses arrive at once, at
+    most ``MAX_FAILURES`` of them are checked against the account before it locks."""
     u = t.StaffUser
     moment = now()
     tries = u.failed_sign_ins + 1
+    until = literal(moment + timedelta(minutes=LOCK_MINUTES),
+                    u.locked_until.type)  # type: ignore[union-attr]  # the column's: UTC
     done = s.exec(update(u).where(  # type: ignore[call-overload]
         u.id == user_id, u.active,
         or_(u.locked_until.is_(None), u.locked_until <= moment),  # type: ignore[union-attr]
     ).values(
         failed_sign_ins=case((tries >= MAX_FAILURES, 0), else_=tries),
-        locked_until=case((tries >= MAX_FAILURES, moment + timedelta(minutes=LOCK_MINUTES)),
-                          else_=None),
+        locked_until=case((tries >= MAX_FAILURES, until), else_=None),
     ))
     s.commit()
     return done.rowcount == 1
