@@ -29,6 +29,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, Field
 from sqlalchemy import case, func, literal, or_, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import flag_modified
 from sqlmodel import Session, select
 
 from config.settings import Settings
@@ -185,11 +186,20 @@ def update_user(s: Session, user: t.StaffUser, *, name: str | None = None,
                 token.revoked_at = now()
                 s.add(token)
         else:
-            user.failed_sign_ins, user.locked_until = 0, None
+            _clear_failures(user)
     s.add(user)
     s.commit()
     s.refresh(user)
     return user
+
+
+def _clear_failures(user: t.StaffUser) -> None:
+    """End any lock and start the count of wrong passwords again, when ``user`` is next
+    written: always, even when the row as loaded showed none (a sign-in may have counted one
+    since, by a statement of its own)."""
+    user.failed_sign_ins, user.locked_until = 0, None
+    flag_modified(user, "failed_sign_ins")
+    flag_modified(user, "locked_until")
 
 
 def set_password(s: Session, user: t.StaffUser, password: str, *,
@@ -197,7 +207,7 @@ def set_password(s: Session, user: t.StaffUser, password: str, *,
     """A new password (and commit). Every session of the account ends but the one named."""
     check_password_rules(password)
     user.password_hash = _hasher.hash(password)
-    user.failed_sign_ins, user.locked_until = 0, None
+    _clear_failures(user)
     s.add(user)
     end_sessions(s, user.id, keep=end_other_sessions_than, commit=False)
     s.commit()
