@@ -260,13 +260,10 @@ def finish(*, session: Session, settings: Settings, params: Mapping[str, str],
             403, "You have not been signed in",
             PROVIDER_REFUSED.get(params["error"], "The council's sign-in service did not sign "
                                  f"you in. Try again. {IT_TEAM}"))
-    if params.get("iss") and params["iss"].rstrip("/") != _issuer(settings):  # RFC 9207
-        raise _try_again("The answer did not come from the council's sign-in service. Go back "
-                         "to the sign-in page and try again")
     if not params.get("code"):
         raise _try_again("The council's sign-in service sent you back without signing you in. "
                          "Go back to the sign-in page and try again")
-    id_token, claims = _verified_claims(settings, params["code"], started)
+    id_token, claims = _verified_claims(settings, params, started)
     role = role_for(settings=settings, groups=claims.get(settings.oidc_groups_claim.strip()))
     if role is None:
         raise CouncilSignInError(
@@ -289,13 +286,20 @@ class Pending:
     expires_at: datetime
 
 
-def _verified_claims(settings: Settings, code: str, started: Pending) -> tuple[str, dict]:
+def _verified_claims(settings: Settings, params: Mapping[str, str],
+                     started: Pending) -> tuple[str, dict]:
     """The raw ID token and the verified claims (with the userinfo endpoint's, for those
     the ID token lacks)."""
     provider = _provider(settings)
     issuer = provider.server_metadata["issuer"]
+    # RFC 9207: a provider that names itself in its answers must be the one named.
+    if (params.get("iss") or provider.server_metadata.get(
+            "authorization_response_iss_parameter_supported")) and params.get("iss") != issuer:
+        raise _try_again("The answer did not come from the council's sign-in service. Go back "
+                         "to the sign-in page and try again")
     try:
-        token = provider.fetch_access_token(redirect_uri=_redirect_uri(settings), code=code,
+        token = provider.fetch_access_token(redirect_uri=_redirect_uri(settings),
+                                            code=params["code"],
                                             code_verifier=started.code_verifier)
         if "id_token" not in token:
             raise ValueError("no ID token")
@@ -345,12 +349,15 @@ def _account(s: Session, settings: Settings, claims: Mapping, role: str) -> t.St
                 "the council's IT team to make it do so, then sign in again")
         user = s.exec(select(t.StaffUser).where(
             func.lower(t.StaffUser.email) == email)).first()
-        if user is not None and not (claims.get("email_verified") is True
-                                     or settings.oidc_trust_email):
+        if user is not None and (
+                not (claims.get("email_verified") is True or settings.oidc_trust_email)
+                or s.exec(select(t.CouncilIdentity.id).where(  # another person's, before
+                    t.CouncilIdentity.user_id == user.id,
+                    t.CouncilIdentity.issuer == issuer)).first()):
             raise CouncilSignInError(
                 403, "Your council account cannot be joined to your account here",
                 "There is already an account for your email address on this service. Ask "
-                "an administrator of this service to join it to your council account")
+                "an administrator of this service to look into it")
         if user is None:
             user = t.StaffUser(email=email, name=_name(claims, email), role=role,
                                password_hash=NO_PASSWORD)

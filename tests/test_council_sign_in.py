@@ -22,10 +22,12 @@ from sqlmodel import select
 
 from api.council_sign_in import COUNCIL_COOKIE
 from services.council_sign_in import role_for
+from services.staff import update_user
 from store import tables as t
 from store.db import session_for
 from tests.conftest import free_port, settings_for
 from tests.http import PASSWORD, add_staff, serve_app
+from tests.test_auth import sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [
@@ -182,9 +184,24 @@ async def test_a_manager_group_gives_a_manager_and_a_password_account_is_joined(
         r = await council_sign_in(http, "maya", next_url="/api/me")
         assert r.status_code == 200, r.text[:500]
         assert r.json()["role"] == "manager" and r.json()["id"] == user_id
-        # The password still works for this account.
-        form = await http.get("/sign-in")
-        assert form.status_code == 200
+        # Its password still opens it too.
+        http.cookies.clear()
+        await sign_in(http, "maya.mann@council.example")
+        assert (await http.get("/api/me")).json()["id"] == user_id
+        # Switched off here, the council's say-so does not open it.
+        with session_for(sqlite_url) as s:
+            update_user(s, s.get(t.StaffUser, user_id), active=False)
+        http.cookies.clear()
+        r = await council_sign_in(http, "maya", next_url="/api/me")
+        assert r.status_code == 403 and "switched off" in r.text
+        # Someone else whose council account has the address of an account already joined
+        # to another council account is not given it.
+        with session_for(sqlite_url) as s:
+            update_user(s, s.get(t.StaffUser, user_id), active=True)
+        provider.set_people({**PEOPLE, "impostor": PEOPLE["maya"]})
+        http.cookies.clear()  # signed in at the provider as maya still
+        r = await council_sign_in(http, "impostor", next_url="/api/me")
+        assert r.status_code == 403 and "cannot be joined" in r.text
 
 
 async def test_someone_in_no_mapped_group_is_refused_with_what_to_do(provider, sqlite_url):
