@@ -5,7 +5,7 @@ pages, and docs/access.md ("Signing in with the council's accounts") its setting
 The flow is OpenID Connect's authorisation code flow with PKCE (S256), done by Authlib:
 
 - ``begin``: the provider's endpoints come from its discovery document
-  (``<issuer>/.well-known/openid-configuration``). A random ``state``, ``nonce`` and PKCE
+  (``<issuer>/.well-known/openid-configuration``; HTTPS, but on this machine). A random ``state``, ``nonce`` and PKCE
   verifier are made; the state goes in a cookie of this browser (``api/council_sign_in.py``),
   and only its SHA-256, the nonce and the verifier are kept here (``CouncilSignIn``), for
   ``FLOW_MINUTES``. The browser is sent to the provider.
@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Mapping
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from authlib.common.errors import AuthlibBaseError
@@ -150,6 +150,10 @@ def _provider(settings: Settings) -> _Provider:
     ``METADATA_SECONDS``); ``CouncilSignInError`` when it cannot be read or is not the
     configured issuer's."""
     issuer = _issuer(settings)
+    parts = urlsplit(issuer)
+    if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("council sign-in: EHC_OIDC_ISSUER must be an https:// address")
+        raise _provider_trouble()
     key = (issuer, settings.oidc_client_id, settings.oidc_client_secret, settings.oidc_scopes)
     with _providers_lock:
         kept = _providers.get(key)

@@ -76,13 +76,13 @@ def provider(tmp_path_factory):
 
 @asynccontextmanager
 async def app(provider: Provider, db_url: str, **extra):
-    settings = settings_for(
-        db_url, "oidc", temporal_address=f"127.0.0.1:{free_port()}",
-        public_base_url=f"http://127.0.0.1:{provider.app_port}",
-        oidc_issuer=provider.issuer, oidc_client_id="ehc-test",
-        oidc_client_secret="a test client secret, long enough for HS256 use",
-        oidc_caseworker_groups="send-caseworkers", oidc_manager_groups="send-managers",
-        oidc_admin_groups="send-admins", **extra)
+    settings = settings_for(db_url, "oidc", **{
+        "temporal_address": f"127.0.0.1:{free_port()}",
+        "public_base_url": f"http://127.0.0.1:{provider.app_port}",
+        "oidc_issuer": provider.issuer, "oidc_client_id": "ehc-test",
+        "oidc_client_secret": "a test client secret, long enough for HS256 use",
+        "oidc_caseworker_groups": "send-caseworkers", "oidc_manager_groups": "send-managers",
+        "oidc_admin_groups": "send-admins", **extra})
     provider.set_people(PEOPLE)
     async with serve_app(settings, None, role=None, port=provider.app_port) as http:
         http.follow_redirects = True
@@ -255,3 +255,14 @@ async def test_password_sign_in_can_be_turned_off(provider, sqlite_url):
         r = await http.post("/sign-in", data={"email": "pat@council.example",
                                               "password": PASSWORD})
         assert r.status_code == 403 and "does not take passwords" in r.text
+
+
+async def test_a_provider_that_does_not_answer_is_a_page_that_says_what_to_do(provider,
+                                                                            sqlite_url):
+    async with app(provider, sqlite_url,
+                   oidc_issuer=f"http://127.0.0.1:{free_port()}") as http:
+        r = await http.get("/sign-in/council")
+        assert r.status_code == 502
+        text = html.unescape(r.text)
+        assert "The council's sign-in service did not answer as expected" in text
+        assert "Try again in a few minutes" in text and "IT team" in text
