@@ -250,11 +250,13 @@ def finish(*, session: Session, settings: Settings, params: Mapping[str, str],
     started = None
     if state and cookie_state and secrets.compare_digest(state, cookie_state):
         row = session.get(t.CouncilSignIn, digest(state))
-        if row is not None:  # once only, whatever happens next
-            started = Pending(nonce=row.nonce, code_verifier=row.code_verifier,
+        if row is not None:  # once only, whatever happens next: the one that deletes it
+            pending = Pending(nonce=row.nonce, code_verifier=row.code_verifier,
                               next_url=row.next_url, expires_at=_aware(row.expires_at))
-            session.delete(row)
+            gone = session.execute(delete(t.CouncilSignIn).where(
+                t.CouncilSignIn.id == digest(state))).rowcount  # type: ignore[arg-type]
             session.commit()
+            started = pending if gone == 1 else None
     if started is None or started.expires_at <= now():
         raise _try_again("This sign-in link has expired or has been used already. Go back to "
                          "the sign-in page and choose to sign in with your council account "
