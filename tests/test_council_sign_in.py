@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import threading
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -96,11 +97,13 @@ def _form(page: httpx.Response) -> tuple[str, dict[str, str]]:
     return str(page.url.join(action.replace("&amp;", "&"))), hidden
 
 
-async def council_sign_in(http: httpx.AsyncClient, login: str,
-                          next_url: str = "/account") -> httpx.Response:
-    """Choose the council button, sign in at the provider as ``login``, consent."""
+async def council_sign_in(http: httpx.AsyncClient, login: str, next_url: str = "/account",
+                          meanwhile=lambda: None) -> httpx.Response:
+    """Choose the council button, sign in at the provider as ``login`` (after ``meanwhile``),
+    consent."""
     r = await http.get("/sign-in/council", params={"next": next_url})
     assert 'name="login"' in r.text, r.text[:500]
+    meanwhile()
     action, fields = _form(r)
     r = await http.post(action, data={**fields, "login": login, "password": "any"})
     if 'name="prompt" value="consent"' in r.text:
@@ -231,6 +234,19 @@ async def test_a_wrong_or_replayed_answer_is_refused(provider, sqlite_url):
             assert replay.status_code == 400
             assert "has expired or has been used already" in replay.text
             assert "Go back to the sign-in page" in replay.text
+
+        # One that comes back after its ten minutes.
+        def later():
+            with session_for(sqlite_url) as s:
+                for row in s.exec(select(t.CouncilSignIn)):
+                    row.expires_at = row.expires_at - timedelta(minutes=10)
+                    s.add(row)
+                s.commit()
+
+        http.cookies.clear()
+        late = await council_sign_in(http, "alice", meanwhile=later)
+        assert late.status_code == 400 and "has expired" in late.text
+        assert (await http.get("/api/me")).status_code == 401
 
         # A fresh sign-in whose answer carries another state than this browser's cookie.
         start = await http.get("/sign-in/council", follow_redirects=False)
