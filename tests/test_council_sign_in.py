@@ -207,6 +207,22 @@ async def test_a_manager_group_gives_a_manager_and_a_password_account_is_joined(
         assert r.status_code == 403 and "cannot be joined" in r.text
 
 
+async def test_an_unverified_address_is_joined_only_when_the_provider_is_trusted(
+        provider, sqlite_url):
+    sam_id, _ = add_staff(sqlite_url, "caseworker", email="sam.sharp@council.example")
+    alice_id, _ = add_staff(sqlite_url, "caseworker", email="alice.able@council.example")
+    async with app(provider, sqlite_url, oidc_trust_email=False) as http:
+        provider.set_people({**PEOPLE, "sam": {"email": "sam.sharp@council.example",
+                                               "name": "Sam Sharp",
+                                               "groups": ["send-caseworkers"]}})
+        r = await council_sign_in(http, "sam", next_url="/api/me")
+        assert r.status_code == 403 and "cannot be joined" in r.text
+        http.cookies.clear()
+        r = await council_sign_in(http, "alice", next_url="/api/me")  # email_verified: true
+        assert r.status_code == 200 and r.json()["id"] == alice_id
+    assert sam_id != alice_id
+
+
 async def test_someone_in_no_mapped_group_is_refused_with_what_to_do(provider, sqlite_url):
     async with app(provider, sqlite_url) as http:
         r = await council_sign_in(http, "nobody")
