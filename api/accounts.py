@@ -25,6 +25,7 @@ from api.auth import (
 )
 from api.deps import SessionDep, get_settings
 from api.page_kit import error_view, page
+from services import council_sign_in as council
 from services import staff as accounts
 from services.staff import (
     ROLE_LABELS,
@@ -49,9 +50,10 @@ def _sign_in_form(request: Request, status: int = 200, problems: dict[str, str] 
                   email: str = "", next_url: str = "/", notice: str | None = None) -> Response:
     token = secrets.token_urlsafe(32)
     errors, field_errors = error_view(problems or {}, SIGN_IN_FIELDS)
+    choices = council.sign_in_choices(settings=get_settings(request))
     response = page(request, "pages/sign_in.html", status, sign_in_token=token, email=email,
                     next_url=next_url, errors=errors, field_errors=field_errors,
-                    notice=notice)
+                    notice=notice, choices=choices)
     response.set_cookie(SIGN_IN_COOKIE, token, httponly=True, samesite="strict",
                         secure=cookie_secure(get_settings(request)), path="/sign-in",
                         max_age=3600)
@@ -76,6 +78,10 @@ async def sign_in(request: Request, session: SessionDep) -> Response:
     password = str(form.get("password") or "")
     next_url = safe_next(str(form.get("next") or "/"))
     sent, kept = str(form.get("sign_in_token") or ""), request.cookies.get(SIGN_IN_COOKIE, "")
+    if not council.sign_in_choices(settings=get_settings(request)).passwords:
+        return _sign_in_form(request, 403, {"form": "This service does not take passwords: "
+                                            "sign in with your council account"},
+                             next_url=next_url)
     if not sent or not kept or not secrets.compare_digest(sent, kept):
         return _sign_in_form(request, 403, {"form": "This form has expired. Enter your email "
                                             "address and password again"}, email, next_url)
@@ -107,7 +113,10 @@ async def sign_out(request: Request, session: SessionDep) -> Response:
     if staff is None or staff.via != "session":
         return response
     await require_csrf(request, staff)
-    accounts.end_session(session, staff.session_id or "")
+    # A session begun at the council's provider is ended there too, when it can be.
+    response.headers["location"] = await run_in_threadpool(
+        council.sign_out, session=session, settings=get_settings(request),
+        session_id=staff.session_id or "")
     return response
 
 

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from temporalio.client import Client
 
 from api import accounts, adqa, auth
+from api import council_sign_in
 from api import advice_portal
 from api import cases, directory, directory_pages, errors, imports, pages
 from api import reviews
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     auth.install(app)
     app.include_router(accounts.router)
     app.include_router(accounts.api)
+    app.include_router(council_sign_in.router)
     app.include_router(cases.router)
     app.include_router(reviews.router)
     app.include_router(cohort.router)

@@ -62,6 +62,9 @@ WRITE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 POLICY: list[tuple[str, frozenset[str] | None, str | None]] = [
     # --- anyone: signing in, the professionals' signed links, the public figures, the docs ---
     ("/sign-in", ANY, PUBLIC),
+    ("/sign-in/council", ANY, PUBLIC),  # the council's accounts (OpenID Connect)
+    ("/sign-in/council/callback", ANY, PUBLIC),
+    ("/sign-in/council/signed-out", ANY, PUBLIC),
     ("/sign-out", ANY, PUBLIC),  # it checks its own session and CSRF token
     ("/healthz", ANY, PUBLIC),
     ("/advice/{token}", ANY, PUBLIC),  # professionals: each signed link opens one request

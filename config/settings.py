@@ -46,6 +46,37 @@ class Settings(BaseSettings):
         None, description="send the session cookie over HTTPS only; empty: when "
         "public_base_url starts with https://")
 
+    # Signing in with the council's own accounts over OpenID Connect
+    # (services/council_sign_in.py; docs/access.md, "Signing in with the council's accounts").
+    oidc_issuer: str = Field(
+        "", description="the council's OpenID provider (its issuer URL, where "
+        "/.well-known/openid-configuration is found), e.g. "
+        "https://login.microsoftonline.com/<tenant id>/v2.0; empty: council sign-in is off")
+    oidc_client_id: str = Field("", description="this service's client (application) id "
+                                "at the provider")
+    oidc_client_secret: str = Field(
+        "", description="its client secret; empty for a public client (PKCE alone)")
+    oidc_scopes: str = Field("openid profile email", description="the scopes asked for")
+    oidc_groups_claim: str = Field(
+        "groups", description="the claim that carries the person's groups (Entra ID: "
+        "'groups', the groups' object ids; or 'roles' for the application's app roles)")
+    oidc_caseworker_groups: str = Field(
+        "", description="groups (comma-separated) whose members are caseworkers")
+    oidc_manager_groups: str = Field(
+        "", description="groups (comma-separated) whose members are managers")
+    oidc_admin_groups: str = Field(
+        "", description="groups (comma-separated) whose members are administrators; the "
+        "highest role of someone's groups is theirs, and someone in none is refused")
+    oidc_trust_email: bool = Field(
+        True, description="link a council sign-in to an existing password account with the "
+        "same email address even when the provider does not say the address is verified "
+        "(Entra ID never does; it is the council's own directory)")
+    oidc_button_label: str = Field("Sign in with your council account",
+                                   description="the sign-in page's button")
+    password_sign_in: bool = Field(
+        True, description="staff may sign in with a password; false (with council sign-in "
+        "set up): only with the council's accounts")
+
     smtp_host: str = "localhost"
     smtp_port: int = 1025
     smtp_username: str | None = None

@@ -312,12 +312,15 @@ def _slow_no() -> None:
 # --- sessions -----------------------------------------------------------------------------------
 
 
-def start_session(s: Session, user: t.StaffUser, hours: float) -> tuple[str, t.StaffSession]:
-    """A new session for the account (and commit); returns the cookie's token and the row."""
+def start_session(s: Session, user: t.StaffUser, hours: float, *,
+                  id_token: str | None = None) -> tuple[str, t.StaffSession]:
+    """A new session for the account (and commit); returns the cookie's token and the row.
+    ``id_token``: the council's provider's, when it signed the person in
+    (``services/council_sign_in.py``)."""
     token = secrets.token_urlsafe(32)
     row = t.StaffSession(id=digest(token), user_id=user.id,
                          csrf_token=secrets.token_urlsafe(32),
-                         expires_at=now() + timedelta(hours=hours))
+                         expires_at=now() + timedelta(hours=hours), id_token=id_token)
     s.add(row)
     s.commit()
     return token, row

@@ -427,6 +427,34 @@ class StaffSession(SQLModel, table=True):
     created_at: datetime = Field(default_factory=_now)
     last_seen_at: datetime = Field(default_factory=_now)
     expires_at: datetime
+    # A session started by council sign-in keeps the provider's ID token, to name the session
+    # it ends at the provider on sign-out (``id_token_hint``). Deleted with the session.
+    id_token: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class CouncilIdentity(SQLModel, table=True):
+    """Which staff account someone signing in with the council's own accounts (OpenID Connect)
+    is: the provider (its issuer) and its subject for them (``sub``), which, unlike an email
+    address, never changes (services/council_sign_in.py)."""
+
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+    id: str = Field(default_factory=_uid, primary_key=True, max_length=32)
+    user_id: str = Field(foreign_key="staffuser.id", index=True, max_length=32)
+    issuer: str = Field(max_length=300)
+    subject: str = Field(max_length=255)
+    created_at: datetime = Field(default_factory=_now)
+
+
+class CouncilSignIn(SQLModel, table=True):
+    """A council sign-in under way: the browser went to the provider and has not come back. Its
+    ``state`` is in that browser's cookie; only its SHA-256 is kept here, with the nonce and the
+    PKCE verifier. Used once (deleted when the browser comes back) and for ten minutes."""
+
+    id: str = Field(primary_key=True, max_length=64)  # sha256(state), hex
+    nonce: str = Field(max_length=64)
+    code_verifier: str = Field(max_length=128)
+    next_url: str = Field(max_length=500)
+    expires_at: datetime = Field(index=True)
 
 
 class ApiToken(SQLModel, table=True):

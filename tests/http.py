@@ -34,11 +34,12 @@ def staff_headers(db_url: str, role: str = "admin", **who) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def serve_app(settings, client, *, role: str | None = "admin"):
-    """The app on a free port; the client yielded is signed in as ``role`` (None: nobody)."""
+async def serve_app(settings, client, *, role: str | None = "admin", port: int | None = None):
+    """The app on a free port (or ``port``); the client yielded is signed in as ``role``
+    (None: nobody)."""
     headers = staff_headers(settings.db_url, role) if role else {}
     server = uvicorn.Server(uvicorn.Config(create_app(settings, client=client), host="127.0.0.1",
-                                           port=free_port(), log_level="warning"))
+                                           port=port or free_port(), log_level="warning"))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
