@@ -124,7 +124,8 @@ def test_every_route_has_exactly_one_rule_and_every_rule_a_route():
     public = sorted({p for m, p, _ in routes if m != "*" and required_role(m, p) is PUBLIC}
                     - DOCS)
     assert public == ["/advice/{token}", "/advice/{token}/delay", "/api/public/summary",
-                      "/healthz", "/sign-in", "/sign-out", "/summary"]
+                      "/healthz", "/sign-in", "/sign-in/council", "/sign-in/council/callback",
+                      "/sign-in/council/signed-out", "/sign-out", "/summary"]
     assert {role for _, _, role in POLICY} <= {PUBLIC, *ROLES}
     with pytest.raises(LookupError):
         required_role("GET", "/adqaz")  # not a route: no rule, no default
