@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 from temporalio.client import Client
 
-from api import accounts, adqa, auth
+from api import access, accounts, adqa, auth
 from api import advice_portal
 from api import cases, directory, directory_pages, errors, imports, pages
 from api import reviews
@@ -138,6 +138,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.state.temporal = client
     errors.install(app)
     auth.install(app)
+    # Every view of a child's record is logged (api/access.py; docs/data-protection.md).
+    app.add_middleware(access.AccessLogMiddleware)
     app.include_router(accounts.router)
     app.include_router(accounts.api)
     app.include_router(cases.router)

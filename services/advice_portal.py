@@ -37,6 +37,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 
 from config.settings import Settings
 from domain.case import Action, AdviceItem, CaseSnapshot, RecordAdvice, ReportAdviceDelay
+from services import access_log
 from services import cases
 from services.clock import today
 from services.directory import load_escalation
@@ -245,6 +246,10 @@ async def open_request(*, session: Session, client: Client | None, link: AdviceL
         raise RequestClosed(ask)
     if ask.item.received_on is not None:
         raise AlreadyReceived(ask)
+    access_log.record_access(session=session, staff=access_log.ADVICE_LINK,
+                             child_id=ask.case.child_id, reference=ask.reference,
+                             kind="advice page", what=f"The advice request page ({ask.key})",
+                             route="/advice/{token}")
     return ask
 
 
