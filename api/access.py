@@ -33,7 +33,7 @@ class Rule:
 
 LOGGED: dict[tuple[str, str], Rule] = {
     ("GET", "/cases/{reference}"): Rule("page", "The case page"),
-    ("GET", "/cases/{reference}/act/{action}"): Rule("page", "The form of a step ({action})"),
+    ("GET", "/cases/{reference}/act/{action}"): Rule("page", "The form of a step"),
     ("GET", "/plans/{reference}"): Rule("page", "The plan page"),
     ("GET", "/api/cases/{reference}"): Rule("api", "The case, with its timeline"),
     ("GET", "/api/cases/{reference}/linked-plans"): Rule("api", "The child's other plans"),

@@ -24,6 +24,7 @@ from api import reviews
 from api import cohort
 from api import linked_plans, reports
 from api import action_forms, casework_pages, worklist
+from api import data_protection
 from api import statistics, stats_pages
 from config.settings import Settings, get_settings
 from statutory import assessment_timescales
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.add_middleware(access.AccessLogMiddleware)
     app.include_router(accounts.router)
     app.include_router(accounts.api)
+    app.include_router(data_protection.router)
     app.include_router(cases.router)
     app.include_router(reviews.router)
     app.include_router(cohort.router)

@@ -187,6 +187,11 @@ async def test_each_record_route_writes_one_row_and_a_miss_writes_none(dev_env, 
         advice = [x for x in rows_for(sqlite_url, ids["other"]) if x.kind == "advice page"]
         assert [(x.via, x.staff_id, x.reference) for x in advice] == [
             ("advice link", None, "EHC-OPEN")]
+    # Every logged route was called and wrote its row (the subject access export: below).
+    with Session(engine_for(sqlite_url)) as s:
+        seen = {r.route for r in s.exec(select(t.AccessLog))}
+    assert {f"GET {p}" for _, p in LOGGED} - seen == {
+        "GET /admin/access-log/children/{child_id}/export"}
 
 
 # --- append-only -----------------------------------------------------------------------------
@@ -210,3 +215,90 @@ def test_rows_cannot_be_changed_or_deleted(db_url):
     with Session(engine_for(db_url)) as s:
         assert [r.who for r in s.exec(select(t.AccessLog))] == [
             access_log.command_viewer().who]
+
+
+# --- the data protection officer's page and the subject access export ------------------------
+
+
+async def test_the_officer_finds_a_child_sees_who_looked_and_exports_everything(sqlite_url,
+                                                                                tmp_path):
+    ids = build(sqlite_url)
+    settings = settings_for(sqlite_url, "access", temporal_address="127.0.0.1:1")
+    _, token = add_staff(sqlite_url, "caseworker", name="Cal Worker", email="cal@council.example")
+    with Session(engine_for(sqlite_url)) as s:  # three views, one of them long ago
+        for n, when in enumerate((datetime(2026, 10, 13, 13, 5, tzinfo=timezone.utc),
+                                  datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc),
+                                  datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc))):
+            s.add(t.AccessLog(at=when, who=f"Viewer {n} <v{n}@council.example>", via="session",
+                              kind="page", child_id=ids["child"], reference="EHC-CLOSED",
+                              what="The case page", route="GET /cases/{reference}"))
+        s.commit()
+    async with serve_app(settings, None, role="admin") as http:
+        # A caseworker may not see the log.
+        r = await http.get("/admin/access-log", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 403
+        r = await http.get("/admin/access-log", params={"reference": "EHC-CLOSED"})
+        assert r.status_code == 200 and "Amara Okafor" in r.text
+        assert f"/admin/access-log/children/{ids['child']}" in r.text
+        r = await http.get("/admin/access-log", params={
+            "given_name": "amara", "family_name": "OKAFOR", "date_of_birth-day": "2",
+            "date_of_birth-month": "3", "date_of_birth-year": "2015"})
+        assert r.status_code == 200 and f"/admin/access-log/children/{ids['child']}" in r.text
+        r = await http.get("/admin/access-log", params={"given_name": "Amara"})
+        assert r.status_code == 422 and "Enter the child&#39;s date of birth" in r.text
+        r = await http.get("/admin/access-log", params={"reference": "EHC-NOBODY"})
+        assert "No child found" in r.text
+
+        page = await http.get(f"/admin/access-log/children/{ids['child']}")
+        assert page.status_code == 200
+        text = page.text
+        assert "13 October 2026 at 2:05pm" in text  # British Summer Time: 13:05 UTC
+        order = [text.index(f"Viewer {n}") for n in (2, 1, 0)]
+        assert order == sorted(order), "newest first"
+
+        r = await http.get(f"/admin/access-log/children/{ids['child']}/export")
+        assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+        assert "attachment" in r.headers["content-disposition"]
+        z = zipfile.ZipFile(io.BytesIO(r.content))
+        names = set(z.namelist())
+        root = "subject-access/"
+        for part in ("README.txt", "record.txt", "child.json", "access_log.json",
+                     "cases/EHC-CLOSED/case.json", "cases/EHC-CLOSED/timeline.json",
+                     "cases/EHC-CLOSED/emails.json",
+                     "cases/EHC-CLOSED/letters/refusal_to_assess.txt",
+                     f"cases/EHC-CLOSED/advice/{ids['submission']}.json",
+                     f"cases/EHC-CLOSED/advice/{ids['submission']}-documents/"
+                     f"{ids['document']}-health.txt", "plans/EHC-PLAN.json"):
+            assert root + part in names, part
+        assert not any("EHC-OPEN" in n for n in names), "another child's case"
+        child = json.loads(z.read(root + "child.json"))
+        assert child["given_name"] == "Amara" and child["date_of_birth"] == "2015-03-02"
+        emails = json.loads(z.read(root + "cases/EHC-CLOSED/emails.json"))
+        assert emails[0]["body_text"] == "Please send advice"
+        assert z.read(root + f"cases/EHC-CLOSED/advice/{ids['submission']}-documents/"
+                      f"{ids['document']}-health.txt") == b"health words"
+        log = json.loads(z.read(root + "access_log.json"))
+        assert log[0]["kind"] == "subject access"  # the export itself, first (newest)
+        record = z.read(root + "record.txt").decode()
+        assert "Date of birth: 2 March 2015" in record and "Please send advice" in record
+        assert "as a subject access export" in z.read(root + "README.txt").decode()
+        # The page now lists the export.
+        page = await http.get(f"/admin/access-log/children/{ids['child']}")
+        assert "Subject access export" in page.text
+
+
+def test_the_export_command_writes_the_archive_and_is_logged(sqlite_url, tmp_path, capsys):
+    from cli.main import main
+
+    ids = build(sqlite_url)
+    out = tmp_path / "sar.zip"
+    assert main(["children", "export", "--reference", "MIS-1001", "--out", str(out),
+                 "--url", sqlite_url]) == 0
+    assert "Amara" not in capsys.readouterr().out
+    assert "subject-access/child.json" in zipfile.ZipFile(out).namelist()
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+    rows = rows_for(sqlite_url, ids["child"])
+    assert [(r.kind, r.via, r.route) for r in rows] == [
+        ("subject access", "command", "ehc children export")]
+    assert main(["children", "export", "--reference", "EHC-NOBODY", "--out", str(out),
+                 "--url", sqlite_url]) == 2
