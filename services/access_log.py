@@ -119,7 +119,8 @@ def record_reference(*, session: Session, staff: Staff | Viewer | None, referenc
                      kind: str, what: str = "", route: str = "") -> bool:
     """Log a look at the case or plan ``reference``; False (nothing logged) when no case or
     plan has it: nothing about a child was shown."""
-    child = children_of(session, [reference]).get(reference)
+    case = session.get(t.Case, reference)
+    child = case.child_id if case else children_of(session, [reference]).get(reference)
     if child is None:
         return False
     record_access(session=session, staff=staff, child_id=child, reference=reference,

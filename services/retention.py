@@ -115,14 +115,17 @@ def report(*, session: Session, years: int, on: date | None = None) -> Report:
     kept = set(session.exec(select(t.Child.id).where(
         t.Child.anonymised_on.is_(None), t.Child.date_of_birth <= latest,  # type: ignore[union-attr]
         open_case | active_plan)).all())
-    due = []
+    due, kept_open = [], 0
     for child in candidates:
         passed = passes_on(child.date_of_birth, years)
-        if child.id in kept or passed > on:
+        if passed > on:
+            continue
+        if child.id in kept:
+            kept_open += 1
             continue
         cases, plans = _refs(session, child.id)
         due.append(Due(child.id, cases + plans, passed, _counts(session, child.id, cases)))
-    return Report(on=on, years=years, due=due, kept_open=len(kept))
+    return Report(on=on, years=years, due=due, kept_open=kept_open)
 
 
 def _anonymise(session: Session, child_id: str, on: date) -> None:
