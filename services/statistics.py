@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from domain.agencies import AGENCY_LABELS
+from domain.words import long_date
 from services import access_log
 from services.clock import today
 from services.staff import Staff
@@ -452,7 +453,7 @@ def sen2_export(*, session: Session, staff: Staff | None, from_date: date,
     rows = access_log.logged_rows(
         tl.sen2_rows(session, from_date, to_date), session=session, staff=staff,
         references_of=lambda row: [row["CaseReference"], row["PlanReference"]],
-        what=f"The SEN2 check export, {from_date.isoformat()} to {to_date.isoformat()}",
+        what=f"The SEN2 check export, {long_date(from_date)} to {long_date(to_date)}",
         route="GET /api/exports/sen2")
     return CsvTable(tl.SEN2_COLUMNS, rows, f"sen2-check-{from_date}-{to_date}.csv")
 

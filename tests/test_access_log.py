@@ -234,6 +234,9 @@ async def test_the_officer_finds_a_child_sees_who_looked_and_exports_everything(
                               what="The case page", route="GET /cases/{reference}"))
         s.commit()
     async with serve_app(settings, None, role="admin") as http:
+        r = await http.get("/api/exports/sen2", params={"from": d(-200).isoformat(),
+                                                        "to": TODAY.isoformat()})
+        assert r.status_code == 200 and "EHC-CLOSED" in r.text
         # A caseworker may not see the log.
         r = await http.get("/admin/access-log", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 403
@@ -285,6 +288,7 @@ async def test_the_officer_finds_a_child_sees_who_looked_and_exports_everything(
         # The page now lists the export.
         page = await http.get(f"/admin/access-log/children/{ids['child']}")
         assert "Subject access export" in page.text
+        assert "Exported: The SEN2 check export, 30 April 2026 to 16 November 2026" in page.text
 
 
 def test_the_export_command_writes_the_archive_and_is_logged(sqlite_url, tmp_path, capsys):
