@@ -372,7 +372,8 @@ async def _prepare(request: Request, settings: Settings, session: SessionDep, to
         )) from None
     try:
         ask = await advice.open_request(session=session, client=request.app.state.temporal,
-                                        link=link, live_required=True)
+                                        link=link, live_required=True,
+                                        route="POST /advice/{token}")
     except BaseException:
         if form is not None:
             await form.close()

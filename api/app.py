@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 from temporalio.client import Client
 
-from api import accounts, adqa, auth
+from api import access, accounts, adqa, auth
 from api import council_sign_in
 from api import advice_portal
 from api import cases, directory, directory_pages, errors, imports, pages
@@ -25,6 +25,7 @@ from api import reviews
 from api import cohort
 from api import linked_plans, reports
 from api import action_forms, casework_pages, worklist
+from api import data_protection
 from api import statistics, stats_pages
 from config.settings import Settings, get_settings
 from statutory import assessment_timescales
@@ -139,9 +140,12 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.state.temporal = client
     errors.install(app)
     auth.install(app)
+    # Every view of a child's record is logged (api/access.py; docs/data-protection.md).
+    app.add_middleware(access.AccessLogMiddleware)
     app.include_router(accounts.router)
     app.include_router(accounts.api)
     app.include_router(council_sign_in.router)
+    app.include_router(data_protection.router)
     app.include_router(cases.router)
     app.include_router(reviews.router)
     app.include_router(cohort.router)

@@ -27,7 +27,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from api.deps import SessionDep
+from api.deps import SessionDep, StaffDep
 from services import statistics as st
 from services.clock import today
 from services.periods import day_asked, period_asked
@@ -184,10 +184,10 @@ def dfe(session: SessionDep, period: Period, fmt: Format = "json"):
             "ReviewOutcome, LastReview), then the product's own DecisionDue, FinalPlanDue and "
             "WeeksToFinalPlan. The person is the council's own id (PersonId): no names or "
             "dates of birth. Codes and approximations: docs/statistics.md.")
-def sen2_export(session: SessionDep, period: Period,
+def sen2_export(session: SessionDep, staff: StaffDep, period: Period,
                 fmt: Format = "json"):
     from_date, to_date = period
-    table = st.sen2_export(session=session, from_date=from_date, to_date=to_date)
+    table = st.sen2_export(session=session, staff=staff, from_date=from_date, to_date=to_date)
     if fmt == "csv":
         return _csv(table)
 

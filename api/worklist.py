@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import ValidationError
 
 from api.page_kit import error_view, page
-from api.deps import SessionDep
+from api.deps import SessionDep, StaffDep
 from services import allocation, worklist
 from services.allocation import Assignment, Caseworker
 from services.clock import today
@@ -65,12 +65,12 @@ LISTS: dict[str, Which] = {"late": "late", "due-soon": "due_soon"}
 @router.get("/worklist/{which}.csv", summary="The same list as CSV: every row, same filters",
             response_class=StreamingResponse,
             responses={200: {"content": {"text/csv": {}}}})
-def work_list_csv(session: SessionDep, which: Literal["late", "due-soon"], filters: FiltersQ,
-                  today_: TodayQ = None, days: DaysQ = DEFAULT_DAYS,
+def work_list_csv(session: SessionDep, staff: StaffDep, which: Literal["late", "due-soon"],
+                  filters: FiltersQ, today_: TodayQ = None, days: DaysQ = DEFAULT_DAYS,
                   sort: SortQ = "due") -> StreamingResponse:
     on = today_ or today()
-    items = worklist.work_items(session=session, which=LISTS[which], on=on, days=days,
-                                filters=filters, sort=sort)
+    items = worklist.export_items(session=session, staff=staff, which=LISTS[which], on=on,
+                                  days=days, filters=filters, sort=sort)
 
     def lines() -> Iterator[str]:
         buf = io.StringIO()

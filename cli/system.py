@@ -274,3 +274,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     from cli import users  # ehc users add | list | set-password
 
     users.add_commands(sub)
+
+    from cli import data_protection  # ehc children export; ehc retention report | apply
+
+    data_protection.add_commands(sub)

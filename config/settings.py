@@ -104,6 +104,13 @@ class Settings(BaseSettings):
     send_team_email: str = Field(
         "send-team@council.example", description="where professionals reply with questions")
 
+    # How long a child's record is kept (services/retention.py; docs/data-protection.md).
+    retention_years_after_birth: int = Field(
+        31, ge=18, le=100, description="a child's record is anonymised this many years after "
+        "their date of birth, once they have no open case or active plan (`ehc retention "
+        "apply`). 31: the IRMS Information Management Toolkit for Schools' retention for an "
+        "EHC plan and its advice (date of birth + 31 years)")
+
     # The council's local policy for new cases (statutory limits are not configurable).
     draft_target_weeks: int = Field(16, ge=1, le=20)
     due_soon_days: int = Field(5, ge=0, le=42)

@@ -37,6 +37,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 
 from config.settings import Settings
 from domain.case import Action, AdviceItem, CaseSnapshot, RecordAdvice, ReportAdviceDelay
+from services import access_log
 from services import cases
 from services.clock import today
 from services.directory import load_escalation
@@ -231,13 +232,14 @@ async def _load(session: Session, client: Client | None, reference: str, key: st
 
 
 async def open_request(*, session: Session, client: Client | None, link: AdviceLink,
-                       live_required: bool) -> Ask:
+                       live_required: bool, route: str = "GET /advice/{token}") -> Ask:
     """The advice request a link opens, still open and not yet received. Pending submissions
     the workflow has since settled are settled here first (see the module's docstring).
 
     Read live from the workflow while the case is open; when Temporal cannot be reached, from
     the record, unless ``live_required`` (about to take something: ``Unavailable``). Raises
-    ``UnknownCase``, ``UnknownRequest``, ``RequestClosed`` or ``AlreadyReceived``."""
+    ``UnknownCase``, ``UnknownRequest``, ``RequestClosed`` or ``AlreadyReceived``. An opened
+    request is logged in the access log (a professional through the link, on ``route``)."""
     ask = await _load(session, client, link.reference, link.advice_key,
                       live_required=live_required)
     _settle(session, ask)
@@ -245,6 +247,10 @@ async def open_request(*, session: Session, client: Client | None, link: AdviceL
         raise RequestClosed(ask)
     if ask.item.received_on is not None:
         raise AlreadyReceived(ask)
+    access_log.record_access(session=session, staff=access_log.ADVICE_LINK,
+                             child_id=ask.case.child_id, reference=ask.reference,
+                             kind="advice page", what="The advice request page",
+                             route=route)
     return ask
 
 

@@ -24,7 +24,10 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from domain.agencies import AGENCY_LABELS
+from domain.words import long_date
+from services import access_log
 from services.clock import today
+from services.staff import Staff
 from services.errors import ServiceError
 from services.periods import last_full_quarters, quarters
 from store import timeliness as tl
@@ -441,12 +444,18 @@ def dfe(*, session: Session, from_date: date, to_date: date) -> DfeReport:
                   for i, (label, start, end) in enumerate(qs)])
 
 
-def sen2_export(*, session: Session, from_date: date, to_date: date) -> CsvTable:
+def sen2_export(*, session: Session, staff: Staff | None, from_date: date,
+                to_date: date) -> CsvTable:
     """The SEN2 check rows (``store.timeliness.sen2_rows``: read as they are streamed), after
-    the period is checked."""
+    the period is checked: an export, logged for every case and plan in it
+    (``services.access_log``)."""
     quarters(from_date, to_date)  # checks the period
-    return CsvTable(tl.SEN2_COLUMNS, tl.sen2_rows(session, from_date, to_date),
-                    f"sen2-check-{from_date}-{to_date}.csv")
+    rows = access_log.logged_rows(
+        tl.sen2_rows(session, from_date, to_date), session=session, staff=staff,
+        references_of=lambda row: [row["CaseReference"], row["PlanReference"]],
+        what=f"The SEN2 check export, {long_date(from_date)} to {long_date(to_date)}",
+        route="GET /api/exports/sen2")
+    return CsvTable(tl.SEN2_COLUMNS, rows, f"sen2-check-{from_date}-{to_date}.csv")
 
 
 # --- CSV ------------------------------------------------------------------------------------------

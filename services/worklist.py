@@ -14,7 +14,9 @@ from typing import Iterator
 
 from sqlmodel import Session, select
 
+from services import access_log
 from services.allocation import caseworkers
+from services.staff import Staff
 from services.errors import ServiceError
 from store import tables as t
 import store.worklist
@@ -54,6 +56,17 @@ def work_items(*, session: Session, which: Which, on: date, days: int, filters: 
     check_sort(sort)
     return store.worklist.iter_items(session, which, on, days=days, filters=filters,
                                      sort=sort)
+
+
+def export_items(*, session: Session, staff: Staff | None, which: Which, on: date, days: int,
+                 filters: Filters, sort: str) -> Iterator[WorkItem]:
+    """``work_items`` for the CSV download: an export, logged for every case in it
+    (``services.access_log``)."""
+    return access_log.logged_rows(
+        work_items(session=session, which=which, on=on, days=days, filters=filters, sort=sort),
+        session=session, staff=staff, references_of=lambda item: [item.case_reference],
+        what=f"The {'late' if which == 'late' else 'due soon'} list as CSV",
+        route="GET /api/worklist/{which}.csv")
 
 
 @dataclass

@@ -32,6 +32,9 @@ class Child(SQLModel, table=True):
     # and released by the workflow's activity when the case closes: one open case per child.
     open_case_reference: str | None = Field(default=None, max_length=REF)
     created_at: datetime = Field(default_factory=_now)
+    # The day the retention rule removed what identifies the child (``services.retention``):
+    # the names are then blank, the date of birth 1 January of its year, no council id.
+    anonymised_on: date | None = None
 
 
 class Case(SQLModel, table=True):
@@ -538,3 +541,26 @@ class DeadlineDay(SQLModel, table=True):
     done: int  # done (advice: received)
     on_time: int  # done on or before ``due``
     ended: int  # not done, and the case ended on or before ``due`` (timeliness.ended_counts)
+
+
+# --- who looked at a child's record (services/access_log.py; migration 0012) --------------------
+
+
+class AccessLog(SQLModel, table=True):
+    """One view or export of a child's record: who, when, how and what. Append-only: the
+    database refuses any UPDATE, and any DELETE except of the rows about a child the retention
+    rule has already anonymised (triggers, migration 0012); ``services.retention`` is the only
+    code that deletes. It names the child by record id only, never by name."""
+
+    __tablename__ = "access_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=_now, index=True)  # UTC
+    staff_id: str | None = Field(default=None, max_length=32, index=True)
+    who: str = Field(max_length=400)  # "Name <email>" as at the time, or the way in
+    via: str = Field(max_length=20)  # session | token | advice link | command
+    kind: str = Field(max_length=30)  # services.access_log.KINDS
+    child_id: str | None = Field(default=None, foreign_key="child.id", max_length=32,
+                                 index=True)
+    reference: str | None = Field(default=None, max_length=REF)  # the case or plan
+    what: str = Field(default="", max_length=300)  # the document, the export, in words
+    route: str = Field(default="", max_length=300)  # "GET /cases/{reference}"

@@ -48,7 +48,7 @@ from worker.main import build_worker
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 # GET routes outside the API that answer something other than a page.
-NOT_PAGES = {"/healthz"}
+NOT_PAGES = {"/healthz", "/admin/access-log/children/{child_id}/export"}  # a zip
 
 
 def page_routes() -> list[str]:
@@ -77,6 +77,7 @@ class Site:
     contact_id: str = ""
     member_id: str = ""
     advice_token: str = ""
+    child_id: str = ""  # the child of the case "advice" (the access log's page)
     step_forms: list[str] = field(default_factory=list)  # each step form the case pages link
 
 
@@ -95,6 +96,7 @@ URLS: dict[str, Callable[[Site], list[str]]] = {
         lambda s: [f"/directory/contacts/{s.contact_id}/edit"],
     "/directory/adqa/{member_id}/edit": lambda s: [f"/directory/adqa/{s.member_id}/edit"],
     "/advice/{token}": lambda s: [f"/advice/{s.advice_token}"],
+    "/admin/access-log/children/{child_id}": lambda s: [f"/admin/access-log/children/{s.child_id}"],
 }
 
 # The same pages in other states, by whom, and the status each answers with.
@@ -113,6 +115,8 @@ OTHER_STATES: list[tuple[Callable[[Site], str], str | None, int]] = [
     (lambda s: "/plans/NO-SUCH-PLAN", "admin", 404),
     (lambda s: "/directory/services/no-such-service", "admin", 404),
     (lambda s: "/advice/not-a-real-link", None, 404),
+    (lambda s: f"/admin/access-log?reference={s.cases['advice']}", "admin", 200),
+    (lambda s: "/admin/access-log?given_name=Noah&date_of_birth-day=31", "admin", 422),
 ]
 
 # Pages also checked 320 CSS pixels wide, where the navigation collapses into a menu button.
@@ -254,6 +258,7 @@ async def seed(db_url: str, settings, http: httpx.AsyncClient) -> Site:
             t.Contact.service_id == service.id)).first()
         site.member_id = s.exec(select(t.AdqaMember.id)).first()
         site.plan = s.exec(select(t.Plan.reference)).one()
+        site.child_id = s.get(t.Case, site.cases["advice"]).child_id
     site.advice_token = make_advice_token(settings, site.cases["advice"], "health")
     # Every step form the case pages offer now (each step's form is drawn differently).
     async with httpx.AsyncClient(base_url=http.base_url, timeout=30,
