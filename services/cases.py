@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 from sqlalchemy import or_, update
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -34,7 +34,8 @@ from domain.case import (
     ReviewSnapshot,
     StartAssessment,
 )
-from domain.problems import FieldProblem
+from domain.names import clean_name
+from domain.problems import FIELD_LABELS, FieldProblem
 from domain.words import long_date
 from domain.identifiers import (
     REFERENCE_PATTERN,
@@ -60,9 +61,19 @@ from workflows.assessment import AssessmentWorkflow
 # --- what comes in --------------------------------------------------------------------------------
 
 
+def _child_name(field: str):
+    """A child's name part: trimmed, not blank, one line (``domain.names``), named in a
+    refusal as the start form labels it."""
+    def check(value: str) -> str:
+        return clean_name(value, what=FIELD_LABELS[field], max_length=100)  # type: ignore[return-value]
+    return AfterValidator(check)
+
+
 class ChildIn(BaseModel):
-    given_name: str = Field(min_length=1, max_length=100)
-    family_name: str = Field(min_length=1, max_length=100)
+    given_name: Annotated[str, _child_name("child.given_name")] = Field(
+        min_length=1, max_length=100)
+    family_name: Annotated[str, _child_name("child.family_name")] = Field(
+        min_length=1, max_length=100)
     date_of_birth: date
     council_reference: str | None = Field(
         None, max_length=40, description="the council's own person id, if it has one"
