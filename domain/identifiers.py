@@ -37,11 +37,18 @@ def is_reference(text: str) -> bool:
     return re.fullmatch(REFERENCE_PATTERN, text) is not None
 
 
-def new_reference() -> str:
+def new_reference(*, given_name: str | None = None, family_name: str | None = None,
+                  date_of_birth: date | None = None) -> str:
     """A new random case reference, ``EHC-XXXX-XXXX`` (40 bits: never reused in practice, and
-    a clash is refused by Temporal's workflow-id rule)."""
-    body = "".join(secrets.choice(ALPHABET) for _ in range(8))
-    return f"EHC-{body[:4]}-{body[4:]}"
+    a clash is refused by Temporal's workflow-id rule). Given the child, one that happens to
+    spell a part of their name (or their birthday) is drawn again."""
+    while True:
+        body = "".join(secrets.choice(ALPHABET) for _ in range(8))
+        reference = f"EHC-{body[:4]}-{body[4:]}"
+        if not personal_data_in_reference(reference, given_name=given_name,
+                                          family_name=family_name,
+                                          date_of_birth=date_of_birth):
+            return reference
 
 
 def review_reference(plan_reference: str, cycle: int) -> str:

@@ -39,8 +39,10 @@ from domain.problems import FIELD_LABELS, FieldProblem
 from domain.words import long_date
 from domain.identifiers import (
     REFERENCE_PATTERN,
+    date_in_reference,
     is_review_cycle,
     new_reference,
+    personal_data_in_reference,
     split_cycle,
     workflow_id_for,
 )
@@ -96,6 +98,26 @@ class StartAssessmentIn(BaseModel):
         "to; default: you, if you are a caseworker")
     actor: str | None = Field(None, max_length=120, description="ignored when signed in: the "
                               "case records the signed-in account")
+
+    @model_validator(mode="after")
+    def _reference(self) -> StartAssessmentIn:
+        """A reference given goes into the workflow's id, logs and every email to a
+        professional: none that holds the child's names, date of birth or any date."""
+        ref = self.case_reference
+        if not ref:
+            return self
+        c = self.child
+        found = personal_data_in_reference(ref, given_name=c.given_name,
+                                           family_name=c.family_name,
+                                           date_of_birth=c.date_of_birth)
+        if not found and date_in_reference(ref):
+            found = "digits that read as a date"
+        if found:
+            raise FieldProblem("case_reference", f"{FIELD_LABELS['case_reference']} contains "
+                               f"{found}. References go into emails to professionals and must "
+                               "hold no personal data: use your council's case number, or "
+                               "leave it blank and one will be made for you")
+        return self
 
     @model_validator(mode="after")
     def _dates(self) -> StartAssessmentIn:
@@ -437,9 +459,10 @@ async def start_assessment(*, session: Session, client: Client, settings: Settin
     """Start the assessment of a request: find or add the child, claim them for this case
     (one open case per child), and start the case's workflow. Refused, with nothing left
     behind: a child with an open case, a reference already used."""
-    reference = body.case_reference or new_reference()
-    caseworker_id = caseworker_for(session, body.caseworker_id, by)
     c = body.child
+    reference = body.case_reference or new_reference(
+        given_name=c.given_name, family_name=c.family_name, date_of_birth=c.date_of_birth)
+    caseworker_id = caseworker_for(session, body.caseworker_id, by)
     match = find_or_add_child(session, ChildFacts(c.given_name, c.family_name, c.date_of_birth,
                                                   c.council_reference))
     child_id = match.child_id
