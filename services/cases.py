@@ -89,7 +89,9 @@ class StartAssessmentIn(BaseModel):
     case_reference: str | None = Field(
         None, pattern=REFERENCE_PATTERN,
         description="optional: your own reference for this request (capitals, digits, '-'); "
-        "sending the same request again with it is safe",
+        "sending the same request again with it is safe. It goes into emails to professionals, "
+        "so one holding the child's names, date of birth, any date, a phone number or an "
+        "email address is refused (422)",
     )
     setting_name: str | None = Field(
         None, max_length=120, description="the child's school or setting now, if any")
