@@ -97,8 +97,12 @@ def mailbox(name: str | None, address: str) -> Address:
     """A recipient as the standard library writes one: the name quoted (``"Smith, Jo"
     <jo@x.example>``) or encoded when not ASCII, so no name can add an address or a header.
     A name kept before names were checked that holds a line break or other control character
-    is sent with spaces in their place. Raises ``ValueError`` for an address that is not one."""
+    is sent with spaces in their place. Raises ``ValueError`` for an address that is not one,
+    or that has characters beyond ASCII (SMTPUTF8 is not used)."""
     display = " ".join("".join(" " if bad_character(ch) else ch for ch in name or "").split())
+    if not address.isascii():  # SMTPUTF8 is not used: such an address cannot be sent to
+        raise ValueError(f"the address {address!r} has characters beyond ASCII, which this "
+                         "service cannot send to")
     try:
         return Address(display_name=display, addr_spec=address)
     except (ValueError, TypeError, IndexError, MessageError) as exc:
@@ -193,8 +197,8 @@ class Outbox:
                         if existing else "", already=True)
         s = self.settings
         try:
-            message = self._mime(out, row.message_id)
-        except ValueError as exc:
+            message = self._mime(out, row.message_id).as_bytes(policy=MAIL_POLICY)
+        except (ValueError, MessageError) as exc:
             # The address (or a header) cannot be written: no server would ever take it, so
             # it is not retried; the outbox says why, and the case shows it was not sent.
             await asyncio.to_thread(self._finish, out.key, status="rejected",
@@ -212,7 +216,7 @@ class Outbox:
                 await smtp.rcpt(out.to_address)
                 # From here the server may take the message even if we never hear back.
                 await asyncio.to_thread(self._finish, out.key, status="handing_over")
-                reply = await smtp.data(message.as_bytes(policy=MAIL_POLICY))
+                reply = await smtp.data(message)
             finally:
                 await _hang_up(smtp)
         except aiosmtplib.SMTPRecipientRefused as exc:

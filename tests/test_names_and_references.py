@@ -175,8 +175,9 @@ def test_a_recipient_is_written_by_the_standard_library():
     assert mailbox("Evil\r\nBcc: v@evil.example", "a@x.example").display_name == \
         "Evil Bcc: v@evil.example"
     assert str(mailbox(None, "a@x.example")) == "a@x.example"
-    with pytest.raises(ValueError):
-        mailbox("x", "not an address")
+    for address in ("not an address", "a@b\nBcc: c@evil.example", "jö@example.org"):
+        with pytest.raises(ValueError):
+            mailbox("x", address)
 
 
 async def test_names_reach_the_smtp_server_quoted_and_a_bad_address_is_rejected(
