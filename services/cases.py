@@ -71,13 +71,19 @@ def _child_name(field: str):
     return AfterValidator(check)
 
 
+def _optional_id(value: str | None) -> str | None:
+    """The council's person id: trimmed, None (not '') when blank, on one line."""
+    return clean_name(value, what=FIELD_LABELS["council_reference"], max_length=40,
+                      required=False)
+
+
 class ChildIn(BaseModel):
     given_name: Annotated[str, _child_name("child.given_name")] = Field(
         min_length=1, max_length=100)
     family_name: Annotated[str, _child_name("child.family_name")] = Field(
         min_length=1, max_length=100)
     date_of_birth: date
-    council_reference: str | None = Field(
+    council_reference: Annotated[str | None, AfterValidator(_optional_id)] = Field(
         None, max_length=40, description="the council's own person id, if it has one"
     )
 

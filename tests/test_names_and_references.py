@@ -73,6 +73,10 @@ def test_a_name_is_one_line_trimmed_and_not_blank():
     assert problems_of(start_body(family="Pem\nberton")) == {
         "child.family_name": "Child's family name must be on one line: remove the line break"}
     assert StartAssessmentIn.model_validate(start_body(given=" Ada ")).child.given_name == "Ada"
+    # Optional, so a blank council person id is none (NULL), not ''.
+    body = start_body()
+    body["child"]["council_reference"] = "   "
+    assert StartAssessmentIn.model_validate(body).child.council_reference is None
 
 
 # --- references -----------------------------------------------------------------------------------
