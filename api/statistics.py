@@ -17,8 +17,6 @@ Each is JSON, or CSV with ``?format=csv``. The figures (and the CSV rows) are
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 from datetime import date
@@ -28,6 +26,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from api.deps import SessionDep, StaffDep
+from domain.csv_cells import csv_chunks
 from services import statistics as st
 from services.clock import today
 from services.periods import day_asked, period_asked
@@ -77,21 +76,8 @@ Format = Annotated[Literal["json", "csv"], Query(
 
 
 def _csv(table: CsvTable) -> StreamingResponse:
-    columns = list(table.columns)
-
-    def lines() -> Iterator[str]:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in table.rows:
-            writer.writerow(row)
-            if buf.tell() > 65536:
-                yield buf.getvalue()
-                buf.seek(0)
-                buf.truncate()
-        yield buf.getvalue()
-
-    return StreamingResponse(lines(), media_type="text/csv; charset=utf-8",
+    return StreamingResponse(csv_chunks(table.columns, table.rows),
+                             media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition":
                                       f'attachment; filename="{table.filename}"'})
 

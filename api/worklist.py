@@ -10,10 +10,8 @@ filtered list on the page can be downloaded as CSV with the same query string.
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
-from typing import Annotated, Iterator, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
@@ -26,6 +24,7 @@ from services import allocation, worklist
 from services.allocation import Assignment, Caseworker
 from services.clock import today
 from domain.agencies import AGENCY_LABELS
+from domain.csv_cells import csv_chunks
 from domain.case import OPEN_REVIEW_STAGES, OPEN_STAGES
 from services.worklist import (
     MAX_PAGE_SIZE,
@@ -72,20 +71,10 @@ def work_list_csv(session: SessionDep, staff: StaffDep, which: Literal["late", "
     items = worklist.export_items(session=session, staff=staff, which=LISTS[which], on=on,
                                   days=days, filters=filters, sort=sort)
 
-    def lines() -> Iterator[str]:
-        buf = io.StringIO()
-        out = csv.DictWriter(buf, CSV_COLUMNS, extrasaction="ignore")
-        out.writeheader()
-        for item in items:
-            out.writerow(item.model_dump(mode="json"))
-            if buf.tell() > 64 * 1024:
-                yield buf.getvalue()
-                buf.seek(0)
-                buf.truncate()
-        yield buf.getvalue()
-
-    return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="{which}-{on.isoformat()}.csv"'})
+    rows = (item.model_dump(mode="json") for item in items)
+    return StreamingResponse(csv_chunks(CSV_COLUMNS, rows), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition":
+                                      f'attachment; filename="{which}-{on.isoformat()}.csv"'})
 
 
 @router.get("/worklist/{which}", response_model=WorkPage,

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import re
 import sys
 from datetime import date
 from typing import TextIO
 
 from cli.usage import date_option
+from domain.csv_cells import SafeDictWriter
 from services.clock import today as today_in_england
 from statutory.phase import FIRST_TRANSFER_YEAR, LAST_TRANSFER_YEAR
 
@@ -133,7 +133,7 @@ def _cmd_list(args: argparse.Namespace) -> None:
     if args.format == "json":
         print(cohort.model_dump_json(indent=2))
     elif args.format == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=CSV_FIELDS, lineterminator="\n")
+        writer = SafeDictWriter(sys.stdout, fieldnames=CSV_FIELDS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(_rows(cohort))
     else:

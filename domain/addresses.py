@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 
+from domain.names import bad_character
+
 EMAIL_PATTERN = re.compile(r"[^@\s,;<>()\[\]\"]+@[^@\s,;<>()\[\]\"]+\.[A-Za-z0-9-]{2,}")
 MAX_EMAIL = 254  # RFC 5321's limit on a path
 
 
 def looks_like_email(text: str) -> bool:
-    return len(text) <= MAX_EMAIL and EMAIL_PATTERN.fullmatch(text) is not None
+    return len(text) <= MAX_EMAIL and EMAIL_PATTERN.fullmatch(text) is not None \
+        and bad_character(text) is None

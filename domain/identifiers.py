@@ -3,7 +3,11 @@ here, nowhere else.
 
 - A case reference is the council's own (capitals, digits and hyphens) or a random one,
   ``EHC-XXXX-XXXX`` in Crockford's base 32 (no I, L, O or U, so it survives being read over the
-  phone). It never carries personal data.
+  phone). It never carries personal data: a reference given by a person or a council's file is
+  checked against the child it is for (``personal_data_in_reference``: the child's names, date
+  of birth, a phone number or an email address) and, where a person types a new one, against
+  any date (``date_in_reference``), because it goes into workflow ids, logs and every email to
+  outside professionals.
 - A review cycle's reference is its plan's, then ``.R`` and the cycle's number
   (``EHC-7QK2-M4TD.R3``); a ``.`` never appears in a plan's reference.
 - An assessment's workflow is ``assessment-<reference>``; a plan's annual reviews, every
@@ -16,6 +20,8 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
+from datetime import date
 
 # Crockford's base-32 alphabet: no I, L, O or U.
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -31,11 +37,18 @@ def is_reference(text: str) -> bool:
     return re.fullmatch(REFERENCE_PATTERN, text) is not None
 
 
-def new_reference() -> str:
+def new_reference(*, given_name: str | None = None, family_name: str | None = None,
+                  date_of_birth: date | None = None) -> str:
     """A new random case reference, ``EHC-XXXX-XXXX`` (40 bits: never reused in practice, and
-    a clash is refused by Temporal's workflow-id rule)."""
-    body = "".join(secrets.choice(ALPHABET) for _ in range(8))
-    return f"EHC-{body[:4]}-{body[4:]}"
+    a clash is refused by Temporal's workflow-id rule). Given the child, one that happens to
+    spell a part of their name (or their birthday) is drawn again."""
+    while True:
+        body = "".join(secrets.choice(ALPHABET) for _ in range(8))
+        reference = f"EHC-{body[:4]}-{body[4:]}"
+        if not personal_data_in_reference(reference, given_name=given_name,
+                                          family_name=family_name,
+                                          date_of_birth=date_of_birth):
+            return reference
 
 
 def review_reference(plan_reference: str, cycle: int) -> str:
@@ -69,3 +82,89 @@ def workflow_id_for(reference: str) -> str:
     review workflow."""
     cycle = split_cycle(reference)
     return review_workflow_id(cycle[0]) if cycle else assessment_workflow_id(reference)
+
+
+# --- personal data in a reference -----------------------------------------------------------------
+
+_DIGIT_RUN = re.compile(r"\d+(?:[-./ ]\d+)*")
+_PHONE = re.compile(r"(?:0|44)[1-9]\d{8,9}")  # a UK number: 01.., 07.., +44 7..
+
+
+def _plain(text: str) -> str:
+    """Upper case, accents dropped (``Zoë`` is ``ZOE``), letters and digits only kept apart."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).upper()
+
+
+def _digit_runs(reference: str) -> list[str]:
+    """Each run of digits, the separators between them (``2014-08-19``) taken out."""
+    return [re.sub(r"\D", "", run) for run in _DIGIT_RUN.findall(reference)]
+
+
+def _is_date(year: int, month: int, day: int) -> bool:
+    try:
+        date(year, month, day)
+    except ValueError:
+        return False
+    return True
+
+
+def _birthday_forms(born: date) -> set[str]:
+    """The child's date of birth written as digits, every common way of at least 6 digits:
+    day-month-year, month-day-year and year-month-day, with 4- or 2-digit years, padded or
+    not (``19082014``, ``190814``, ``20140819``, ``140819``, ``1982014``, ``08192014``)."""
+    out = set()
+    for y in (f"{born.year:04d}", f"{born.year % 100:02d}"):
+        for d in {f"{born.day:02d}", str(born.day)}:
+            for m in {f"{born.month:02d}", str(born.month)}:
+                out |= {d + m + y, m + d + y, y + m + d}
+    return {f for f in out if len(f) >= 6}
+
+
+def personal_data_in_reference(reference: str, *, given_name: str | None = None,
+                               family_name: str | None = None,
+                               date_of_birth: date | None = None) -> str:
+    """What personal data ``reference`` holds, in words ("the child's family name"), or ''.
+
+    - a part of the child's given or family name of 3 letters or more (case and accents
+      ignored): a part of 4 or more anywhere in it (``PEMBERTON20140819``), a part of 3 as a
+      whole word of it (``EHC-ZOE-1``, not ``ZOEL``);
+    - the child's date of birth as digits, in any common order (``_birthday_forms``), with or
+      without separators between its parts;
+    - a phone number (10 or 11 digits from 0, or from 44) or an email address (an ``@``).
+    """
+    text = _plain(reference)
+    compact = re.sub(r"[^A-Z0-9]", "", text)
+    words = set(re.findall(r"[A-Z]+", text))
+    for what, name in (("family name", family_name), ("given name", given_name)):
+        for part in re.findall(r"[A-Z]+", _plain(name or "")):
+            if (len(part) >= 4 and part in compact) or (len(part) == 3 and part in words):
+                return f"the child's {what}"
+    runs = _digit_runs(reference)
+    if date_of_birth is not None:
+        forms = _birthday_forms(date_of_birth)
+        if any(form in run for run in runs for form in forms):
+            return "the child's date of birth"
+    if "@" in reference:
+        return "an email address"
+    if any(_PHONE.search(run) for run in runs):
+        return "a phone number"
+    return ""
+
+
+def date_in_reference(reference: str) -> str:
+    """The digits of ``reference`` that read as a date ('' if none): a run of 8 digits that is
+    a real date as year-month-day or day-month-year (``20140819``, ``19082014``, years 1900 to
+    2099), or of 6 that is one as day-month-year (``190814``); separators between the parts
+    do not hide it (``2014-08-19``). A date in a reference is most often someone's birthday."""
+    for run in _digit_runs(reference):
+        if len(run) == 8:
+            y, m, d = int(run[:4]), int(run[4:6]), int(run[6:])
+            if 1900 <= y <= 2099 and _is_date(y, m, d):
+                return run
+            d, m, y = int(run[:2]), int(run[2:4]), int(run[4:])
+            if 1900 <= y <= 2099 and _is_date(y, m, d):
+                return run
+        elif len(run) == 6 and _is_date(2000 + int(run[4:]), int(run[2:4]), int(run[:2])):
+            return run
+    return ""

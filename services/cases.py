@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 from sqlalchemy import or_, update
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -34,12 +34,15 @@ from domain.case import (
     ReviewSnapshot,
     StartAssessment,
 )
-from domain.problems import FieldProblem
+from domain.names import clean_name
+from domain.problems import FIELD_LABELS, FieldProblem
 from domain.words import long_date
 from domain.identifiers import (
     REFERENCE_PATTERN,
+    date_in_reference,
     is_review_cycle,
     new_reference,
+    personal_data_in_reference,
     split_cycle,
     workflow_id_for,
 )
@@ -60,11 +63,27 @@ from workflows.assessment import AssessmentWorkflow
 # --- what comes in --------------------------------------------------------------------------------
 
 
+def _child_name(field: str):
+    """A child's name part: trimmed, not blank, one line (``domain.names``), named in a
+    refusal as the start form labels it."""
+    def check(value: str) -> str:
+        return clean_name(value, what=FIELD_LABELS[field], max_length=100)  # type: ignore[return-value]
+    return AfterValidator(check)
+
+
+def _optional_id(value: str | None) -> str | None:
+    """The council's person id: trimmed, None (not '') when blank, on one line."""
+    return clean_name(value, what=FIELD_LABELS["council_reference"], max_length=40,
+                      required=False)
+
+
 class ChildIn(BaseModel):
-    given_name: str = Field(min_length=1, max_length=100)
-    family_name: str = Field(min_length=1, max_length=100)
+    given_name: Annotated[str, _child_name("child.given_name")] = Field(
+        min_length=1, max_length=100)
+    family_name: Annotated[str, _child_name("child.family_name")] = Field(
+        min_length=1, max_length=100)
     date_of_birth: date
-    council_reference: str | None = Field(
+    council_reference: Annotated[str | None, AfterValidator(_optional_id)] = Field(
         None, max_length=40, description="the council's own person id, if it has one"
     )
 
@@ -76,7 +95,9 @@ class StartAssessmentIn(BaseModel):
     case_reference: str | None = Field(
         None, pattern=REFERENCE_PATTERN,
         description="optional: your own reference for this request (capitals, digits, '-'); "
-        "sending the same request again with it is safe",
+        "sending the same request again with it is safe. It goes into emails to professionals, "
+        "so one holding the child's names, date of birth, any date, a phone number or an "
+        "email address is refused (422)",
     )
     setting_name: str | None = Field(
         None, max_length=120, description="the child's school or setting now, if any")
@@ -85,6 +106,26 @@ class StartAssessmentIn(BaseModel):
         "to; default: you, if you are a caseworker")
     actor: str | None = Field(None, max_length=120, description="ignored when signed in: the "
                               "case records the signed-in account")
+
+    @model_validator(mode="after")
+    def _reference(self) -> StartAssessmentIn:
+        """A reference given goes into the workflow's id, logs and every email to a
+        professional: none that holds the child's names, date of birth or any date."""
+        ref = self.case_reference
+        if not ref:
+            return self
+        c = self.child
+        found = personal_data_in_reference(ref, given_name=c.given_name,
+                                           family_name=c.family_name,
+                                           date_of_birth=c.date_of_birth)
+        if not found and date_in_reference(ref):
+            found = "digits that read as a date"
+        if found:
+            raise FieldProblem("case_reference", f"{FIELD_LABELS['case_reference']} contains "
+                               f"{found}. References go into emails to professionals and must "
+                               "hold no personal data: use your council's case number, or "
+                               "leave it blank and one will be made for you")
+        return self
 
     @model_validator(mode="after")
     def _dates(self) -> StartAssessmentIn:
@@ -426,9 +467,10 @@ async def start_assessment(*, session: Session, client: Client, settings: Settin
     """Start the assessment of a request: find or add the child, claim them for this case
     (one open case per child), and start the case's workflow. Refused, with nothing left
     behind: a child with an open case, a reference already used."""
-    reference = body.case_reference or new_reference()
-    caseworker_id = caseworker_for(session, body.caseworker_id, by)
     c = body.child
+    reference = body.case_reference or new_reference(
+        given_name=c.given_name, family_name=c.family_name, date_of_birth=c.date_of_birth)
+    caseworker_id = caseworker_for(session, body.caseworker_id, by)
     match = find_or_add_child(session, ChildFacts(c.given_name, c.family_name, c.date_of_birth,
                                                   c.council_reference))
     child_id = match.child_id

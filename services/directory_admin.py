@@ -37,6 +37,7 @@ from config.settings import Settings
 from domain.addresses import looks_like_email
 from domain.agencies import AGENCIES, AGENCY_LABELS
 from domain.ladder import Ladder
+from domain.names import name_problem
 from domain.problems import FieldProblem, label
 from services.directory import ServiceLadder, service_ladder
 from services.errors import ServiceError
@@ -61,8 +62,9 @@ def _text(what: str, max_length: int, required: bool = True):
             if required:
                 raise ValueError(f"enter {what}")
             return None
-        if len(value) > max_length:
-            raise ValueError(f"{what} must be {max_length} characters or fewer")
+        problem = name_problem(value, what=what, max_length=max_length)
+        if problem:
+            raise ValueError(problem)
         return value
 
     return check

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from domain.identifiers import personal_data_in_reference
 from services.clock import today
 from services.errors import ServiceError
 from store import tables as t
@@ -235,11 +236,28 @@ def list_linked_plans(*, session: Session, reference: str) -> LinkedPlansOut:
                           plans=[_out(session, p, can_combine(p, meeting)) for p in plans])
 
 
+def _check_other_reference(session: Session, child_id: str, value: str | None) -> None:
+    """The other system's id of the plan holds none of the child's names or date of birth, no
+    phone number or address (``domain.identifiers``; a number that reads as a date is
+    allowed: such systems number their records)."""
+    child = session.get(t.Child, child_id)
+    if not value or child is None:
+        return
+    found = personal_data_in_reference(value, given_name=child.given_name,
+                                       family_name=child.family_name,
+                                       date_of_birth=child.date_of_birth)
+    if found:
+        raise ServiceError(422, f"other_system_reference contains {found}: give the plan's "
+                           "id in the other system (for example its Mosaic number), with no "
+                           "personal data", "invalid_input")
+
+
 def add_linked_plan(*, session: Session, reference: str, body: LinkedPlanIn) -> LinkedPlanOut:
     """Record one of the child's other plans: 404 for an unknown case, 409 if the child already
     has an open plan of this kind, 422 for an unsuitable owner or impossible dates."""
     child_id, row = case_child(session, reference)
     _check_dates(body.started_on, body.ended_on, body.next_review_on)
+    _check_other_reference(session, child_id, body.other_system_reference)
     _owner(session, body.owner_contact_id, body.kind)
     if body.ended_on is None and session.exec(select(t.LinkedPlan.id).where(
             t.LinkedPlan.child_id == child_id, t.LinkedPlan.kind == body.kind,
@@ -275,6 +293,8 @@ def update_linked_plan(*, session: Session, plan_id: str,
     changes = body.model_dump(include=sent)
     _check_dates(plan.started_on, changes.get("ended_on"),
                  changes.get("next_review_on", plan.next_review_on))
+    if changes.get("other_system_reference"):
+        _check_other_reference(session, plan.child_id, changes["other_system_reference"])
     if "owner_contact_id" in changes:
         _owner(session, changes["owner_contact_id"], plan.kind)
     for name, value in changes.items():

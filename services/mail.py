@@ -9,6 +9,8 @@ Every email has a key, unique per ladder step (or digest week) and recipient. ``
 3. records it ``sent`` with the server's reply and the time.
 
 A retried activity, a restarted worker or a replayed workflow finds the row and sends nothing.
+An email whose recipient cannot be written in a header (``mailbox``: the address is not one)
+is never sent: its row is ``rejected`` with the reason, not left ``sending`` and retried.
 If the SMTP server is down or refuses for now, the row is left ``failed`` (not delivered) and
 the activity is retried with backoff until the server is back; then it goes, once. A worker
 that dies before step 2's hand-over delivered nothing, so the retry sends. A worker that dies
@@ -25,6 +27,8 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from email import policy as email_policy
+from email.errors import MessageError
+from email.headerregistry import Address
 from email.message import EmailMessage as MimeMessage
 from email.utils import format_datetime, parseaddr
 from typing import NoReturn
@@ -34,6 +38,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from domain.names import bad_character
 from store import tables as t
 from store.db import engine_for
 from config.settings import Settings
@@ -86,6 +91,23 @@ def message_id_for(key: str, mail_from: str) -> str:
     same message."""
     domain = mail_from.rpartition("@")[2] or "localhost"
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@{domain}>"
+
+
+def mailbox(name: str | None, address: str) -> Address:
+    """A recipient as the standard library writes one: the name quoted (``"Smith, Jo"
+    <jo@x.example>``) or encoded when not ASCII, so no name can add an address or a header.
+    A name kept before names were checked that holds a line break or other control character
+    is sent with spaces in their place. Raises ``ValueError`` for an address that is not one,
+    or that has characters beyond ASCII (SMTPUTF8 is not used)."""
+    display = " ".join("".join(" " if bad_character(ch) else ch for ch in name or "").split())
+    if not address.isascii():  # SMTPUTF8 is not used: such an address cannot be sent to
+        raise ValueError(f"the address {address!r} has characters beyond ASCII, which this "
+                         "service cannot send to")
+    try:
+        return Address(display_name=display, addr_spec=address)
+    except (ValueError, TypeError, IndexError, MessageError) as exc:
+        raise ValueError(f"the address {address!r} cannot be written in an email header "
+                         f"({exc})") from None
 
 
 def _now() -> datetime:
@@ -154,7 +176,7 @@ class Outbox:
     def _mime(self, out: Outgoing, message_id: str) -> MimeMessage:
         msg = MimeMessage()  # the body encoded as before (lines of 78: quoted-printable)
         msg["From"] = self.settings.mail_from
-        msg["To"] = f"{out.to_name} <{out.to_address}>" if out.to_name else out.to_address
+        msg["To"] = mailbox(out.to_name, out.to_address)
         msg["Subject"] = out.subject
         msg["Message-ID"] = message_id
         msg["Date"] = format_datetime(_now())
@@ -174,10 +196,19 @@ class Outbox:
             return Sent(out.key, existing.status if existing else "sent", existing.message_id
                         if existing else "", already=True)
         s = self.settings
+        try:
+            message = self._mime(out, row.message_id).as_bytes(policy=MAIL_POLICY)
+        except (ValueError, MessageError) as exc:
+            # The address (or a header) cannot be written: no server would ever take it, so
+            # it is not retried; the outbox says why, and the case shows it was not sent.
+            await asyncio.to_thread(self._finish, out.key, status="rejected",
+                                    last_error=f"not sent: {exc}"[:500])
+            log.warning("email %s not sent: its recipient cannot be written in a header",
+                        row.id)
+            return Sent(out.key, "rejected", row.message_id)
         smtp = aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port, timeout=SMTP_TIMEOUT,
                                username=s.smtp_username, password=s.smtp_password,
                                start_tls=s.smtp_starttls)
-        message = self._mime(out, row.message_id)
         try:
             await smtp.connect()
             try:
@@ -185,7 +216,7 @@ class Outbox:
                 await smtp.rcpt(out.to_address)
                 # From here the server may take the message even if we never hear back.
                 await asyncio.to_thread(self._finish, out.key, status="handing_over")
-                reply = await smtp.data(message.as_bytes(policy=MAIL_POLICY))
+                reply = await smtp.data(message)
             finally:
                 await _hang_up(smtp)
         except aiosmtplib.SMTPRecipientRefused as exc:

@@ -24,6 +24,7 @@ import csv
 import io
 from datetime import date, timedelta
 
+from domain.csv_cells import SafeDictWriter
 from statutory.phase import academic_year
 from statutory.rules import add_months
 
@@ -56,7 +57,7 @@ def example_plans(today: date) -> str:
     years = academic_year(today) - academic_year(EXAMPLE_DAY)
     rows = list(csv.DictReader(io.StringIO(TEMPLATE, newline="")))
     out = io.StringIO(newline="")
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer = SafeDictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     for row in rows:
         row["date_of_birth"] = add_months(date.fromisoformat(row["date_of_birth"]),

@@ -32,7 +32,13 @@ from typing import IO, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from domain.identifiers import REFERENCE_PATTERN, is_reference
+from domain.identifiers import (
+    REFERENCE_PATTERN,
+    date_in_reference,
+    is_reference,
+    personal_data_in_reference,
+)
+from domain.names import bad_character
 from statutory.clock import TransferKind
 from statutory.phase import TRANSFERS, NCYear, Phase, SettingType
 from statutory.phase import parse_nc_year as parse_year_group
@@ -520,31 +526,6 @@ def expected_nc_index(born: date, today: date) -> int:
     return age_on(born, date(start, 8, 31)) - 4
 
 
-_LETTERS_AND_HYPHENS = str.maketrans("", "", "ABCDEFGHIJKLMNOPQRSTUVWXYZ-")
-
-
-def _alnum(text: str) -> str:
-    upper = text.upper()
-    return upper if upper.isalnum() and upper.isascii() else re.sub(r"[^A-Z0-9]", "", upper)
-
-
-def _reference_holds_personal_data(ref: str, family: str, given: str, born: date | None) -> str:
-    """What personal data a plan reference contains ('' if none): the child's family or given
-    name as one of its hyphen-separated parts, or the date of birth written as digits."""
-    tokens = ref.split("-")
-    for label, name in (("family name", family), ("given name", given)):
-        n = _alnum(name)
-        if len(n) >= 3 and n in tokens:
-            return f"the child's {label}"
-    if born is not None and len(ref.translate(_LETTERS_AND_HYPHENS)) >= 6:
-        joined = ref.replace("-", "")
-        y, m, d = born.year, born.month, born.day
-        if f"{y:04d}{m:02d}{d:02d}" in joined or f"{d:02d}{m:02d}{y:04d}" in joined \
-                or f"{d:02d}{m:02d}{y % 100:02d}" in tokens:
-            return "the child's date of birth"
-    return ""
-
-
 # --- the rows ------------------------------------------------------------------------------
 
 _WHAT = {
@@ -553,6 +534,7 @@ _WHAT = {
     "plan, or what applies if there is none (for example 'Elective home education')",
     "setting_type": "the kind of setting", "plan_issued_on": "the date the plan was made",
 }
+_NAME_COLUMNS = frozenset({"given_name", "family_name", "caseworker"})  # one line each
 _LENGTHS = {"council_person_id": 50, "given_name": 100, "family_name": 100,
             "setting_name": 200, "caseworker": 100}
 
@@ -626,6 +608,11 @@ class _RowValidator:
                 if required:
                     self._err(line, column, text, f"{column} is empty. It is required: give "
                               f"{_WHAT[column]}.")
+                return None
+            if column in _NAME_COLUMNS and bad_character(text) is not None:
+                self._err(line, column, text, f"{column} has a line break, a tab or a hidden "
+                          "control character in it. Put the value on one line, typed rather "
+                          "than pasted.")
                 return None
             limit = _LENGTHS[column]
             if len(text) > limit:
@@ -804,12 +791,18 @@ class _RowValidator:
 
         # personal data in the reference, or in the caseworker cell
         if ref_ok and family is not None and given is not None:
-            found = _reference_holds_personal_data(ref, family, given, born)
+            found = personal_data_in_reference(ref, given_name=given, family_name=family,
+                                               date_of_birth=born)
             if found:
                 self._err(line, "plan_reference", ref,
                           f"plan_reference '{ref}' contains {found}. References go into "
-                          "workflow ids and logs, which must hold no personal data: use the "
-                          "council's plan number.")
+                          "workflow ids, logs and emails to professionals, which must hold no "
+                          "personal data: use the council's plan number.")
+            elif date_in_reference(ref):
+                self._warn(line, "plan_reference", ref,
+                           f"plan_reference '{ref}' has digits that read as a date. If that "
+                           "is anyone's date of birth, use the council's plan number instead: "
+                           "references go into workflow ids, logs and emails.")
         caseworker = out["caseworker"]
         if caseworker and given and family and len(given) >= 2 and len(family) >= 2:
             low = caseworker.casefold()

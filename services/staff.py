@@ -34,6 +34,7 @@ from sqlmodel import Session, select
 
 from config.settings import Settings
 from domain.addresses import looks_like_email
+from domain.names import clean_name
 from store import tables as t
 from store.db import session_for
 
@@ -119,17 +120,26 @@ def check_role(role: str) -> str:
     return role
 
 
+def staff_name(name: str | None) -> str:
+    """An account's name as stored (trimmed), or a 422 naming the field: blank, over 120
+    characters, or holding a line break or control character (``domain.names``)."""
+    if not (name or "").strip():
+        raise StaffError(422, "Enter the person's full name (at most 120 characters)",
+                         "invalid_input", "name")
+    try:
+        return clean_name(name, what="Full name", max_length=120)  # type: ignore[return-value]
+    except ValueError as exc:
+        raise StaffError(422, str(exc), "invalid_input", "name") from None
+
+
 def create_user(s: Session, *, email: str, name: str, role: str, password: str) -> t.StaffUser:
     """Add an account (and commit). A clash of addresses, ignoring case, is a 409."""
 
     email = normal_email(email)
-    name = (name or "").strip()
     if not looks_like_email(email):
         raise StaffError(422, "Enter an email address in the right format, like "
                          "name@council.gov.uk", "invalid_input", "email")
-    if not name or len(name) > 120:
-        raise StaffError(422, "Enter the person's full name (at most 120 characters)",
-                         "invalid_input", "name")
+    name = staff_name(name)
     check_role(role)
     check_password_rules(password)
     if s.exec(select(t.StaffUser).where(func.lower(t.StaffUser.email) == email)).first():
@@ -165,11 +175,7 @@ def update_user(s: Session, user: t.StaffUser, *, name: str | None = None,
     administrator cannot be demoted or deactivated: someone must be able to manage accounts.
     Deactivating an account ends its sessions and revokes its API tokens."""
     if name is not None:
-        name = name.strip()
-        if not name or len(name) > 120:
-            raise StaffError(422, "Enter the person's full name (at most 120 characters)",
-                             "invalid_input", "name")
-        user.name = name
+        user.name = staff_name(name)
     losing_admin = user.role == "admin" and user.active and (
         (role is not None and role != "admin") or active is False)
     if losing_admin and _active_admins(s, user.id) == 0:

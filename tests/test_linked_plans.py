@@ -132,6 +132,12 @@ async def test_linked_plans_are_recorded_with_their_owner_and_checked(db_url):
         await problem(await http.post(base, json=plan("child_in_need", sw1, note="x" * 501)),
                       422, "note")
         await problem(await http.post(base, json=plan("respite", sw1)), 422, "kind")
+        # The other system's id holds no personal data (the child is Ava, born 1 May 2015).
+        for other, found in (("AVA-77", "given name"), ("LAC-01052015", "date of birth"),
+                             ("sw@council.test", "email address")):
+            await problem(await http.post(base, json=plan(
+                "child_in_need", sw1, other_system_reference=other)), 422,
+                "other_system_reference", found)
         await problem(await http.post(base, json=plan(
             "child_in_need", sw1, started_on="2026-02-30")), 422, "started_on", "YYYY-MM-DD")
         await problem(await http.post("/api/cases/EHC-NONE-0000/linked-plans",

@@ -172,9 +172,21 @@ def test_a_reference_holding_the_childs_name_or_date_of_birth_is_refused():
         error = only_error(check(row(plan_reference=ref)))
         assert (error.line, error.column) == (2, "plan_reference")
         assert "workflow ids" in error.message
-    # A digit run that is not the date of birth, or a name inside a longer word, is fine.
-    assert check(row(plan_reference="EHC-20160403")).ok
-    assert check(row(plan_reference="EHC-EXAMPLES")).ok
+    # Accents and case do not hide a name; a name of 4 letters or more inside a longer word
+    # is refused too; the date of birth in any common order, with separators or without.
+    for ref, given, family in (("EHC-EXAMPLES", "Sam", "Example"), ("ZOE-0001", "Zoë", "Kay"),
+                               ("SMITHJ-0001", "Jo", "Smith"), ("EHC-2016-04-02", "Sam", "X"),
+                               ("EHC-242016", "Sam", "X"), ("EHC-07700900123", "Sam", "X")):
+        error = only_error(check(row(plan_reference=ref, given_name=given,
+                                     family_name=family)))
+        assert error.column == "plan_reference" and "workflow ids" in error.message, ref
+    # A council's own plan numbers are fine, a 3-letter name inside a longer word too; a digit
+    # run that reads as a date, but not the date of birth, is a warning (check it), not an error.
+    for ref in ("EHC-000101", "P0019283", "EHC-SAMPLES", "NBC-2026-000123"):
+        assert check(row(plan_reference=ref)).ok and not check(row(plan_reference=ref)).warnings
+    dated = check(row(plan_reference="EHC-20160403"))
+    assert dated.ok and [w.column for w in dated.warnings] == ["plan_reference"]
+    assert "read as a date" in dated.warnings[0].message
 
 
 # --- the header ---------------------------------------------------------------------------
@@ -628,3 +640,12 @@ def test_docs_describe_every_column_and_value():
         assert f"`{value}`" in doc, value
     example_header = (EXAMPLES / "plans.csv").read_text(encoding="utf-8").splitlines()[0]
     assert example_header == HEADER
+
+
+def test_a_name_on_two_lines_is_refused():
+    """A name goes into emails' headers and onto pages: a line break or control character in
+    one is an error (a setting's name may run over two lines: it is not a person's)."""
+    for column in ("given_name", "family_name", "caseworker"):
+        error = only_error(check(row(**{column: "Sam\nOther"})))
+        assert error.column == column and "one line" in error.message
+    assert only_error(check(row(family_name="Ex\x00ample"))).column == "family_name"
