@@ -68,7 +68,9 @@ NOT_A_RECORD: dict[tuple[str, str], str] = {
         "/assessments/new", "/directory", "/directory/adqa", "/directory/adqa/{member_id}/edit",
         "/directory/contacts/{contact_id}/edit", "/directory/services/new",
         "/directory/services/{service_id}", "/directory/services/{service_id}/edit",
-        "/healthz", "/sign-in", "/statistics", "/summary", "/openapi.json", "/docs", "/redoc")},
+        "/healthz", "/sign-in", "/sign-in/council", "/sign-in/council/callback",
+        "/sign-in/council/signed-out", "/statistics", "/summary", "/openapi.json", "/docs",
+        "/redoc")},
 }
 
 
