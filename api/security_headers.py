@@ -153,6 +153,7 @@ class SecurityHeaders:
 # --- body size -------------------------------------------------------------------------------
 
 FORM_LIMIT = MB  # a staff form or a JSON body: far more than any of them holds
+IMPORT_PATH = "/api/imports/plans"
 # After a refusal, the rest of a body (up to this much, for up to this long) is read and
 # dropped before the answer ends, as a web server's "lingering close" does: a client still
 # sending when the connection closed would see it reset and never read the 413.
@@ -165,7 +166,7 @@ def body_limit(path: str) -> int:
     (``api.advice_portal``), a plans CSV (``api.imports``), else a form or JSON body."""
     if path.startswith("/advice/"):
         return advice_portal.MAX_BODY_BYTES
-    if path == "/api/imports/plans":
+    if path == IMPORT_PATH:
         return imports.MAX_UPLOAD + MB  # the file and its multipart framing
     return FORM_LIMIT
 
@@ -179,10 +180,11 @@ def too_large(scope: Scope, limit: int) -> Response:
     path = route_path(scope)
     close = {"Connection": "close"}
     if path.startswith("/api/"):
+        what = "Split the file into several (each is safe to import on its own)" \
+            if path == IMPORT_PATH else "Send less in one request"
         return JSONResponse({
             "detail": f"The request is larger than {_megabytes(limit)}, the most this address "
-                      "takes. Send less at once: split a file into several.",
-            "code": "too_large"}, status_code=413, headers=close)
+                      f"takes. {what}.", "code": "too_large"}, status_code=413, headers=close)
     request = Request(scope)
     settings = request.app.state.settings
     if path.startswith("/advice/"):
