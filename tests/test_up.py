@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from cli.system import upgrade_database
+from cli import system
+from cli.system import Part, Supervisor, how_it_ended, upgrade_database
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,38 @@ def test_a_new_database_and_its_folder_are_private(tmp_path):
     for extra in ("ehc.db-wal", "ehc.db-shm"):
         if (folder / extra).exists():
             assert private(folder / extra), extra
+
+
+def test_a_part_that_keeps_stopping_waits_longer_each_time_up_to_a_limit(monkeypatch, capsys):
+    monkeypatch.setattr(system, "RESTART_FIRST", 0.05)
+    monkeypatch.setattr(system, "RESTART_MOST", 0.2)
+    parts = Supervisor(dict(os.environ))
+    parts.start(Part("the worker", [sys.executable, "-c", "raise SystemExit(3)"]))
+    deadline = time.monotonic() + 30
+    said: list[str] = []
+    while len([s for s in said if "stopped" in s]) < 5 and time.monotonic() < deadline:
+        parts.watch()
+        said += [line for line in capsys.readouterr().out.splitlines() if line]
+        time.sleep(0.01)
+    parts.stop_all()
+    stops = [s for s in said if "stopped" in s]
+    assert stops == [f"The worker stopped (exit code 3); starting it again in {n} seconds"
+                     for n in ("0.05", "0.1", "0.2", "0.2", "0.2")], said
+    assert sum("started again" in s for s in said) >= 4
+    assert how_it_ended(-9) == "killed by SIGKILL" and how_it_ended(0) == "exit code 0"
+
+    # One that ran long enough before it stopped waits the first wait again.
+    monkeypatch.setattr(system, "RESTART_RESET", 0.3)
+    parts = Supervisor(dict(os.environ))
+    parts.start(Part("the API", [sys.executable, "-c", "import time; time.sleep(0.5)"]))
+    said = []
+    while len([s for s in said if "stopped" in s]) < 2 and time.monotonic() < deadline:
+        parts.watch()
+        said += [line for line in capsys.readouterr().out.splitlines() if line]
+        time.sleep(0.01)
+    parts.stop_all()
+    assert [s for s in said if "stopped" in s] == [
+        "The API stopped (exit code 0); starting it again in 0.05 seconds"] * 2, said
 
 
 class Lines:
