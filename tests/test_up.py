@@ -19,6 +19,7 @@ import psutil
 
 from cli import system
 from cli.system import Part, Supervisor, how_it_ended, upgrade_database
+from store.db import make_engine
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,11 @@ def test_a_new_database_and_its_folder_are_private(tmp_path):
     for extra in ("ehc.db-wal", "ehc.db-shm"):
         if (folder / extra).exists():
             assert private(folder / extra), extra
+    # one made before, readable by everyone, is made private when it is next opened
+    (folder / "ehc.db").chmod(0o644)
+    engine = make_engine(f"sqlite:///{folder / 'ehc.db'}")
+    engine.dispose()
+    assert private(folder / "ehc.db")
 
 
 def test_a_part_that_keeps_stopping_waits_longer_each_time_up_to_a_limit(monkeypatch, capsys):
