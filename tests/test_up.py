@@ -154,7 +154,11 @@ def test_ehc_up_starts_a_killed_worker_again_and_stops_everything_on_ctrl_c(tmp_
         assert again["temporal"].pid == parts["temporal"].pid
         everyone.append(again["worker"])
         base = f"http://127.0.0.1:{api_port}"
-        assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+        deadline = time.monotonic() + 20  # healthy again once the new worker is polling
+        while (health := httpx.get(f"{base}/healthz", timeout=10)).status_code != 200 \
+                and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert health.status_code == 200, health.text
         assert httpx.get(f"{base}/sign-in", timeout=10).status_code == 200
 
         t2 = time.monotonic()
