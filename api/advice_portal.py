@@ -8,7 +8,7 @@ minimally (given name and family-name initial). Nobody signs in.
 
 Every failure is a GOV.UK page with a status that fits; none shows a stack trace. The token
 is never logged: uvicorn's access log is given a filter that hides it. The page is never
-cached, framed or sent as a referrer (``SECURITY_HEADERS``).
+cached, framed or sent as a referrer (``api.security_headers``, for every response).
 """
 
 from __future__ import annotations
@@ -55,16 +55,6 @@ MAX_TEXT_CHARS = 100_000
 MAX_NAME_CHARS = 60
 MAX_ROLE_CHARS = 58  # "<name>, <role>" fits submitted_by (120)
 MAX_REASON_CHARS = 2000
-
-SECURITY_HEADERS = {
-    # The token is in the URL and the page names a child: keep it out of caches and referrers.
-    "Cache-Control": "no-store, max-age=0",
-    "Pragma": "no-cache",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "frame-ancestors 'none'",
-}
 
 
 # --- keeping the token out of the access log ---------------------------------------------------
@@ -128,7 +118,7 @@ def page(settings: Settings, template: str, status: int = 200,
          headers: dict[str, str] | None = None, **ctx: object) -> HTMLResponse:
     html = render(f"pages/{template}", public_page=True, council_name=settings.council_name,
                   send_team_email=settings.send_team_email, long_date=long_date, **ctx)
-    return HTMLResponse(html, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
+    return HTMLResponse(html, status_code=status, headers=headers)
 
 
 def message(settings: Settings, status: int, title: str, *paragraphs: str,

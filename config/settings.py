@@ -128,7 +128,7 @@ class Settings(BaseSettings):
         """A random secret made once and kept (mode 0600) in data_dir."""
         path = self.data_dir / name
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:  # another process made it a moment ago

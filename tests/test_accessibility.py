@@ -1,5 +1,6 @@
 """Every page of the app, checked with axe-core in a real browser (headless Chromium,
-tests/browser.py) against WCAG 2.0, 2.1 and 2.2 levels A and AA: no violation anywhere.
+tests/browser.py) against WCAG 2.0, 2.1 and 2.2 levels A and AA: no violation anywhere, and
+nothing refused by the pages' Content-Security-Policy (api/security_headers.py).
 
 The pages are the app's own GET routes that are not part of the API (``include_in_schema``
 False), found from the app itself, so a page added later is checked without editing this test.
@@ -317,6 +318,10 @@ async def test_every_page_has_no_wcag_violations(
                         else {"width": 1280, "height": 900})
                     context.set_default_timeout(15_000)
                     await context.add_init_script(path=str(AXE))
+                    # Chromium reports what the Content-Security-Policy refused to the console.
+                    context.on("console", lambda m: failures.append(
+                        f"{m.page.url if m.page else ''}: {m.text}")
+                        if "Content Security Policy" in m.text else None)
                     if email and signed_in is None:  # once: the narrow one has its cookies
                         page = await context.new_page()
                         await sign_in(page, email, PASSWORD)
