@@ -148,7 +148,10 @@ def test_ehc_up_starts_a_killed_worker_again_and_stops_everything_on_ctrl_c(tmp_
         out.wait_for("The worker stopped (killed by SIGKILL); starting it again in 1 second",
                      10)
         out.wait_for("The worker started again", 10)
-        again = parts_of(up)
+        deadline = time.monotonic() + 15  # the new process shows as a worker once it runs
+        while "worker" not in (again := parts_of(up)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "worker" in again, (again, "\n".join(out.seen))
         assert again["worker"].pid != parts["worker"].pid
         assert again["api"].pid == parts["api"].pid  # the rest ran on
         assert again["temporal"].pid == parts["temporal"].pid
