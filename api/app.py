@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 from temporalio.client import Client
@@ -27,7 +27,8 @@ from api import action_forms, casework_pages, worklist
 from api import statistics, stats_pages
 from config.settings import Settings, get_settings
 from statutory import assessment_timescales
-from services.temporal import connect
+from services.health import check_health
+from services.temporal import bind, connect
 
 log = logging.getLogger("ehc.api")
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,7 +136,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         dependencies=[Depends(auth.authorize)],
     )
     app.state.settings = settings
-    app.state.temporal = client
+    app.state.temporal = bind(client, settings) if client is not None else None
     errors.install(app)
     auth.install(app)
     app.include_router(accounts.router)
@@ -169,8 +170,12 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
             request_date, advice_requested=advice_requested, draft_served=draft_served).items()}
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict:
-        return {"ok": True, "temporal": app.state.temporal is not None}
+    async def healthz() -> JSONResponse:
+        """The database, Temporal and a worker, each answering now: 200 when all are well,
+        else 503 naming what is down (services/health.py)."""
+        health = await check_health(settings=settings, client=app.state.temporal)
+        return JSONResponse(health.model_dump(), status_code=200 if health.ok else 503,
+                            headers={"Cache-Control": "no-store"})
 
     return app
 

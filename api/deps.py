@@ -12,7 +12,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from config.settings import Settings
-from services.errors import ServiceError
+from services.temporal import refusal
 from services.staff import Staff
 from store.db import session_for
 
@@ -43,12 +43,15 @@ def get_settings(request: Request) -> Settings:
 def get_client(request: Request) -> Client:
     client = request.app.state.temporal
     if client is None:
-        raise ServiceError(503, "The case engine (Temporal) is not reachable; try again shortly",
-                           "unavailable")
+        raise refusal(acting=request.method not in ("GET", "HEAD"))
     return client
 
 
-def get_session(settings: Annotated[Settings, Depends(get_settings)]):
+async def get_session(settings: Annotated[Settings, Depends(get_settings)]):
+    """The request's database session, opened and closed on the event loop (no trip through
+    the thread pool to give its connection back). It lives until the response is sent (a CSV
+    streams from it); a service that asks Temporal gives the connection back first
+    (``services.temporal.engine_call``)."""
     with session_for(settings.db_url) as session:
         yield session
 

@@ -9,15 +9,37 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
+from config.settings import get_settings
+
+
+# Connections kept open, and how many more may be opened under load. The API serves sync routes
+# from a pool of 40 threads, each may hold a connection while it reads; async routes give theirs
+# back before waiting on Temporal (services.temporal.engine_call). SQLite connections are only
+# file handles, so it keeps enough for every thread; a PostgreSQL server shares its
+# max_connections (100 by default) between the API and the workers.
+POOL = {"sqlite": (20, 40), "postgresql": (10, 20)}
+
+
+def pool_sizes(url: str) -> tuple[int, int]:
+    """(pool_size, max_overflow) for ``url``: ``EHC_DB_POOL_SIZE`` and ``EHC_DB_MAX_OVERFLOW``
+    when set, else ``POOL``'s for the database."""
+    settings = get_settings()
+    size, overflow = POOL["sqlite" if url.startswith("sqlite") else "postgresql"]
+    return (settings.db_pool_size if settings.db_pool_size is not None else size,
+            settings.db_max_overflow if settings.db_max_overflow is not None else overflow)
+
 
 def make_engine(url: str, *, foreign_keys: bool = True) -> Engine:
     """An engine for ``url``. SQLite enforces foreign keys unless ``foreign_keys`` is false
     (schema migrations that rebuild a table need them off for the rebuild)."""
+    size, overflow = pool_sizes(url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               **({"pool_size": size, "max_overflow": overflow}
+                                  if path and path != ":memory:" else {}))
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
@@ -28,7 +50,7 @@ def make_engine(url: str, *, foreign_keys: bool = True) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=overflow)
 
 
 @lru_cache
