@@ -14,7 +14,7 @@ from temporalio.client import Client
 from config.settings import Settings
 from services.temporal import refusal
 from services.staff import Staff
-from store.db import session_for
+from store.db import drop_slot, hold_slot, slotted_session
 
 
 _acting: ContextVar[Staff | None] = ContextVar("ehc_staff", default=None)
@@ -48,12 +48,17 @@ def get_client(request: Request) -> Client:
 
 
 async def get_session(settings: Annotated[Settings, Depends(get_settings)]):
-    """The request's database session, opened and closed on the event loop (no trip through
-    the thread pool to give its connection back). It lives until the response is sent (a CSV
-    streams from it); a service that asks Temporal gives the connection back first
-    (``services.temporal.engine_call``)."""
-    with session_for(settings.db_url) as session:
+    """The request's database session. It takes a slot first (``store.db.hold_slot``: as many
+    as the pool has connections, waited for without blocking the event loop) and gives it back
+    when the response has been sent (a CSV streams from it); a service that waits on Temporal
+    gives back both the connection and the slot meanwhile (``services.temporal.engine_call``)."""
+    session = slotted_session(settings.db_url)
+    await hold_slot(session)
+    try:
         yield session
+    finally:
+        session.close()
+        drop_slot(session)
 
 
 async def acting_staff() -> Staff | None:

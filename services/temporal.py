@@ -22,6 +22,7 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 from config.settings import Settings
 from services.codec import EncryptionCodec, parse_key
 from services.errors import ServiceError
+from store.db import drop_slot, hold_slot, release
 from temporalio.service import RPCError, RPCStatusCode
 
 
@@ -60,6 +61,10 @@ HEALTH_RPC_TIMEOUT = 2.0  # seconds the health call itself may take
 # history expires (minutes after it stopped): a poller whose last poll began more than this long
 # ago has stopped.
 POLLER_FRESH_SECONDS = 75.0
+
+# No worker polling: asked again this many times, this far apart, before a request is refused.
+WORKER_RECHECKS = 2
+WORKER_RECHECK_DELAY = 0.5
 
 log = logging.getLogger("ehc.engine")
 
@@ -163,20 +168,6 @@ def _why(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def release(session: Session | None) -> None:
-    """End ``session``'s transaction so its connection goes back to the pool. Anything pending
-    is written (a service commits its writes before asking a workflow anyway); the objects it
-    loaded stay loaded, not expired, and the session begins again when next used."""
-    if session is None or not session.in_transaction():
-        return
-    keep = session.expire_on_commit
-    session.expire_on_commit = False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = keep
-
-
 @contextlib.asynccontextmanager
 async def engine_call(session: Session | None, client: Client | None, *, acting: bool,
                       repeat_safe: bool = False) -> AsyncIterator[None]:
@@ -190,11 +181,29 @@ async def engine_call(session: Session | None, client: Client | None, *, acting:
     ``EngineTimeout`` (504: it was sent and may still be applied). ``repeat_safe``: the action
     carries a key (a form's token, an Idempotency-Key) that makes sending it again apply it
     once, and the 504 says so."""
-    release(session)
+    if session is not None:  # its connection and its slot go back while it waits
+        release(session)
+        drop_slot(session)
+    try:
+        async with _bounded(client, acting=acting, repeat_safe=repeat_safe):
+            yield
+    finally:
+        if session is not None:
+            await hold_slot(session)
+
+
+@contextlib.asynccontextmanager
+async def _bounded(client: Client | None, *, acting: bool,
+                   repeat_safe: bool) -> AsyncIterator[None]:
     if client is None:
         raise refusal(acting)
     bounds = bounds_for(client)
     health = await engine_health(client, bounds.task_queue)
+    for _ in range(WORKER_RECHECKS):  # a worker starting now polls within a moment: ask again
+        if health.ok or not health.reachable:
+            break
+        await asyncio.sleep(WORKER_RECHECK_DELAY)
+        health = await engine_health(client, bounds.task_queue, max_age=0)
     if not health.ok:
         log.warning("refused a %s before sending it: %s", "step" if acting else "read",
                     health.problem)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import lru_cache
 from pathlib import Path
 
@@ -60,3 +61,59 @@ def engine_for(url: str) -> Engine:
 
 def session_for(url: str) -> Session:
     return Session(engine_for(url), expire_on_commit=False)
+
+
+def release(session: Session | None) -> None:
+    """End ``session``'s transaction so its connection goes back to the pool. Anything pending
+    is written (a service commits its writes before it waits on something anyway); the objects
+    it loaded stay loaded, not expired, and the session begins again when next used."""
+    if session is None or not session.in_transaction():
+        return
+    keep = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = keep
+
+
+# --- sharing the pool between the requests of an event loop ------------------------------------
+#
+# A request on the API's event loop that finds the pool empty would block the loop until a
+# connection comes back, and the requests holding them need that loop to finish and give them
+# back: every request would stand still for the pool's timeout. So a request first takes one
+# of as many slots as the pool has connections, waiting for it without blocking the loop
+# (``hold_slot``), and gives it back with its connection; while it waits on something else
+# (``services.temporal.engine_call``) it gives both back and takes a slot again after.
+
+_SLOTS = "ehc_slots"
+_HOLDING = "ehc_holding_slot"
+
+
+@lru_cache
+def _slots(url: str, loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
+    size, overflow = pool_sizes(url)
+    return asyncio.Semaphore(size + overflow)
+
+
+def slotted_session(url: str) -> Session:
+    """A session whose connection use is counted against ``url``'s slots on this event loop;
+    ``hold_slot`` before using it, ``drop_slot`` after."""
+    session = session_for(url)
+    session.info[_SLOTS] = _slots(url, asyncio.get_running_loop())
+    return session
+
+
+async def hold_slot(session: Session) -> None:
+    slots = session.info.get(_SLOTS)
+    if slots is not None and not session.info.get(_HOLDING):
+        await slots.acquire()
+        session.info[_HOLDING] = True
+
+
+def drop_slot(session: Session) -> None:
+    """Give back ``session``'s slot (its connection must be back in the pool: ``release``)."""
+    slots = session.info.get(_SLOTS)
+    if slots is not None and session.info.get(_HOLDING):
+        session.info[_HOLDING] = False
+        slots.release()
