@@ -5,6 +5,12 @@ sentence; and for a program, ``errors``: each problem's ``field`` (dotted: ``chi
 ``loc`` (where it was in the request, as FastAPI found it) and ``message``, the words the forms
 show by the same field (``domain.problems``). The OpenAPI schema documents that body
 (``InvalidInput``) in place of FastAPI's default.
+
+A ``ServiceError`` on a page (any path outside ``/api/``) is a GOV.UK page saying the same
+sentence (``problem_response``); the 503 and 504 of an unreachable Temporal come from
+``services.temporal``. Whatever else goes wrong is caught last (``CatchAll``): logged without
+personal data under a short reference, and answered with a 500 page or body naming it, never
+plain text.
 """
 
 from __future__ import annotations

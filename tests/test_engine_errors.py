@@ -19,8 +19,10 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
+import uvicorn
 from temporalio.testing import WorkflowEnvironment
 
+from api.app import create_app
 from cli.system import temporal_binary
 from config.settings import Settings
 from domain.case import CaseSnapshot, StartAssessment
@@ -248,3 +250,37 @@ async def test_a_step_with_no_worker_is_refused_and_never_applied_later(dev_env,
                                 headers={"Idempotency-Key": "first"})
             assert r.status_code == 200, r.text
             assert r.json()["case"]["stage"] != "awaiting_decision"
+
+
+async def test_an_unexpected_error_is_a_proper_500_with_a_reference_and_no_data(sqlite_url,
+                                                                                caplog):
+    """Whatever no handler expected: a GOV.UK page or ``{detail, code}`` naming a reference,
+    never plain text; the log line with that reference names the exception's type and where,
+    never its message (which could quote a child's record)."""
+    app = create_app(settings_for(sqlite_url, "unused"))
+
+    def boom() -> None:
+        raise RuntimeError("Amelia Testchild, born 4 May 2017")
+
+    app.add_api_route("/api/boom", boom)
+    app.add_api_route("/boom", boom)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(),
+                                           log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
+                                     headers=staff_headers(sqlite_url)) as http:
+            api = await http.get("/api/boom")
+            page = await http.get("/boom")
+    finally:
+        server.should_exit = True
+        await task
+    assert api.status_code == 500 and api.json()["code"] == "internal_error"
+    ref = api.json()["detail"].rsplit("reference ", 1)[1].rstrip(")")
+    assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
+    assert "Sorry, there is a problem with the service" in page.text
+    assert f"error {ref}: RuntimeError at test_engine_errors.py" in caplog.text
+    assert "Amelia" not in caplog.text
