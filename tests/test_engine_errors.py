@@ -284,3 +284,38 @@ async def test_an_unexpected_error_is_a_proper_500_with_a_reference_and_no_data(
     assert "Sorry, there is a problem with the service" in page.text
     assert f"error {ref}: RuntimeError at test_engine_errors.py" in caplog.text
     assert "Amelia" not in caplog.text
+
+
+async def test_a_step_not_confirmed_in_time_is_a_504_and_sending_it_again_applies_it_once(
+        dev_env, sqlite_url, executor):
+    """The worker stops just before a step (Temporal still lists it as polling): the step is
+    sent, waits its bound and answers 504 saying it may still be applied; when a worker runs
+    again, it is, and the same step sent again with the same key is answered without being
+    applied a second time."""
+    queue = f"late-{uuid.uuid4().hex[:8]}"
+    settings = settings_for(sqlite_url, queue, link_secret="test-link-secret")
+    ref = f"L-{uuid.uuid4().hex[:8].upper()}"
+    handle = await dev_env.client.start_workflow(
+        AssessmentWorkflow.run,
+        StartAssessment(reference=ref, child_id=add_child(sqlite_url),
+                        request_date=today() - timedelta(days=30)),
+        id=workflow_id_for(ref), task_queue=queue)
+    async with build_worker(dev_env.client, settings, executor):
+        before = await handle.query("snapshot", result_type=CaseSnapshot)
+    step = {"json": decision(), "headers": {"Idempotency-Key": "only-once"}}
+    async with serve_app(settings.model_copy(update={"engine_timeout_seconds": 2}),
+                         dev_env.client) as http:
+        started = time.monotonic()
+        r = await http.post(f"/api/cases/{ref}/decision-to-assess", **step)
+        assert r.status_code == 504, r.text
+        assert time.monotonic() - started < 6
+        assert r.json()["code"] == "timeout"
+        assert "may still be applied" in r.json()["detail"]
+        assert "sending it again is safe" in r.json()["detail"]
+    async with build_worker(dev_env.client, settings, executor):
+        async with serve_app(settings, dev_env.client) as http:
+            r = await http.post(f"/api/cases/{ref}/decision-to-assess", **step)
+            assert r.status_code == 200, r.text
+            after = await handle.query("snapshot", result_type=CaseSnapshot)
+    assert after.stage.value != "awaiting_decision"
+    assert after.version == before.version + 1  # applied once
