@@ -52,7 +52,7 @@ from services.clock import today
 from services.directory import ConfigError, DirectoryError, load_escalation, resolve_request
 from services.errors import REJECTION_STATUS, ServiceError
 from services.staff import Staff
-from services.temporal import EngineTimeout, engine_call
+from services.temporal import EngineTimeout, EngineUnavailable, engine_call, workflow_exists
 from statutory import assessment_timescales
 from store import tables as t
 from store.record import read_snapshot
@@ -241,8 +241,15 @@ async def case_view(*, session: Session, client: Client | None, reference: str) 
     row = session.get(t.Case, reference)
     view = None
     if row is None or row.is_open:
-        async with engine_call(session, client, acting=False):
-            view = await live_view(client, reference)  # type: ignore[arg-type]
+        try:
+            async with engine_call(session, client, acting=False):
+                view = await live_view(client, reference)  # type: ignore[arg-type]
+        except EngineUnavailable:
+            # Not in the record either: no such case, if Temporal (no worker needed) says so.
+            if row is None and client is not None and \
+                    await workflow_exists(client, workflow_id_for(reference)) is False:
+                raise unknown_case(reference) from None
+            raise
     if view is None:
         if row is None:
             raise unknown_case(reference)

@@ -231,6 +231,20 @@ async def _bounded(client: Client | None, *, acting: bool,
         raise _late(acting, repeat_safe) from None
 
 
+async def workflow_exists(client: Client, workflow_id: str) -> bool | None:
+    """Whether Temporal has a workflow of that id (asking needs no worker); None if it cannot
+    say now."""
+    try:
+        async with asyncio.timeout(HEALTH_RPC_TIMEOUT):  # the client retries an absent server
+            await client.get_workflow_handle(workflow_id).describe(
+                rpc_timeout=timedelta(seconds=HEALTH_RPC_TIMEOUT))
+    except RPCError as exc:
+        return False if exc.status == RPCStatusCode.NOT_FOUND else None
+    except Exception:  # noqa: BLE001 - cannot say
+        return None
+    return True
+
+
 def refusal(acting: bool) -> EngineUnavailable:
     """The 503 when Temporal or its worker is not there: nothing was sent."""
     if acting:
