@@ -100,6 +100,18 @@ async def start_cases(http: httpx.AsyncClient, n: int) -> list[str]:
     return refs
 
 
+async def start_case_on(client, db_url: str, queue: str):
+    """An assessment's workflow started on ``queue`` directly (whether a worker polls it or
+    not): its reference and handle."""
+    ref = f"W-{uuid.uuid4().hex[:8].upper()}"
+    handle = await client.start_workflow(
+        AssessmentWorkflow.run,
+        StartAssessment(reference=ref, child_id=add_child(db_url),
+                        request_date=today() - timedelta(days=30)),
+        id=workflow_id_for(ref), task_queue=queue)
+    return ref, handle
+
+
 def decision() -> dict:
     return {"decision": "assess", "decided_on": (today() - timedelta(days=20)).isoformat()}
 
@@ -213,12 +225,7 @@ async def test_a_step_with_no_worker_is_refused_and_never_applied_later(dev_env,
     case runs and the refused step is not in it; the same step then works."""
     queue = f"idle-{uuid.uuid4().hex[:8]}"
     settings = settings_for(sqlite_url, queue, link_secret="test-link-secret")
-    ref = f"W-{uuid.uuid4().hex[:8].upper()}"
-    handle = await dev_env.client.start_workflow(
-        AssessmentWorkflow.run,
-        StartAssessment(reference=ref, child_id=add_child(sqlite_url),
-                        request_date=today() - timedelta(days=30)),
-        id=workflow_id_for(ref), task_queue=queue)
+    ref, handle = await start_case_on(dev_env.client, sqlite_url, queue)
     async with serve_app(settings, dev_env.client) as http:
         started = time.monotonic()
         r = await http.post(f"/api/cases/{ref}/decision-to-assess", json=decision(),
@@ -294,12 +301,7 @@ async def test_a_step_not_confirmed_in_time_is_a_504_and_sending_it_again_applie
     applied a second time."""
     queue = f"late-{uuid.uuid4().hex[:8]}"
     settings = settings_for(sqlite_url, queue, link_secret="test-link-secret")
-    ref = f"L-{uuid.uuid4().hex[:8].upper()}"
-    handle = await dev_env.client.start_workflow(
-        AssessmentWorkflow.run,
-        StartAssessment(reference=ref, child_id=add_child(sqlite_url),
-                        request_date=today() - timedelta(days=30)),
-        id=workflow_id_for(ref), task_queue=queue)
+    ref, handle = await start_case_on(dev_env.client, sqlite_url, queue)
     async with build_worker(dev_env.client, settings, executor):
         before = await handle.query("snapshot", result_type=CaseSnapshot)
     step = {"json": decision(), "headers": {"Idempotency-Key": "only-once"}}
