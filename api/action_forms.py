@@ -32,6 +32,7 @@ from services import cases
 from services.directory import active_services
 from services.clock import today
 from services.errors import ServiceError
+from services.temporal import EngineUnavailable, refusal
 from api.page_kit import error_view, page, see_other
 from api.pages import case_page_response
 from domain.problems import FIELD_LABELS, by_field, missing
@@ -244,9 +245,15 @@ def _messages(exc: ValidationError) -> dict[str, str]:
             for k, v in by_field(exc.errors(), LABELS).items()}
 
 
-async def _view(request: Request, session, reference: str):
-    client = request.app.state.temporal or get_client(request)
-    return await cases.case_view(session=session, client=client, reference=reference)
+async def _view(request: Request, session, reference: str, *, acting: bool = False):
+    """The case now; ``acting``: read before a step, so a 503 says the step was not taken."""
+    try:
+        return await cases.case_view(session=session, client=request.app.state.temporal,
+                                     reference=reference)
+    except EngineUnavailable:
+        if acting:
+            raise refusal(acting=True) from None
+        raise
 
 
 def _form(request: Request, reference: str, action: str, view, status: int = 200,
@@ -309,7 +316,7 @@ async def _refused(request: Request, session, reference: str, exc: ServiceError)
 async def action_submit(reference: str, action: str, request: Request,
                         session: SessionDep) -> Response:
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    view = await _view(request, session, reference)
+    view = await _view(request, session, reference, acting=True)
     if action == Action.REQUEST_ADVICE.value:
         return await _advice_submit(request, session, reference, view, form)
     if action not in STEPS:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 from temporalio.client import Client
@@ -29,7 +29,8 @@ from api import data_protection
 from api import statistics, stats_pages
 from config.settings import Settings, get_settings
 from statutory import assessment_timescales
-from services.temporal import connect
+from services.health import check_health
+from services.temporal import bind, connect
 
 log = logging.getLogger("ehc.api")
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,7 +128,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         dependencies=[Depends(auth.authorize)],
     )
     app.state.settings = settings
-    app.state.temporal = client
+    app.state.temporal = bind(client, settings) if client is not None else None
     # Security headers on every response; a body too large refused before it is read.
     security_headers.install(app, settings)
     errors.install(app)
@@ -167,8 +168,12 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
             request_date, advice_requested=advice_requested, draft_served=draft_served).items()}
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict:
-        return {"ok": True, "temporal": app.state.temporal is not None}
+    async def healthz() -> JSONResponse:
+        """The database, Temporal and a worker, each answering now: 200 when all are well,
+        else 503 naming what is down (services/health.py)."""
+        health = await check_health(settings=settings, client=app.state.temporal)
+        return JSONResponse(health.model_dump(), status_code=200 if health.ok else 503,
+                            headers={"Cache-Control": "no-store"})
 
     # Last: every route has exactly one rule in the role table, and every rule a route (else
     # PolicyError, saying which rule to add or correct, and the app does not start).

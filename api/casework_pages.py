@@ -105,8 +105,8 @@ async def start_assessment_page(request: Request, session: SessionDep) -> Respon
     except ServiceError as exc:
         field = {"duplicate_case": "given_name", "duplicate_reference": "case_reference",
                  "invalid_input": "caseworker_id"}.get(exc.code, "form")
-        return _start_form(request, session, exc.status if exc.status < 500 else 503, values,
-                           {field: exc.message})
+        status = exc.status if exc.status < 500 or exc.status == 504 else 503  # 504: sent
+        return _start_form(request, session, status, values, {field: exc.message})
     return see_other(f"/cases/{started.reference}?started=1")
 
 

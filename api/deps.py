@@ -12,9 +12,9 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from config.settings import Settings
-from services.errors import ServiceError
+from services.temporal import refusal
 from services.staff import Staff
-from store.db import session_for
+from store.db import drop_slot, hold_slot, slotted_session
 
 
 _acting: ContextVar[Staff | None] = ContextVar("ehc_staff", default=None)
@@ -43,14 +43,22 @@ def get_settings(request: Request) -> Settings:
 def get_client(request: Request) -> Client:
     client = request.app.state.temporal
     if client is None:
-        raise ServiceError(503, "The case engine (Temporal) is not reachable; try again shortly",
-                           "unavailable")
+        raise refusal(acting=request.method not in ("GET", "HEAD"))
     return client
 
 
-def get_session(settings: Annotated[Settings, Depends(get_settings)]):
-    with session_for(settings.db_url) as session:
+async def get_session(settings: Annotated[Settings, Depends(get_settings)]):
+    """The request's database session. It takes a slot first (``store.db.hold_slot``: as many
+    as the pool has connections, waited for without blocking the event loop) and gives it back
+    when the response has been sent (a CSV streams from it); a service that waits on Temporal
+    gives back both the connection and the slot meanwhile (``services.temporal.engine_call``)."""
+    session = slotted_session(settings.db_url)
+    await hold_slot(session)
+    try:
         yield session
+    finally:
+        session.close()
+        drop_slot(session)
 
 
 async def acting_staff() -> Staff | None:

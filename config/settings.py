@@ -19,10 +19,23 @@ class Settings(BaseSettings):
         "", description="SQLAlchemy URL; default SQLite in data_dir. PostgreSQL: "
         "postgresql+psycopg://user:password@host/db",
     )
+    db_pool_size: int | None = Field(
+        None, ge=1, le=200, description="database connections each process keeps open; "
+        "empty: 20 for SQLite, 10 for PostgreSQL (store/db.py)")
+    db_max_overflow: int | None = Field(
+        None, ge=0, le=200, description="and how many more it may open under load; empty: 40 "
+        "for SQLite, 20 for PostgreSQL")
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     task_queue: str = "ehc-cases"
     temporal_ui_port: int = 8233
+    engine_read_timeout_seconds: float = Field(
+        10, gt=0, le=120, description="the longest a page or API call waits to read a case "
+        "from its workflow before answering 503 (services/temporal.py)")
+    engine_timeout_seconds: float = Field(
+        20, gt=0, le=300, description="the longest a step waits for its workflow to take it "
+        "before answering 504: the step was sent and may still be applied, so reload the case "
+        "to see (services/temporal.py)")
     worker_cache: int = Field(
         100, ge=0, description="workflows a worker keeps in memory between their tasks "
         "(Temporal's sticky cache): enough for the ones in the middle of something (an "

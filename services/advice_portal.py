@@ -23,7 +23,6 @@ saying what happened; the page says it to the professional. Uploaded files are c
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from services import cases
 from services.clock import today
 from services.directory import load_escalation
 from services.errors import ServiceError
+from services.temporal import EngineTimeout, EngineUnavailable, engine_call
 from services.links import AdviceLink, LinkExpired, LinkInvalid, read_advice_token
 from services.uploads import Upload
 from statutory import RULES
@@ -51,8 +51,6 @@ from store.record import read_snapshot
 log = logging.getLogger("ehc.advice_portal")
 
 MAX_TOKEN_CHARS = 600
-QUERY_TIMEOUT = 10.0  # seconds: the page must not hang when no worker answers
-UPDATE_TIMEOUT = 60.0
 
 
 # --- what stops a link or a submission -----------------------------------------------------------
@@ -197,12 +195,12 @@ def read_link(*, settings: Settings, token: str) -> AdviceLink:
         raise InvalidLink() from None
 
 
-async def _query(client: Client | None, reference: str) -> CaseSnapshot | None:
+async def _query(session: Session, client: Client | None,
+                 reference: str) -> CaseSnapshot | None:
     """The live case from its workflow; None if there is no such workflow. Raises when
-    Temporal (or a worker to answer) cannot be reached in time."""
-    if client is None:
-        raise ConnectionError("Temporal is not connected")
-    view = await asyncio.wait_for(cases.live_view(client, reference), QUERY_TIMEOUT)
+    Temporal (or a worker to answer) cannot be reached in time (``engine_call``'s bound)."""
+    async with engine_call(session, client, acting=False):
+        view = await cases.live_view(client, reference)  # type: ignore[arg-type]
     return view.case if view is not None else None
 
 
@@ -214,7 +212,7 @@ async def _load(session: Session, client: Client | None, reference: str, key: st
     snapshot: CaseSnapshot | None = None
     if row.is_open:
         try:
-            snapshot = await _query(client, reference)
+            snapshot = await _query(session, client, reference)
         except Exception as exc:  # noqa: BLE001 - any failure to reach Temporal
             log.warning("case %s: Temporal not reachable for the advice page (%s)", reference,
                         type(exc).__name__)
@@ -330,9 +328,15 @@ async def _run_update(session: Session, client: Client, ask: Ask, action: Action
                       cmd: RecordAdvice | ReportAdviceDelay, submission_id: str) -> None:
     """Ask the workflow to take the submission. On rejection the submission is removed and a
     ``Stop`` says why; when the outcome cannot be known, see the module's docstring."""
-    try:
-        await asyncio.wait_for(_act(client, session, ask.reference, action, cmd), UPDATE_TIMEOUT)
+    try:  # bounded by ``engine_call`` (services/temporal.py): EngineTimeout past the bound
+        await _act(client, session, ask.reference, action, cmd)
         return
+    except EngineUnavailable:  # refused before it was sent: nothing can apply it later
+        _discard(session, submission_id)
+        raise Unavailable() from None
+    except EngineTimeout as exc:  # sent, not confirmed: the outcome is unknown (below)
+        log.warning("case %s advice %s: outcome of %s unknown (%s)", ask.reference, ask.key,
+                    action.value, exc.code)
     except ServiceError as exc:
         _discard(session, submission_id)
         log.info("case %s advice %s: %s rejected (%s); submission removed", ask.reference,
@@ -354,7 +358,7 @@ async def _run_update(session: Session, client: Client, ask: Ask, action: Action
                     action.value, type(exc).__name__)
     if action is Action.RECORD_ADVICE:
         try:
-            snapshot = await _query(client, ask.reference)
+            snapshot = await _query(session, client, ask.reference)
         except Exception:  # noqa: BLE001
             snapshot = None
         item = snapshot.advice_item(ask.key) if snapshot else None

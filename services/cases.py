@@ -55,6 +55,7 @@ from services.clock import today
 from services.directory import ConfigError, DirectoryError, load_escalation, resolve_request
 from services.errors import REJECTION_STATUS, ServiceError
 from services.staff import Staff
+from services.temporal import EngineTimeout, EngineUnavailable, engine_call, workflow_exists
 from statutory import assessment_timescales
 from store import tables as t
 from store.record import read_snapshot
@@ -274,21 +275,22 @@ async def live_view(client: Client, reference: str) -> CaseView | None:
     return snapshot.view(today()) if snapshot is not None else None
 
 
-def unavailable() -> ServiceError:
-    return ServiceError(503, "The case engine (Temporal) is not reachable; try again shortly",
-                        "unavailable")
-
-
 async def case_view(*, session: Session, client: Client | None, reference: str) -> CaseView:
     """A case's deadlines and allowed steps today: live from its workflow while it is open,
     else from the record (so a closed case is read without Temporal; an open one without
-    Temporal is a 503)."""
+    Temporal, or without a worker to answer, is a 503: ``services.temporal.engine_call``)."""
     row = session.get(t.Case, reference)
     view = None
     if row is None or row.is_open:
-        if client is None:
-            raise unavailable()
-        view = await live_view(client, reference)
+        try:
+            async with engine_call(session, client, acting=False):
+                view = await live_view(client, reference)  # type: ignore[arg-type]
+        except EngineUnavailable:
+            # Not in the record either: no such case, if Temporal (no worker needed) says so.
+            if row is None and client is not None and \
+                    await workflow_exists(client, workflow_id_for(reference)) is False:
+                raise unknown_case(reference) from None
+            raise
     if view is None:
         if row is None:
             raise unknown_case(reference)
@@ -500,22 +502,26 @@ async def start_assessment(*, session: Session, client: Client, settings: Settin
                               due_soon_days=settings.due_soon_days)
     actor = by.actor if by is not None else body.actor
     try:
-        await client.start_workflow(
-            AssessmentWorkflow.run,
-            StartAssessment(reference=reference, child_id=child_id,
-                            request_date=body.request_date,
-                            request_source=body.request_source, policy=policy, actor=actor,
-                            setting_name=(body.setting_name or "").strip() or None,
-                            caseworker_id=caseworker_id),
-            id=workflow_id_for(reference),
-            task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        )
+        async with engine_call(session, client, acting=True,
+                               repeat_safe=body.case_reference is not None):
+            await client.start_workflow(
+                AssessmentWorkflow.run,
+                StartAssessment(reference=reference, child_id=child_id,
+                                request_date=body.request_date,
+                                request_source=body.request_source, policy=policy, actor=actor,
+                                setting_name=(body.setting_name or "").strip() or None,
+                                caseworker_id=caseworker_id),
+                id=workflow_id_for(reference),
+                task_queue=settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            )
     except WorkflowAlreadyStartedError:
         undo()
         raise ServiceError(409, f"A case with the reference {reference} already exists; choose "
                            "another reference or open that case", "duplicate_reference") from None
+    except EngineTimeout:
+        raise  # it may have started: the child stays claimed for it (never two open cases)
     except BaseException:
         undo()
         raise
@@ -551,15 +557,16 @@ async def act(*, session: Session, client: Client, reference: str,
     check_kind(reference, action, review)
     if row is not None and not row.is_open:
         return settled(session, row, action, payload)
-    handle = client.get_workflow_handle(workflow_id_for(reference))
-    if review:
-        await check_current_cycle(handle, reference)
     kind = ReviewSnapshot if review else CaseSnapshot
     if actor is not None and "actor" in type(payload).model_fields:
         payload = payload.model_copy(update={"actor": actor})
     try:
-        case = await handle.execute_update(action.value, payload, result_type=kind,
-                                           id=update_id(action, payload, key))
+        async with engine_call(session, client, acting=True, repeat_safe=bool(key)):
+            handle = client.get_workflow_handle(workflow_id_for(reference))
+            if review:
+                await check_current_cycle(handle, reference)
+            case = await handle.execute_update(action.value, payload, result_type=kind,
+                                               id=update_id(action, payload, key))
         return case.view(today())
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause

@@ -90,7 +90,8 @@ async def _bring_one(client: Client, session: Session, entry: CohortEntry,
     except ServiceError as exc:
         # The workflow's own refusal. "Duplicate": the review has had it since the record
         # was read (a run that overlapped this one): nothing to do, not a failure.
-        item.outcome = "already" if exc.code == "duplicate" else "rejected"
+        item.outcome = "already" if exc.code == "duplicate" else \
+            "failed" if exc.status >= 500 else "rejected"  # 503/504: Temporal, not the review
         item.message = exc.message
         return item
     except Exception as exc:  # Temporal unreachable, timed out: say so, carry on with the rest

@@ -27,6 +27,7 @@ from domain.identifiers import review_reference, review_workflow_id, split_cycle
 from services.cases import CaseOut, read_case
 from services.clock import today
 from services.errors import ServiceError
+from services.temporal import refusal
 from statutory import days_overdue
 from workflows.review import ReviewWorkflow
 
@@ -213,8 +214,7 @@ async def read_plan(*, session: Session, client: Client | None, reference: str) 
     if plan is None:
         raise unknown_plan(reference)
     if client is None and plan.status == "active":
-        raise ServiceError(503, "The case engine (Temporal) is not reachable; try again "
-                           "shortly", "unavailable")
+        raise refusal(acting=False)
     rows = session.exec(select(t.Review, t.Case)
                         .where(t.Review.plan_reference == reference,
                                t.Case.reference == t.Review.case_reference)

@@ -5,6 +5,7 @@ says what to fix and changes nothing."""
 from __future__ import annotations
 
 import asyncio
+import time
 import re
 import os
 import signal
@@ -370,10 +371,16 @@ async def test_killing_the_worker_mid_case_loses_nothing_and_does_nothing_twice(
         return subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    settings = settings_for(sqlite_url, queue)
+    # A step waits for its workflow this long before answering 504: here, long enough to wait
+    # out the dead worker's sticky queue and the restart.
+    settings = settings_for(sqlite_url, queue, engine_timeout_seconds=180)
     worker = start_worker()
     try:
         async with serve_api(settings, dev_env.client) as http:
+            deadline = time.monotonic() + 60  # a step is refused until a worker polls
+            while (await http.get("/healthz")).status_code != 200:
+                assert time.monotonic() < deadline, "the worker did not start polling"
+                await asyncio.sleep(0.2)
             ref = (await ok(await http.post("/api/assessments", json=new_request()), 201))[
                 "reference"]
             base = f"/api/cases/{ref}"

@@ -182,7 +182,8 @@ async def test_every_route_refuses_whoever_may_not_use_it(sqlite_url):
                 url = sample(path)
                 r = await anonymous.request(method, url)
                 if need is PUBLIC:  # open (a form may still refuse a missing token of its own)
-                    assert r.status_code < 500, (method, path, r.status_code)
+                    # (/healthz says 503 here, truthfully: this app has no Temporal)
+                    assert r.status_code < 500 or path == "/healthz", (method, path, r.status_code)
                     assert not r.headers.get("location", "").startswith("/sign-in?next="), path
                     if r.status_code == 401:
                         assert "Sign in first" not in r.text, path
