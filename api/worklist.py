@@ -21,13 +21,15 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import ValidationError
 
 from api.page_kit import error_view, page
-from api.deps import SessionDep
+from api.problems import started
+from api.deps import MAX_PAGE, SessionDep, page_asked
 from services import allocation, worklist
 from services.allocation import Assignment, Caseworker
 from services.clock import today
 from domain.agencies import AGENCY_LABELS
 from domain.case import OPEN_REVIEW_STAGES, OPEN_STAGES
 from services.worklist import (
+    MAX_DAYS_OVERDUE,
     MAX_PAGE_SIZE,
     PARTY_LABELS,
     SORTS,
@@ -54,7 +56,7 @@ FiltersQ = Annotated[Filters, Query()]
 TodayQ = Annotated[date | None, Query(alias="today", description="the day to judge by; "
                                       "default today (London)")]
 SortQ = Annotated[str, Query(description="; ".join(f"{k}: {v}" for k, v in SORTS.items()))]
-PageQ = Annotated[int, Query(ge=1)]
+PageQ = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 SizeQ = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 DaysQ = Annotated[int, Query(ge=0, le=MAX_DAYS, description="due within this many days of "
                              "today, today included")]
@@ -69,8 +71,8 @@ def work_list_csv(session: SessionDep, which: Literal["late", "due-soon"], filte
                   today_: TodayQ = None, days: DaysQ = DEFAULT_DAYS,
                   sort: SortQ = "due") -> StreamingResponse:
     on = today_ or today()
-    items = worklist.work_items(session=session, which=LISTS[which], on=on, days=days,
-                                filters=filters, sort=sort)
+    items = started(worklist.work_items(session=session, which=LISTS[which], on=on, days=days,
+                                        filters=filters, sort=sort))
 
     def lines() -> Iterator[str]:
         buf = io.StringIO()
@@ -132,11 +134,12 @@ LIST_FIELDS = {"stage": "stage", "case_kind": "case-kind", "agency": "agency",
 VIEWS = {"late": "Late now", "due_soon": "Due soon"}
 
 
-def _int(problems: dict, name: str, text: str, low: int = 0, high: int = 100000) -> int | None:
+def _int(problems: dict, name: str, text: str, low: int = 0,
+         high: int = MAX_DAYS_OVERDUE) -> int | None:
     text = (text or "").strip()
     if not text:
         return None
-    if not text.isdigit() or not low <= int(text) <= high:
+    if not text.isdecimal() or not low <= int(text) <= high:
         problems[name] = f"Enter a whole number from {low} to {high}"
         return None
     return int(text)
@@ -182,7 +185,7 @@ def late_page(
         except ValidationError as exc:
             for err in exc.errors():
                 problems[str(err["loc"][0])] = "Choose one of the options"
-    number = int(page_number) if page_number.isdigit() and int(page_number) > 0 else 1
+    number = page_asked(page_number)
     size = 50
     listed = worklist.list_page(session=session, which=which, on=on, days=window,
                                 filters=None if problems else filters, sort=sort,
