@@ -127,3 +127,128 @@ async def test_the_api_answers_fuzzed_requests_as_documented_for_every_role(
             timings["all"] = round(time.monotonic() - begun, 1)
     print("schemathesis seconds by role:", timings)
     assert not failures, "\n".join(failures)
+
+
+# --- the numbers' bounds and the error bodies, without the fuzzer (fast: no Temporal) ----------
+
+
+def unbounded_numbers(openapi: dict) -> list[str]:
+    """Every integer or number a request can carry (parameter or body) with no minimum or no
+    maximum in the document."""
+    components = openapi["components"]["schemas"]
+    found: list[str] = []
+
+    def walk(schema, where: str, seen: frozenset) -> None:
+        if "$ref" in schema:
+            name = schema["$ref"].rpartition("/")[2]
+            if name not in seen:
+                walk(components[name], f"{where} ({name})", seen | {name})
+            return
+        if schema.get("type") in ("integer", "number") and not (
+                {"minimum", "exclusiveMinimum"} & set(schema)
+                and {"maximum", "exclusiveMaximum"} & set(schema)):
+            found.append(where)
+        for key in ("anyOf", "oneOf", "allOf"):
+            for sub in schema.get(key, []):
+                walk(sub, where, seen)
+        for name, sub in schema.get("properties", {}).items():
+            walk(sub, f"{where}.{name}", seen)
+        if isinstance(schema.get("items"), dict):
+            walk(schema["items"], f"{where}[]", seen)
+
+    for path, operations in openapi["paths"].items():
+        for method, operation in operations.items():
+            for param in operation.get("parameters", []):
+                walk(param["schema"], f"{method.upper()} {path} {param['name']}", frozenset())
+            for content in operation.get("requestBody", {}).get("content", {}).values():
+                walk(content.get("schema", {}), f"{method.upper()} {path} body", frozenset())
+    return found
+
+
+def declared(openapi: dict, method: str, path: str, status: int) -> dict:
+    """The body schema an operation declares for ``status``, resolvable on its own."""
+    response = openapi["paths"][path][method]["responses"][str(status)]
+    return {**response["content"]["application/json"]["schema"],
+            "components": openapi["components"]}
+
+
+async def test_every_number_is_bounded_and_a_number_past_its_bound_is_a_clear_422(sqlite_url):
+    from tests.conftest import free_port
+
+    settings = settings_for(sqlite_url, "bounds", temporal_address=f"127.0.0.1:{free_port()}")
+    async with serve_app(settings, None, role="admin") as http:
+        openapi = (await http.get("/openapi.json")).json()
+        assert unbounded_numbers(openapi) == []
+        # Past each integer parameter's maximum, and far past int64: a 422 that names it.
+        for path, operations in openapi["paths"].items():
+            for method, operation in operations.items():
+                for param in operation.get("parameters", []):
+                    schema = param["schema"]
+                    schema = next((s for s in schema.get("anyOf", []) if "maximum" in s), schema)
+                    if schema.get("type") != "integer" or param["in"] not in ("query", "path"):
+                        continue
+                    for value in (schema["maximum"] + 1, 10**30):
+                        url = path.replace("{" + param["name"] + "}", str(value))
+                        url = "/" + "/".join("x" if p.startswith("{") else p
+                                             for p in url.split("/")[1:])
+                        got = await http.request(method.upper(), url, params={
+                            param["name"]: value} if param["in"] == "query" else None,
+                            json={} if "requestBody" in operation else None)
+                        assert got.status_code == 422, (method, url, value, got.text)
+                        assert param["name"] in [e["field"] for e in got.json()["errors"]], \
+                            got.text
+        # The CSV refuses before it starts: a JSON answer, not a file cut off mid-way.
+        csv = await http.get("/api/worklist/late.csv", params={"min_days_overdue": 10**20})
+        assert (csv.status_code, csv.headers["content-type"]) == (422, "application/json")
+        # Pages read numbers as typed, whatever is typed: never a server error.
+        for typed in ("99999999999999999999999", "²", "-1", "1e9"):
+            for page in ("/late", "/plans"):
+                got = await http.get(page, params={"page": typed})
+                assert got.status_code == 200, (page, typed)
+            got = await http.get("/late", params={"min_days_overdue": typed})
+            assert got.status_code == 422 and "whole number" in got.text, typed
+        for cycle in ("²", "99999999999999999999999"):
+            got = await http.get(f"/api/plans/EHC-AAAA-BBBB.R{cycle}")
+            assert got.status_code == 404, got.text
+
+
+async def test_each_declared_error_status_describes_the_real_body(sqlite_url):
+    """A real answer of each error status the API gives, checked against the schema its
+    operation declares for that status (``api.problems.Problem``)."""
+    import jsonschema_rs
+
+    from tests.conftest import free_port
+    from tests.http import staff_headers
+
+    settings = settings_for(sqlite_url, "problems", temporal_address=f"127.0.0.1:{free_port()}")
+    caseworker = staff_headers(sqlite_url, "caseworker")
+    async with serve_app(settings, None, role="admin") as http:
+        openapi = (await http.get("/openapi.json")).json()
+        assert "HTTPValidationError" not in openapi["components"]["schemas"]
+        person = {"email": f"p{uuid.uuid4().hex[:6]}@council.example", "name": "Pat Example",
+                  "role": "caseworker", "password": "a long enough password"}
+        assert (await http.post("/api/admin/users", json=person)).status_code == 201
+        answers = [
+            ("post", "/api/admin/users", 400, await http.post(
+                "/api/admin/users", content=b"\xb9\x80\xae\x00", headers={
+                    "content-type": "application/json"})),
+            ("get", "/api/me", 401, await http.get("/api/me", headers={
+                "authorization": ""})),
+            ("get", "/api/worklist/{which}", 403, await http.get(
+                "/api/worklist/late", headers=caseworker)),
+            ("get", "/api/directory/services/{service_id}", 404, await http.get(
+                "/api/directory/services/nothing-here")),
+            ("post", "/api/admin/users", 409, await http.post("/api/admin/users",
+                                                               json=person)),
+            ("get", "/api/cases", 422, await http.get("/api/cases", params={"limit": 0})),
+            ("get", "/api/cases/{reference}", 503, await http.get(
+                "/api/cases/EHC-AAAA-BBBB")),
+        ]
+        for method, path, status, answer in answers:
+            assert answer.status_code == status, (path, status, answer.text)
+            assert answer.headers["content-type"] == "application/json", (path, status)
+            jsonschema_rs.validate(declared(openapi, method, path, status), answer.json())
+            assert set(answer.json()) <= {"detail", "code", "errors"}, answer.json()
+        # a path that is not there, and a method a path does not take: the same shape
+        for answer in (await http.get("/api/nothing"), await http.delete("/api/cases")):
+            assert set(answer.json()) == {"detail", "code"}, answer.json()
