@@ -83,13 +83,13 @@ def statuses(route: APIRoute, method: str, needs_role: bool, asks_engine: bool) 
     if needs_role:
         found |= {401, 403}
     if dependant.path_params:
-        found.add(404)
+        found |= {404}
     if method in CHANGES:
-        found.add(409)
+        found |= {409}
     if dependant.body_params:
         found |= {400, 413}  # 400: a body that cannot be decoded
     if has_input or dependant.body_params:
-        found.add(422)
+        found |= {422}
     if asks_engine:
         found |= {503, 504}
     return found
