@@ -159,6 +159,10 @@ def started(rows: Iterable[T]) -> Iterator[T]:
     return itertools.chain((first,), rows)
 
 
+OUT_OF_RANGE = ("A date in this request is too far in the past or the future to count from. "
+                "Use a date within a few years of today.")
+
+
 # Starlette's own refusals (no such path, a method the path does not take), in the same shape.
 HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
               413: "too_large"}
@@ -180,5 +184,15 @@ def install(app: FastAPI, *, needs_role: Callable[[str, str], bool], engine: Cal
             detail = "This address does not take that method: see the API's documentation"
         return JSONResponse(problem(detail, HTTP_CODES.get(exc.status_code, "error")),
                             status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(OverflowError)
+    async def _out_of_range(request: Request, _: OverflowError):
+        """Numbers are bounded by their schemas; what is left to overflow is a day asked for
+        so far off (9999-12-31, 0001-01-01) that a date counted from it has no year."""
+        if not request.url.path.startswith("/api/"):
+            from api.page_kit import page
+            return page(request, "pages/not_found.html", 422, heading="Date out of range",
+                        message=OUT_OF_RANGE[:-1], back=("/", "Go to your cases"))
+        return JSONResponse(problem(OUT_OF_RANGE, "invalid_input"), status_code=422)
 
     describe_errors(app, needs_role, engine)

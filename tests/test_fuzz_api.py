@@ -210,6 +210,22 @@ async def test_every_number_is_bounded_and_a_number_past_its_bound_is_a_clear_42
         for cycle in ("²", "99999999999999999999999"):
             got = await http.get(f"/api/plans/EHC-AAAA-BBBB.R{cycle}")
             assert got.status_code == 404, got.text
+        # A day so far off that a date counted from it has no year: a 422 that says so.
+        for day in ("0001-01-01", "9999-12-31"):
+            for path, params in (
+                    ("/api/worklist/due-soon", {"today": day, "days": 366}),
+                    ("/api/worklist/due-soon.csv", {"today": day, "days": 366}),
+                    ("/api/adqa/digest", {"week_ending": day}),
+                    ("/api/timescales/assessment", {"request_date": day}),
+                    ("/api/reports/outcomes", {"from": day, "to": day}),
+                    ("/api/statistics/dfe", {"from": day, "to": day}),
+                    ("/api/exports/sen2", {"from": day, "to": day, "format": "csv"}),
+                    ("/late", {"today": day, "view": "due_soon", "days": "366"}),
+                    ("/statistics", {"from": day, "to": day})):
+                got = await http.get(path, params=params)
+                assert got.status_code in (200, 422), (path, params, got.text)
+                if got.status_code == 422 and path.startswith("/api/"):
+                    assert set(got.json()) >= {"detail", "code"}, got.text
 
 
 async def test_each_declared_error_status_describes_the_real_body(sqlite_url):
