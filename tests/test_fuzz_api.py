@@ -6,9 +6,9 @@ The system is real: a migrated SQLite database, the Temporal dev server, a worke
 uvicorn. Schemathesis runs as its own process (``schemathesis run``, as a CI step would), one
 run per role, each bounded by a few examples per operation, with a fixed seed and
 deterministic generation, so a run is repeatable and a failure can be replayed with the
-command it prints. The checks are named (``CHECKS``), not "all": the ones left out test
-what this suite does not promise (see ``LEFT_OUT``), and nothing is skipped silently: every
-operation of the document is tested for each role.
+command it prints. The checks are named (``CHECKS``), not "all": the ones left out, and why,
+are listed with them. Nothing is skipped silently: every operation of the document must have
+been sent requests in each role's run.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from tests.conftest import settings_for
 from tests.http import add_staff, serve_app
 from worker.main import build_worker
 
-ROOT = Path(__file__).resolve().parent.parent
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 # What each answer must be: no server error; the status, the content type, the headers and the
@@ -41,8 +40,8 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
           "response_headers_conformance,response_schema_conformance,missing_required_header")
 # Each role's run: examples per operation and the phases (no coverage phase: its thousands of
-# boundary values per role take minutes; tests/test_api_bounds.py sends the boundary values
-# of every number instead). Signed in as an administrator every route runs, so that run takes
+# boundary values per role take minutes; test_every_number_is_bounded_... below sends every
+# number's boundary values instead). Signed in as an administrator every route runs, so that run takes
 # the most; the other roles reach a subset of the same handlers; signed out every operation
 # answers 401 before reading its input, so one example each says so.
 RUNS = {"admin": (4, "examples,fuzzing"), "manager": (2, "examples,fuzzing"),
