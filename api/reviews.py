@@ -22,6 +22,7 @@ from fastapi import APIRouter, Query, Request
 from statutory.phase import FIRST_TRANSFER_YEAR, LAST_TRANSFER_YEAR
 from api.cases import step_route
 from api.deps import OffsetQ, SessionDep
+from api.problems import ASKS_ENGINE
 from domain.case import (
     ClosePlan,
     DecideReview,
@@ -129,7 +130,7 @@ def plans(
 
 @router.get("/plans/{reference}", response_model=PlanOut,
             summary="A plan, its review cycles, and the current cycle's live state",
-            responses={404: {"description": "no plan has this reference"}})
+            responses={404: {"description": "no plan has this reference"}, **ASKS_ENGINE})
 async def plan(reference: str, request: Request, session: SessionDep) -> PlanOut:
     return await reviews.read_plan(session=session, client=request.app.state.temporal,
                                    reference=reference)
