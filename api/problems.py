@@ -5,8 +5,10 @@ document (``describe_errors``) declares it for each status an operation can answ
 - 401 and 403 on every operation that needs a signed-in account (``api.auth``'s table);
 - 404 where the path names something (a case, a plan, a service...);
 - 409 on every change (a step out of order, a duplicate, a closed case);
-- 413 where there is a request body; 422 wherever there is input;
-- 503 and 504 where the case engine (Temporal) is asked;
+- 400 (a body that cannot be decoded) and 413 where there is a request body; 422 wherever
+  there is input;
+- 503 and 504 where the case engine (Temporal) is asked (``api.deps.ClientDep``, or a route's
+  own ``responses=ASKS_ENGINE``);
 - 500 everywhere (a fault of the service's own: never expected, and then logged).
 
 Statuses a route declares itself (``responses=``) keep their description; their body is this
