@@ -214,7 +214,7 @@ class _TooLarge(Exception):
 async def _read_form(request: Request) -> FormData:
     """The multipart form, refused while it arrives once it exceeds ``MAX_BODY_BYTES``."""
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_BODY_BYTES:
+    if length.isdecimal() and int(length) > MAX_BODY_BYTES:
         raise _TooLarge
     received = 0
 

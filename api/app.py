@@ -17,10 +17,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 from temporalio.client import Client
 
-from api import access, accounts, adqa, auth
+from api import access, accounts, adqa, auth, deps
 from api import council_sign_in
 from api import advice_portal
-from api import cases, directory, directory_pages, errors, imports, pages
+from api import cases, directory, directory_pages, errors, imports, pages, problems
 from api import reviews, security_headers
 from api import cohort
 from api import linked_plans, reports
@@ -159,6 +159,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.include_router(stats_pages.public_api)
     mount_assets(app)
     mount_docs(app)
+    problems.install(app, needs_role=lambda method, path: auth.required_role(
+        method, path) is not auth.PUBLIC, engine=deps.get_client)
 
     @app.get("/api/timescales/assessment", tags=["timescales"],
              summary="Statutory deadlines of an assessment, as `ehc timescales assessment`")

@@ -39,6 +39,7 @@ from starlette.routing import Mount
 
 from api.deps import get_settings, set_acting_staff
 from api.page_kit import page
+from api.problems import problem
 from config.settings import Settings
 from services.staff import ROLE_LABELS, Staff, StaffError, identify
 
@@ -383,9 +384,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(NotSignedIn)
     async def _not_signed_in(request: Request, _: NotSignedIn) -> Response:
         if _is_api(request):
-            return JSONResponse({"detail": "Sign in first: send an API token as "
-                                 "'Authorization: Bearer ehc_…' (made on your account page), "
-                                 "or use a signed-in browser session", "code": "not_signed_in"},
+            return JSONResponse(problem("Sign in first: send an API token as 'Authorization: "
+                                        "Bearer ehc_…' (made on your account page), or use a "
+                                        "signed-in browser session", "not_signed_in"),
                                 status_code=401, headers={"WWW-Authenticate": "Bearer"})
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/sign-in?next={quote(target, safe='')}", status_code=303)
@@ -393,12 +394,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, exc: Forbidden) -> Response:
         if _is_api(request):
-            return JSONResponse({"detail": exc.message, "code": "forbidden"}, status_code=403)
+            return JSONResponse(problem(exc.message, "forbidden"), status_code=403)
         return page(request, "pages/forbidden.html", 403, message=exc.message)
 
     @app.exception_handler(StaffError)
     async def _staff_error(_: Request, exc: StaffError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=exc.status)
+        return JSONResponse(problem(exc.message, exc.code), status_code=exc.status)
 
 
 def cookie_secure(settings: Settings) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -14,7 +14,9 @@ from api.advice_portal import attachment_headers
 from api.deps import (
     ActorDep,
     ClientDep,
+    MAX_ROW_ID,
     IdempotencyKeyDep,
+    OffsetQ,
     SessionDep,
     SettingsDep,
     StaffDep,
@@ -67,7 +69,7 @@ def list_cases(
     open_only: Annotated[bool, Query(alias="open")] = True,
     overdue: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQ = 0,
 ) -> list[CaseSummary]:
     return cases.list_cases(session=session, stage=stage, open_only=open_only,
                             overdue=overdue, limit=limit, offset=offset)
@@ -171,7 +173,8 @@ async def withdraw_exception(reference: str, exception_id: str, body: WithdrawBo
             summary="Download a document a professional sent through the secure page",
             response_class=Response, responses={200: {"content": {"application/octet-stream": {}},
                                                       "description": "the document, as sent"}})
-def download_document(reference: str, submission_id: str, document_id: int,
+def download_document(reference: str, submission_id: str,
+                      document_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
                       session: SessionDep) -> Response:
     doc = cases.accepted_document(session=session, reference=reference,
                                   submission_id=submission_id, document_id=document_id)

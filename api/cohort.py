@@ -112,7 +112,7 @@ def _page(request: Request, status: int = 200, **context: object) -> HTMLRespons
 
 def _parse_year(text: str) -> int:
     text = text.strip()
-    if not (text.isdigit() and YEARS[0] <= int(text) <= YEARS[1]):
+    if not (text.isdecimal() and YEARS[0] <= int(text) <= YEARS[1]):
         raise ValueError(f"Year of transfer must be a year from {YEARS[0]} to {YEARS[1]}, "
                          "for example 2027")
     return int(text)
@@ -138,7 +138,7 @@ def cohort_page(request: Request, session: SessionDep, year: str = "", brought: 
 
 
 def _count(text: str) -> int:
-    return int(text) if text.isdigit() else 0
+    return int(text) if text.isdecimal() else 0
 
 
 @router.post("/phase-transfers/bring-forward", include_in_schema=False, response_model=None)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 from sqlmodel import Session
 from temporalio.client import Client
 
@@ -81,6 +81,23 @@ async def idempotency_key(idempotency_key: Annotated[str | None, Header(
 async def form_fields(request: Request) -> dict[str, str]:
     form = await request.form()
     return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+# Every number a request carries has a bound (a bigger one is a 422, not an overflow in the
+# database): how far into a list a page may start, and a database row id (INTEGER: 32 bits
+# on PostgreSQL).
+MAX_OFFSET = 1_000_000
+MAX_PAGE = 10_000  # pages of a list: at 200 a page, two million items
+MAX_ROW_ID = 2**31 - 1
+OffsetQ = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="how many to leave out "
+                               "before the first one listed")]
+
+
+def page_asked(text: str) -> int:
+    """A page's ``?page=`` (a list's page number, as typed): 1 unless it is a whole number from
+    1, and at most ``MAX_PAGE``."""
+    text = (text or "").strip()
+    return min(int(text), MAX_PAGE) if text.isdecimal() and int(text) > 0 else 1
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -3,8 +3,8 @@
 A request the API cannot read (422) answers, for a person, ``detail``: every problem in one
 sentence; and for a program, ``errors``: each problem's ``field`` (dotted: ``child.date_of_birth``),
 ``loc`` (where it was in the request, as FastAPI found it) and ``message``, the words the forms
-show by the same field (``domain.problems``). The OpenAPI schema documents that body
-(``InvalidInput``) in place of FastAPI's default.
+show by the same field (``domain.problems``). Every error body is ``api.problems.Problem``,
+and the OpenAPI document says so (``api.problems.describe_errors``).
 
 A ``ServiceError`` on a page (any path outside ``/api/``) is a GOV.UK page saying the same
 sentence (``problem_response``); the 503 and 504 of an unreachable Temporal come from
@@ -24,38 +24,23 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from markupsafe import escape
-from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.page_kit import page
 
+from api.problems import FieldProblem, problem
 from domain.problems import problems as read_problems
 from services.errors import ServiceError
 
 log = logging.getLogger("ehc.api")
 
 
-class FieldProblemOut(BaseModel):
-    field: str = Field(description="the field, dotted for nested ones: 'child.date_of_birth'; "
-                       "'body' for the request as a whole")
-    loc: list[str | int] = Field(description="where in the request, as FastAPI locates it "
-                                 "('body', 'child', 'date_of_birth')")
-    message: str = Field(description="what is wrong and what to do, naming the field as the "
-                         "web form labels it")
-
-
-class InvalidInput(BaseModel):
-    detail: str = Field(description="every problem, in one sentence for a person")
-    code: str = Field("invalid_input", description="always 'invalid_input'")
-    errors: list[FieldProblemOut]
-
-
 def invalid_input(errors) -> dict:
     """The 422 body for pydantic's ``errors()``."""
     found = read_problems(errors)
-    items = [FieldProblemOut(field=p.field, loc=list(p.loc), message=p.message) for p in found]
-    return InvalidInput(detail="Please correct: " + "; ".join(p.message for p in found),
-                        errors=items).model_dump()
+    items = [FieldProblem(field=p.field, loc=list(p.loc), message=p.message) for p in found]
+    return problem("Please correct: " + "; ".join(p.message for p in found), "invalid_input",
+                   items)
 
 
 HEADINGS = {404: "Page not found", 409: "This cannot be done now",
@@ -73,10 +58,8 @@ def problem_response(request: Request, status: int, message: str, code: str,
                      log_reference: str | None = None) -> Response:
     """``{detail, code}`` for the API; for a page, a GOV.UK page saying the same."""
     if is_api(request):
-        body = {"detail": message, "code": code}
-        if log_reference:
-            body["detail"] += f" (reference {log_reference})"
-        return JSONResponse(body, status_code=status)
+        detail = message + (f" (reference {log_reference})" if log_reference else "")
+        return JSONResponse(problem(detail, code), status_code=status)
     heading = HEADINGS.get(status, "There is a problem" if status < 500 else HEADINGS[500])
     try:
         return page(request, "pages/problem.html", status, heading=heading, message=message,
@@ -138,23 +121,3 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(invalid_input(exc.errors()), status_code=422)
-
-    default_openapi = app.openapi
-
-    def openapi() -> dict:
-        """FastAPI's schema, with the 422 body this handler returns (not FastAPI's own)."""
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = default_openapi()
-        schemas = schema.get("components", {}).get("schemas", {})
-        if "HTTPValidationError" in schemas:
-            out = InvalidInput.model_json_schema(ref_template="#/components/schemas/{model}")
-            for name, sub in out.pop("$defs", {}).items():
-                schemas[name] = sub
-            out["title"] = "InvalidInput"
-            schemas["HTTPValidationError"] = out
-            schemas.pop("ValidationError", None)
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from statutory.phase import FIRST_TRANSFER_YEAR, LAST_TRANSFER_YEAR
-from api.deps import SessionDep
+from api.deps import SessionDep, page_asked
 from api.page_kit import error_view, page
 from domain.words import parse_date_input
 from api.reviews import ACTION_PATHS
@@ -107,11 +107,11 @@ def plans_page(
     year: int | None = None
     if values["transfer_year"]:
         text = values["transfer_year"]
-        if text.isdigit() and FIRST_TRANSFER_YEAR <= int(text) <= LAST_TRANSFER_YEAR:
+        if text.isdecimal() and FIRST_TRANSFER_YEAR <= int(text) <= LAST_TRANSFER_YEAR:
             year = int(text)
         else:
             problems["transfer_year"] = "Phase transfer year must be a year, for example 2027"
-    number = int(page_number) if page_number.isdigit() and int(page_number) > 0 else 1
+    number = page_asked(page_number)
     result = reviews.list_plans(
         session=session, status=status, due_before=due_before,  # type: ignore[arg-type]
         transfer_year=year, overdue=bool(values["overdue"]),

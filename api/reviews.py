@@ -21,7 +21,8 @@ from fastapi import APIRouter, Query, Request
 
 from statutory.phase import FIRST_TRANSFER_YEAR, LAST_TRANSFER_YEAR
 from api.cases import step_route
-from api.deps import SessionDep
+from api.deps import OffsetQ, SessionDep
+from api.problems import ASKS_ENGINE
 from domain.case import (
     ClosePlan,
     DecideReview,
@@ -42,7 +43,7 @@ router = APIRouter(prefix="/api", tags=["reviews"])
 def split_cycle(reference: str) -> tuple[str, int] | None:
     """``EHC-X.R2`` -> (``EHC-X``, 2); None for anything that is not a cycle's reference."""
     plan, dot, cycle = reference.rpartition(".R")
-    if not dot or not plan or not cycle.isdigit():
+    if not dot or not plan or not cycle.isdecimal():
         return None
     return plan, int(cycle)
 
@@ -120,7 +121,7 @@ def plans(
     overdue: Annotated[bool, Query(description="only reviews past their due date")] = False,
     with_child: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQ = 0,
 ) -> PlanList:
     return reviews.list_plans(session=session, status=status, due_before=due_before,
                               transfer_year=transfer_year, overdue=overdue,
@@ -129,7 +130,7 @@ def plans(
 
 @router.get("/plans/{reference}", response_model=PlanOut,
             summary="A plan, its review cycles, and the current cycle's live state",
-            responses={404: {"description": "no plan has this reference"}})
+            responses={404: {"description": "no plan has this reference"}, **ASKS_ENGINE})
 async def plan(reference: str, request: Request, session: SessionDep) -> PlanOut:
     return await reviews.read_plan(session=session, client=request.app.state.temporal,
                                    reference=reference)

@@ -26,6 +26,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from api.deps import SessionDep, StaffDep
+from api.problems import started
 from domain.csv_cells import csv_chunks
 from services import statistics as st
 from services.clock import today
@@ -41,6 +42,8 @@ from services.statistics import (
 
 router = APIRouter(tags=["statistics"])
 
+# ``format=csv``: the same figures as a CSV file.
+CSV_TOO = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
 PERIOD_ERRORS = {422: {"description": "a date that is not YYYY-MM-DD or does not exist (the "
                        "`detail` says what is wrong and what to write), `to` before `from`, a "
                        "period over 10 years, or a breakdown the measure does not have"}}
@@ -76,14 +79,14 @@ Format = Annotated[Literal["json", "csv"], Query(
 
 
 def _csv(table: CsvTable) -> StreamingResponse:
-    return StreamingResponse(csv_chunks(table.columns, table.rows),
+    return StreamingResponse(csv_chunks(table.columns, started(table.rows)),
                              media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition":
                                       f'attachment; filename="{table.filename}"'})
 
 
 @router.get("/api/statistics/timeliness", response_model=TimelinessReport,
-            response_model_by_alias=True, responses=PERIOD_ERRORS,
+            response_model_by_alias=True, responses={**CSV_TOO, **PERIOD_ERRORS},
             summary="Every timeliness measure for a period, overall and by quarter",
             description="The council's measures a-h (and the review decision and decision to "
             "assess rates) over deadlines due in the period, as on `as_of`; measure f "
@@ -103,7 +106,7 @@ def timeliness(session: SessionDep, period: Period,
 
 @router.get("/api/statistics/timeliness/{measure}", response_model=MeasureReport,
             response_model_by_alias=True,
-            responses={**PERIOD_ERRORS, 404: {"description": "no such measure"}},
+            responses={**CSV_TOO, **PERIOD_ERRORS, 404: {"description": "no such measure"}},
             summary="One timeliness measure, optionally broken down",
             description="`group_by`: `setting` (the child's school or setting, as the case "
             "records it), `agency` and `service` (advice: the service asked, or the agency of "
@@ -122,7 +125,7 @@ def timeliness_measure(session: SessionDep, measure: str, period: Period,
 
 
 @router.get("/api/statistics/review-outcomes", response_model=OutcomesReport,
-            response_model_by_alias=True, responses=PERIOD_ERRORS,
+            response_model_by_alias=True, responses={**CSV_TOO, **PERIOD_ERRORS},
             summary="Measure f: annual reviews that maintained, amended or ceased the plan",
             description="Counts and percentages of the LA's review decisions made in the "
             "period (the decision's date puts it in a period). `group_by=setting` breaks them "
@@ -137,7 +140,7 @@ def review_outcomes(session: SessionDep, period: Period,
 
 
 @router.get("/api/statistics/dfe", response_model=DfeReport, response_model_by_alias=True,
-            responses=PERIOD_ERRORS,
+            responses={**CSV_TOO, **PERIOD_ERRORS},
             summary="The DfE method: plans within 20 weeks, decisions within 6 weeks",
             description="As DfE's 'Education, health and care plans' publication counts them "
             "from SEN2: final plans issued in the period (by issue date), within 20 weeks "
@@ -159,7 +162,8 @@ def dfe(session: SessionDep, period: Period, fmt: Format = "json"):
             responses={200: {"description": "the rows, as JSON or CSV",
                              "content": {"application/json": {"schema": Sen2Export
                                                                .model_json_schema(
-                                                                   by_alias=True)},
+                                                                   by_alias=True,
+                                                                   mode="serialization")},
                                          "text/csv": {}}}, **PERIOD_ERRORS},
             summary="Per-person export with SEN2's field names, to check the return",
             description="One row per request for an EHC needs assessment open at any time in "
@@ -176,11 +180,12 @@ def sen2_export(session: SessionDep, staff: StaffDep, period: Period,
     table = st.sen2_export(session=session, staff=staff, from_date=from_date, to_date=to_date)
     if fmt == "csv":
         return _csv(table)
+    rows = started(table.rows)
 
     def body() -> Iterator[str]:
         yield json.dumps({"from": from_date.isoformat(), "to": to_date.isoformat(),
                           "columns": list(table.columns)})[:-1] + ', "rows": ['
-        for n, row in enumerate(table.rows):
+        for n, row in enumerate(rows):
             yield ("," if n else "") + json.dumps(row)
         yield "]}"
 

@@ -19,7 +19,8 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import ValidationError
 
 from api.page_kit import error_view, page
-from api.deps import SessionDep, StaffDep
+from api.problems import started
+from api.deps import MAX_PAGE, SessionDep, StaffDep, page_asked
 from services import allocation, worklist
 from services.allocation import Assignment, Caseworker
 from services.clock import today
@@ -27,6 +28,7 @@ from domain.agencies import AGENCY_LABELS
 from domain.csv_cells import csv_chunks
 from domain.case import OPEN_REVIEW_STAGES, OPEN_STAGES
 from services.worklist import (
+    MAX_DAYS_OVERDUE,
     MAX_PAGE_SIZE,
     PARTY_LABELS,
     SORTS,
@@ -53,7 +55,7 @@ FiltersQ = Annotated[Filters, Query()]
 TodayQ = Annotated[date | None, Query(alias="today", description="the day to judge by; "
                                       "default today (London)")]
 SortQ = Annotated[str, Query(description="; ".join(f"{k}: {v}" for k, v in SORTS.items()))]
-PageQ = Annotated[int, Query(ge=1)]
+PageQ = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 SizeQ = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 DaysQ = Annotated[int, Query(ge=0, le=MAX_DAYS, description="due within this many days of "
                              "today, today included")]
@@ -68,8 +70,8 @@ def work_list_csv(session: SessionDep, staff: StaffDep, which: Literal["late", "
                   filters: FiltersQ, today_: TodayQ = None, days: DaysQ = DEFAULT_DAYS,
                   sort: SortQ = "due") -> StreamingResponse:
     on = today_ or today()
-    items = worklist.export_items(session=session, staff=staff, which=LISTS[which], on=on,
-                                  days=days, filters=filters, sort=sort)
+    items = started(worklist.export_items(session=session, staff=staff, which=LISTS[which],
+                                          on=on, days=days, filters=filters, sort=sort))
 
     rows = (item.model_dump(mode="json") for item in items)
     return StreamingResponse(csv_chunks(CSV_COLUMNS, rows), media_type="text/csv; charset=utf-8",
@@ -121,11 +123,12 @@ LIST_FIELDS = {"stage": "stage", "case_kind": "case-kind", "agency": "agency",
 VIEWS = {"late": "Late now", "due_soon": "Due soon"}
 
 
-def _int(problems: dict, name: str, text: str, low: int = 0, high: int = 100000) -> int | None:
+def _int(problems: dict, name: str, text: str, low: int = 0,
+         high: int = MAX_DAYS_OVERDUE) -> int | None:
     text = (text or "").strip()
     if not text:
         return None
-    if not text.isdigit() or not low <= int(text) <= high:
+    if not text.isdecimal() or not low <= int(text) <= high:
         problems[name] = f"Enter a whole number from {low} to {high}"
         return None
     return int(text)
@@ -171,7 +174,7 @@ def late_page(
         except ValidationError as exc:
             for err in exc.errors():
                 problems[str(err["loc"][0])] = "Choose one of the options"
-    number = int(page_number) if page_number.isdigit() and int(page_number) > 0 else 1
+    number = page_asked(page_number)
     size = 50
     listed = worklist.list_page(session=session, which=which, on=on, days=window,
                                 filters=None if problems else filters, sort=sort,

@@ -19,7 +19,7 @@ from statutory import assessment_timescales, review_timescales
 
 
 def _year(text: str) -> int:
-    if not (text.isdigit() and len(text) == 4 and int(text) in YEARS):
+    if not (text.isdecimal() and len(text) == 4 and int(text) in YEARS):
         raise argparse.ArgumentTypeError(
             f"--transfer-year {text!r} is not a year: write four digits from {YEARS.start} to "
             f"{YEARS.stop - 1}, e.g. 2027"

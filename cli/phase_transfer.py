@@ -35,7 +35,7 @@ def _year(text: str) -> int:
 
 
 def _days(text: str) -> int:
-    if not (text.isdigit() and int(text) <= 365):
+    if not (text.isdecimal() and int(text) <= 365):
         raise argparse.ArgumentTypeError(
             f"--at-risk-days {text!r} is not a number of days from 0 to 365")
     return int(text)

@@ -59,7 +59,7 @@ def review_reference(plan_reference: str, cycle: int) -> str:
 def split_cycle(reference: str) -> tuple[str, int] | None:
     """``EHC-X.R2`` -> (``EHC-X``, 2); None for anything that is not a cycle's reference."""
     plan, mark, cycle = reference.rpartition(CYCLE_MARK)
-    if not mark or not plan or not cycle.isdigit():
+    if not mark or not plan or not cycle.isdecimal():
         return None
     return plan, int(cycle)
 

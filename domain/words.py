@@ -68,7 +68,7 @@ def parse_date_input(day: str, month: str, year: str, label: str, *,
     if missing:
         raise ValueError(f"{label} must include a {' and '.join(missing)}")
     unreal = f"{label} must be a real date, for example {date_example(parts, not_after)}"
-    if not all(v.isdigit() for v in parts.values()) or len(parts["year"]) != 4:
+    if not all(v.isdecimal() for v in parts.values()) or len(parts["year"]) != 4:
         raise ValueError(unreal)
     try:
         value = date(int(parts["year"]), int(parts["month"]), int(parts["day"]))
@@ -83,9 +83,9 @@ def date_example(typed: dict[str, str], not_after: date | None = None) -> str:
     """An example date as typed in the three boxes ("15 3 2011"), close to what was typed
     (its year and month where they can be) and one the field would take: on or before
     ``not_after`` when given."""
-    year = int(typed["year"]) if typed.get("year", "").isdigit() and \
+    year = int(typed["year"]) if typed.get("year", "").isdecimal() and \
         len(typed["year"]) == 4 and int(typed["year"]) >= 1900 else None
-    month = int(typed["month"]) if typed.get("month", "").isdigit() and \
+    month = int(typed["month"]) if typed.get("month", "").isdecimal() and \
         1 <= int(typed["month"]) <= 12 else 3
     if year is None:
         year = not_after.year - 1 if not_after else int(EXAMPLE.rsplit(" ", 1)[1])

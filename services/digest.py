@@ -391,7 +391,7 @@ class DigestScheduleSettings(BaseSettings):
     @field_validator("weekday", mode="before")
     @classmethod
     def _weekday_name(cls, v: Any) -> Any:
-        if isinstance(v, str) and not v.strip().isdigit():
+        if isinstance(v, str) and not v.strip().isdecimal():
             name = v.strip().lower()
             for i, day in enumerate(WEEKDAY_NAMES):
                 if len(name) >= 3 and day.startswith(name):

@@ -263,7 +263,7 @@ def _claim_is_dead(row: t.EmailMessage, tag: str) -> bool:
         return True
     mine, _, n = tag.rpartition("#")
     theirs, _, m = (row.claimed_by or "").rpartition("#")
-    return bool(mine) and mine == theirs and m.isdigit() and n.isdigit() and int(m) < int(n)
+    return bool(mine) and mine == theirs and m.isdecimal() and n.isdecimal() and int(m) < int(n)
 
 
 def _aware(dt: datetime) -> datetime:

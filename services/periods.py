@@ -15,6 +15,7 @@ from domain.words import dates_in_words, long_date, parse_date_input
 from services.errors import ServiceError
 
 MAX_DAYS = 3653  # 10 years: a report lists every quarter, so the period is bounded
+YEARS = (1900, 2199)  # the years a period may fall in: counting from 9999-12-31 overflows
 
 # The period's two dates as the statistics form labels them (the API's ``from`` and ``to``).
 FIELD_LABELS = {"from": "start date", "to": "end date"}
@@ -37,6 +38,10 @@ def check_period(from_date: date, to_date: date) -> None:
         raise PeriodError({"to": f"The end date, {long_date(to_date)}, is before the start "
                            f"date, {long_date(from_date)}. Give the earlier date as the start "
                            "date"})
+    for field, day, which in (("from", from_date, "start"), ("to", to_date, "end")):
+        if not YEARS[0] <= day.year <= YEARS[1]:
+            raise PeriodError({field: f"The {which} date, {long_date(day)}, is too far off to "
+                               f"count. Give a date from {YEARS[0]} to {YEARS[1]}"})
     if (to_date - from_date).days > MAX_DAYS:
         raise PeriodError({"to": f"The period from {long_date(from_date)} to "
                            f"{long_date(to_date)} is longer than 10 years. Ask for 10 years or "

@@ -662,7 +662,7 @@ class _RowValidator:
         months_text = cell["under_five_cycle_months"]
         months = None
         if months_text:
-            if months_text.isdigit() and 3 <= int(months_text) <= 6:
+            if months_text.isdecimal() and 3 <= int(months_text) <= 6:
                 months = int(months_text)
             else:
                 self._err(line, "under_five_cycle_months", months_text,

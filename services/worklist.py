@@ -21,6 +21,7 @@ from services.errors import ServiceError
 from store import tables as t
 import store.worklist
 from store.worklist import (
+    MAX_DAYS_OVERDUE,
     MAX_PAGE_SIZE,
     PARTY_LABELS,
     SORTS,
@@ -31,7 +32,7 @@ from store.worklist import (
     WorkPage,
 )
 
-__all__ = ["MAX_PAGE_SIZE", "PARTY_LABELS", "SORTS", "Filters", "MyCase", "Which", "WorkItem",
+__all__ = ["MAX_DAYS_OVERDUE", "MAX_PAGE_SIZE", "PARTY_LABELS", "SORTS", "Filters", "MyCase", "Which", "WorkItem",
            "WorkPage", "ListPage", "check_sort", "list_page", "my_cases", "work_items",
            "work_list"]
 

@@ -58,6 +58,7 @@ SORTS = {
     "school": "the school or setting, then the due date",
 }
 MAX_PAGE_SIZE = 200
+MAX_DAYS_OVERDUE = 3650  # ten years: a filter on more is a mistake (and not an overflow)
 # Who owes a milestone, by the rule's actor; advice is owed by its agency.
 OWNER_LABELS = {"la": "SEND team", "setting": "School or setting"}
 PARTY_LABELS = {**AGENCY_LABELS, "la": "SEND team (LA)", "setting": "School or setting",
@@ -77,8 +78,8 @@ class Filters(BaseModel):
                                       "'none' for cases held by nobody")
     school: str | None = Field(None, max_length=120, description="the child's school or "
                                "setting, as named on the case (exact, ignoring case)")
-    min_days_overdue: int | None = Field(None, ge=0)
-    max_days_overdue: int | None = Field(None, ge=0)
+    min_days_overdue: int | None = Field(None, ge=0, le=MAX_DAYS_OVERDUE)
+    max_days_overdue: int | None = Field(None, ge=0, le=MAX_DAYS_OVERDUE)
     include_excused: bool = Field(False, description="also list items an exception excuses")
 
 

@@ -273,8 +273,8 @@ async def test_bad_input_gets_a_clear_4xx_and_changes_nothing(dev_env, db_url, e
                       "received")
         assert bad.json()["errors"][0]["field"] == "child.date_of_birth"
         schema = (await ok(await http.get("/openapi.json")))["components"]["schemas"]
-        assert set(schema["HTTPValidationError"]["properties"]) == {"detail", "code", "errors"}
-        assert set(schema["FieldProblemOut"]["properties"]) == {"field", "loc", "message"}
+        assert set(schema["Problem"]["properties"]) == {"detail", "code", "errors"}
+        assert set(schema["FieldProblem"]["properties"]) == {"field", "loc", "message"}
         await problem(await http.post("/api/assessments", json={
             **new_request(), "request_date": (today() + timedelta(days=2)).isoformat()}),
             422, "in the future")
