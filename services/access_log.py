@@ -27,7 +27,7 @@ from services.children import name_form
 from services.errors import ServiceError
 from services.staff import Staff
 from store import tables as t
-from store.db import session_for
+from store.db import side_session_for
 
 # How a record was looked at, as the data protection officer's page says it.
 KINDS = {
@@ -130,8 +130,9 @@ def record_reference(*, session: Session, staff: Staff | Viewer | None, referenc
 
 def record_view(*, db_url: str, staff: Staff | Viewer | None, reference: str, kind: str,
                 what: str = "", route: str = "") -> bool:
-    """``record_reference`` in a session of its own (the routes' middleware, api/access.py)."""
-    with session_for(db_url) as session:
+    """``record_reference`` in a session of its own, from the side pool (the routes'
+    middleware, api/access.py, writes it while the request holds its own connection)."""
+    with side_session_for(db_url) as session:
         return record_reference(session=session, staff=staff, reference=reference, kind=kind,
                                 what=what, route=route)
 
@@ -158,7 +159,8 @@ def logged_rows(rows: Iterable, *, session: Session, staff: Staff | Viewer | Non
             seen.update(r for r in references_of(row) if r)
             yield row
     finally:  # a download stopped half-way still exported what it read
-        with Session(session.get_bind()) as own:
+        url = session.get_bind().url.render_as_string(hide_password=False)
+        with side_session_for(url) as own:  # the export's query still holds its connection
             record_references(session=own, staff=staff, references=seen, kind="export",
                               what=what, route=route)
 

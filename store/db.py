@@ -49,10 +49,12 @@ def create_private(path: Path) -> None:
                 pass
 
 
-def make_engine(url: str, *, foreign_keys: bool = True) -> Engine:
+def make_engine(url: str, *, foreign_keys: bool = True,
+                pool: tuple[int, int] | None = None) -> Engine:
     """An engine for ``url``. SQLite enforces foreign keys unless ``foreign_keys`` is false
-    (schema migrations that rebuild a table need them off for the rebuild)."""
-    size, overflow = pool_sizes(url)
+    (schema migrations that rebuild a table need them off for the rebuild). ``pool``:
+    (pool_size, max_overflow), else ``pool_sizes(url)``."""
+    size, overflow = pool or pool_sizes(url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -80,6 +82,23 @@ def engine_for(url: str) -> Engine:
 
 def session_for(url: str) -> Session:
     return Session(engine_for(url), expire_on_commit=False)
+
+
+# Writes made beside a request, while it holds its own connection (the access log's row of a
+# view, written as the answer starts), come from a small pool of their own: taken from the
+# requests' pool, a full pool would leave each request waiting for a connection that only
+# another waiting request could give back.
+SIDE_POOL = (2, 8)
+
+
+@lru_cache
+def side_engine_for(url: str) -> Engine:
+    return make_engine(url, pool=SIDE_POOL)
+
+
+def side_session_for(url: str) -> Session:
+    """A session on ``url``'s side pool (see ``SIDE_POOL``)."""
+    return Session(side_engine_for(url), expire_on_commit=False)
 
 
 def release(session: Session | None) -> None:

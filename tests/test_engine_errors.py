@@ -22,6 +22,7 @@ import httpx
 import uvicorn
 from temporalio.testing import WorkflowEnvironment
 
+from api import auth
 from api.app import create_app
 from cli.system import temporal_binary
 from config.settings import Settings
@@ -260,7 +261,8 @@ async def test_a_step_with_no_worker_is_refused_and_never_applied_later(dev_env,
 
 
 async def test_an_unexpected_error_is_a_proper_500_with_a_reference_and_no_data(sqlite_url,
-                                                                                caplog):
+                                                                                caplog,
+                                                                                monkeypatch):
     """Whatever no handler expected: a GOV.UK page or ``{detail, code}`` naming a reference,
     never plain text; the log line with that reference names the exception's type and where,
     never its message (which could quote a child's record)."""
@@ -271,6 +273,9 @@ async def test_an_unexpected_error_is_a_proper_500_with_a_reference_and_no_data(
 
     app.add_api_route("/api/boom", boom)
     app.add_api_route("/boom", boom)
+    # the two routes added here, in the role table as a route of the app would be
+    monkeypatch.setattr(auth, "POLICY", [*auth.POLICY, ("/api/boom", auth.ANY, "caseworker"),
+                                         ("/boom", auth.ANY, "caseworker")])
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(),
                                            log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
