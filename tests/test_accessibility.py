@@ -316,7 +316,7 @@ async def test_every_page_has_no_wcag_violations(
                         base_url=base, storage_state=signed_in,
                         viewport={"width": 320, "height": 640} if narrow
                         else {"width": 1280, "height": 900})
-                    context.set_default_timeout(15_000)
+                    context.set_default_timeout(30_000)
                     await context.add_init_script(path=str(AXE))
                     # Chromium reports what the Content-Security-Policy refused to the console.
                     context.on("console", lambda m: failures.append(

@@ -34,7 +34,7 @@ async def test_a_caseworker_starts_an_assessment_that_a_manager_later_finds_late
         async with serve_app(settings, dev_env.client, role=None) as http:
             base = str(http.base_url).rstrip("/")
             caseworker = await browser.new_context(base_url=base)
-            caseworker.set_default_timeout(10_000)
+            caseworker.set_default_timeout(30_000)
             page = await caseworker.new_page()
             shot = Shots(page, screenshots)
 
@@ -76,7 +76,7 @@ async def test_a_caseworker_starts_an_assessment_that_a_manager_later_finds_late
 
             # A manager, in their own browser.
             manager = await browser.new_context(base_url=base)
-            manager.set_default_timeout(10_000)
+            manager.set_default_timeout(30_000)
             page = await manager.new_page()
             shot.page = page
             await sign_in(page, "morgan@council.example", PASSWORD)

@@ -236,7 +236,7 @@ async def test_pages_run_under_their_policy_with_no_violation(
             ref = r.json()["reference"]
             await wait_for_record(sqlite_url, ref)
             context = await browser.new_context(base_url=str(api.base_url).rstrip("/"))
-            context.set_default_timeout(15_000)
+            context.set_default_timeout(30_000)
             page = await context.new_page()
             console: list[str] = []
             page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
