@@ -27,8 +27,8 @@ COOKIE_PATH = "/sign-in/council"
 
 
 def _problem(request: Request, exc: CouncilSignInError) -> Response:
-    response = page(request, "pages/council_sign_in_problem.html", exc.status,
-                    title=exc.title, message=exc.message)
+    response = page(request, "pages/problem.html", exc.status, heading=exc.title,
+                    message=exc.message, back=("/sign-in", "Go to the sign-in page"))
     response.delete_cookie(COUNCIL_COOKIE, path=COOKIE_PATH)
     return response
 

@@ -72,7 +72,7 @@ def child_access_page(request: Request, session: SessionDep, child_id: str,
     except ServiceError as exc:
         if exc.status != 404:
             raise
-        return page(request, "pages/not_found.html", 404, nav="access",
+        return page(request, "pages/problem.html", 404, nav="access",
                     heading="Child not found", message=exc.message,
                     back=("/admin/access-log", "Find a child"))
     base = f"/admin/access-log/children/{child_id}"

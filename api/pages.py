@@ -47,7 +47,7 @@ async def case_page_response(request: Request, session, reference: str, status: 
     except ServiceError as exc:
         if exc.status != 404:
             raise
-        return page(request, "pages/not_found.html", 404, nav="cases",
+        return page(request, "pages/problem.html", 404, nav="cases",
                     heading="Case not found", message=exc.message,
                     back=("/cases", "See every case"))
     case = facts.case

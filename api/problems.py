@@ -198,7 +198,7 @@ def install(app: FastAPI, *, needs_role: Callable[[str, str], bool], engine: Cal
         so far off (9999-12-31, 0001-01-01) that a date counted from it has no year."""
         if not request.url.path.startswith("/api/"):
             from api.page_kit import page
-            return page(request, "pages/not_found.html", 422, heading="Date out of range",
+            return page(request, "pages/problem.html", 422, heading="Date out of range",
                         message=OUT_OF_RANGE[:-1], back=("/", "Go to your cases"))
         return JSONResponse(problem(OUT_OF_RANGE, "invalid_input"), status_code=422)
 

@@ -193,7 +193,7 @@ def too_large(scope: Scope, limit: int) -> Response:
             f"The files must be smaller than {_megabytes(advice_portal.MAX_TOTAL_BYTES)} in "
             "total. Go back to the page and attach fewer or smaller files.")
     else:
-        response = page(request, "pages/not_found.html", 413,
+        response = page(request, "pages/problem.html", 413,
                         heading="What you sent is too large",
                         message=f"A form here takes at most {_megabytes(limit)}. Go back, "
                         "shorten what you entered and send it again",

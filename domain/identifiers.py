@@ -147,7 +147,7 @@ def personal_data_in_reference(reference: str, *, given_name: str | None = None,
             return "the child's date of birth"
     if "@" in reference:
         return "an email address"
-    if any(_PHONE.search(run) for run in runs):
+    if any(_PHONE.fullmatch(run) for run in runs):  # the whole run: not digits within one
         return "a phone number"
     return ""
 

@@ -31,7 +31,7 @@ from store.db import side_session_for
 
 # How a record was looked at, as the data protection officer's page says it.
 KINDS = {
-    "page": "Viewed the page",
+    "page": "Viewed a page",
     "api": "Read through the API",
     "export": "Exported",
     "document": "Downloaded a document",

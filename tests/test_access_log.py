@@ -288,7 +288,7 @@ async def test_the_officer_finds_a_child_sees_who_looked_and_exports_everything(
         # The page now lists the export.
         page = await http.get(f"/admin/access-log/children/{ids['child']}")
         assert "Subject access export" in page.text
-        assert "Exported: The SEN2 check export, 30 April 2026 to 16 November 2026" in page.text
+        assert "Exported<br><span class=\"govuk-body-s\">The SEN2 check export, 30 April 2026 to 16 November 2026" in page.text
 
 
 def test_the_export_command_writes_the_archive_and_is_logged(sqlite_url, tmp_path, capsys):
