@@ -130,11 +130,12 @@ def _account_view(request: Request, session, status: int = 200,
                   problems: dict[str, str] | None = None, new_token: str | None = None,
                   done: str | None = None, values: dict[str, str] | None = None) -> Response:
     me = _me(request)
-    tokens = accounts.own_tokens(session=session, user_id=me.id)
+    own = accounts.own_account(session=session, staff=me)
     errors, field_errors = error_view(problems or {}, {"current_password": "current-password",
                                                        "password": "new-password",
                                                        "name": "token-name"})
-    return page(request, "pages/account.html", status, nav="account", me=me, tokens=tokens,
+    return page(request, "pages/account.html", status, nav="account", me=me, tokens=own.tokens,
+                has_password=own.has_password,
                 new_token=new_token, done=ACCOUNT_DONE.get(done or ""), errors=errors,
                 field_errors=field_errors, values=values or {}, role_labels=ROLE_LABELS)
 
@@ -156,7 +157,7 @@ async def change_password(request: Request, session: SessionDep) -> Response:
                             current=str(form.get("current_password") or ""),
                             new=str(form.get("password") or ""))
     except StaffError as exc:
-        if exc.field not in ("current_password", "password"):
+        if exc.field not in ("current_password", "password", "form"):
             raise  # no such account: the API's answer
         return _account_view(request, session, exc.status, {exc.field: exc.message})
     return RedirectResponse("/account?done=password", status_code=303)

@@ -52,8 +52,8 @@ from sqlmodel import Session, select
 
 from config.settings import Settings
 from domain.addresses import looks_like_email
-from services.staff import ROLE_RANK, _aware, digest, end_session, normal_email, now, \
-    start_session
+from services.staff import NO_PASSWORD, ROLE_RANK, _aware, digest, end_session, normal_email, \
+    now, start_session
 from store import tables as t
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,6 @@ CALLBACK_PATH = "/sign-in/council/callback"
 SIGNED_OUT_PATH = "/sign-in/council/signed-out"
 FLOW_MINUTES = 10
 METADATA_SECONDS = 3600  # the discovery document (and keys) are read again after this
-NO_PASSWORD = "!council"  # not an argon2 hash: no password opens an account made here
 HTTP_SECONDS = 10
 
 IT_TEAM = "If it keeps happening, tell the council's IT team"

@@ -46,6 +46,9 @@ MAX_PASSWORD = 256
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
 TOKEN_PREFIX = "ehc_"
+# The password hash of an account the council's sign-in made (services/council_sign_in.py):
+# not an argon2 hash, so no password opens it.
+NO_PASSWORD = "!council"
 TOUCH_SECONDS = 60  # last_seen_at / last_used_at are written at most this often
 
 _hasher = PasswordHasher()
@@ -452,12 +455,35 @@ def own_tokens(*, session: Session, user_id: str) -> list[t.ApiToken]:
                              .order_by(t.ApiToken.created_at.desc())).all())  # type: ignore[attr-defined]
 
 
+def has_password(user: t.StaffUser) -> bool:
+    """False for an account made by the council's sign-in (``NO_PASSWORD``), until an
+    administrator sets it a password."""
+    return user.password_hash != NO_PASSWORD
+
+
+@dataclass(frozen=True)
+class OwnAccount:
+    """What the account page shows of one's own account beyond who one is."""
+
+    tokens: list[t.ApiToken]
+    has_password: bool
+
+
+def own_account(*, session: Session, staff: Staff) -> OwnAccount:
+    return OwnAccount(tokens=own_tokens(session=session, user_id=staff.id),
+                      has_password=has_password(get_user(session, staff.id)))
+
+
 def change_own_password(*, session: Session, staff: Staff, current: str, new: str) -> None:
     """Someone changing their own password (and commit): ``current`` must be right (else a 422
     on ``current_password``; wrong ones count towards the lock, as at sign-in, so a borrowed
     session cannot be used to guess the password), and ``new`` keeps the password rules (on ``password``). Their
     other sessions end; this one goes on."""
     user = get_user(session, staff.id)
+    if not has_password(user):
+        raise StaffError(409, "You sign in with your council account, so there is no password "
+                         "here to change. Your council's IT team looks after that password",
+                         "no_password", "form")
     if not _check_counted(session, user, current, signing_in=False):  # counted like a sign-in
         raise StaffError(422, f"Your current password is not right. After {MAX_FAILURES} "
                          f"wrong passwords in a row your account is locked for {LOCK_MINUTES} "

@@ -144,6 +144,13 @@ async def test_first_sign_in_makes_the_account_later_ones_follow_the_claims_and_
         r = await council_sign_in(http, "alice")
         assert r.status_code == 200 and r.url.path == "/account", r.text[:500]
         assert "Alice Able" in r.text
+        # no password here to change: the page says so, and a form sent anyway changes nothing
+        assert "Change your password" not in r.text
+        assert "You sign in with your council account" in html.unescape(r.text)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', r.text).group(1)
+        sent = await http.post("/account/password", data={
+            "csrf_token": token, "current_password": "x", "password": "a-new-password-1"})
+        assert sent.status_code == 409 and "no password" in html.unescape(sent.text)
         user = account(db_url, "alice.able@council.example")
         assert user is not None and user.role == "caseworker" and user.name == "Alice Able"
         with session_for(db_url) as s:
