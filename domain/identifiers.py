@@ -87,7 +87,10 @@ def workflow_id_for(reference: str) -> str:
 # --- personal data in a reference -----------------------------------------------------------------
 
 _DIGIT_RUN = re.compile(r"\d+(?:[-./ ]\d+)*")
-_PHONE = re.compile(r"(?:0|44)[1-9]\d{8,9}")  # a UK number: 01.., 07.., +44 7..
+# A UK number as a family or a professional would give it: a landline (01, 02), a
+# non-geographic 03 or a mobile (07), or the same after 44; a council's numbering rarely starts
+# so (a plan number such as 04785-004127 is not a phone number).
+_PHONE = re.compile(r"(?:0|44)[1237]\d{8,9}")
 
 
 def _plain(text: str) -> str:

@@ -38,7 +38,7 @@ from domain.case import ReviewSnapshot, StartReview
 from statutory import london_date
 from tests.conftest import settings_for
 from services.plan_example import example_plans
-from tests.test_import import children
+from tests.test_import import children, new_prefix
 from worker.main import build_worker
 from workflows.review import ReviewWorkflow
 
@@ -48,7 +48,7 @@ TABLES = (t.Plan, t.Case, t.Review, t.Milestone, t.AdviceItem, t.CaseException, 
 def example_as_of(day: date) -> tuple[str, str]:
     """docs/examples/plans.csv as it would read on ``day`` (``ehc import example``:
     ``services.plan_example``), with its own plan-reference and person-id prefix."""
-    prefix = "F" + uuid.uuid4().hex[:5].upper()
+    prefix = new_prefix("F")
     rows = list(csv.DictReader(io.StringIO(example_plans(day))))
     for row in rows:
         row["plan_reference"] = re.sub(r"^EHC-", f"{prefix}-", row["plan_reference"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import re
 import subprocess
 import sys
@@ -48,9 +49,15 @@ EXAMPLE = ROOT / "docs" / "examples" / "plans.csv"
 WITH_ERRORS = ROOT / "docs" / "examples" / "plans-with-errors.csv"
 TODAY = date(2026, 11, 23)  # the day both examples describe (docs/import.md)
 
+def new_prefix(first: str = "T") -> str:
+    """A plan-reference prefix of its own for a test: ``first`` and five consonants, so that it
+    can never read as a name, a date or a phone number (references are checked for those)."""
+    return first + "".join(random.choices("BCDFGHJKLMNPQRSTVWXZ", k=5))
+
+
 def prefixed(path: Path) -> tuple[str, str]:
     """The file's text with its own plan-reference prefix, and the prefix."""
-    prefix = "T" + uuid.uuid4().hex[:5].upper()
+    prefix = new_prefix()
     return re.sub(r"^EHC-", f"{prefix}-", path.read_text("utf-8"), flags=re.M), prefix
 
 
@@ -250,7 +257,7 @@ async def test_the_example_imports_today_and_each_plan_goes_to_its_caseworker(
         morgan = create_user(s, email="manager@northbridge.example", name="Morgan Manager",
                              role="manager", password="a long enough password 2")
         holders = {"alex": alex.id, "morgan": morgan.id}
-    prefix = "T" + uuid.uuid4().hex[:5].upper()
+    prefix = new_prefix()
     text = re.sub(r"^EHC-", f"{prefix}-", example_plans(real_today), flags=re.M)
     # One caseworker the council has no account for.
     text = text.replace(",Morgan Manager,4\n", ",J Smith,4\n")
@@ -568,7 +575,7 @@ def _today_file(prefix: str, *, bad: bool = False) -> bytes:
 async def test_the_api_imports_an_upload_refuses_a_bad_file_and_needs_temporal(
         dev_env, db_url, executor):
     settings = settings_for(db_url, f"api-{uuid.uuid4().hex[:8]}")
-    prefix = "T" + uuid.uuid4().hex[:5].upper()
+    prefix = new_prefix()
 
     async def upload(http: httpx.AsyncClient, content: bytes, **form: str) -> httpx.Response:
         return await http.post("/api/imports/plans", files={"file": ("plans.csv", content,
@@ -612,13 +619,13 @@ async def test_the_api_imports_an_upload_refuses_a_bad_file_and_needs_temporal(
         # Temporal not reachable: 503, nothing imported.
         gone = await Client.connect(f"127.0.0.1:{free_port()}", lazy=True)
         async with serve_api(settings, gone) as http:
-            down = await upload(http, _today_file("T" + uuid.uuid4().hex[:5].upper()))
+            down = await upload(http, _today_file(new_prefix()))
             assert down.status_code == 503, down.text
             assert "nothing was imported" in down.json()["detail"]
         assert len(children(db_url)) == 3
         async with serve_api(settings_for(db_url, "none",
                                           temporal_address=f"127.0.0.1:{free_port()}"),
                              None) as http:
-            down = await upload(http, _today_file("T" + uuid.uuid4().hex[:5].upper()))
+            down = await upload(http, _today_file(new_prefix()))
             assert down.status_code == 503, down.text
         assert len(children(db_url)) == 3
